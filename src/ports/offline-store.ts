@@ -1,0 +1,18 @@
+/**
+ * OfflineStore: the analytical SQL engine holding raw events and batch outputs (a ClickHouse
+ * server in production, chDB in-process by default). SQL is ClickHouse's dialect.
+ *
+ * Contract (checked by `test/contract/offline-store.contract.ts` against both adapters):
+ * - `command` runs a statement with no result (DDL, INSERT ... SELECT, OPTIMIZE);
+ * - `query` returns rows as plain objects (JSONEachRow: 64-bit integers as strings is
+ *   disabled, so UInt64/Int64 come back as numbers; DateTime64 as `YYYY-MM-DD hh:mm:ss.sss` UTC);
+ * - `insert` writes rows given as objects; one call is one INSERT statement.
+ */
+export interface OfflineStore {
+  /** Engine name and version, e.g. `chdb 26.7.2.1`. */
+  readonly engine: string;
+  command(sql: string): Promise<void>;
+  query<T = Record<string, unknown>>(sql: string, params?: Record<string, unknown>): Promise<T[]>;
+  insert(table: string, rows: readonly Record<string, unknown>[]): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,68 @@
+/**
+ * OnlineStore: the low-latency key-value store the streaming layer writes and the serving path
+ * reads (Redis in production, an in-process store for the demo and unit tests).
+ *
+ * Contract (checked by `test/contract/online-store.contract.ts` against both adapters):
+ * - `apply` runs its operations atomically: all of them or none, never interleaved with another
+ *   `apply`; with a fence it runs only when the fence's stored offset is below the given offset,
+ *   and then stores that offset in the same atomic step. This is what makes a redelivered
+ *   batch a no-op (exactly-once in effect);
+ * - `read` answers all its queries from one consistent snapshot in one round trip;
+ * - numbers round-trip as IEEE doubles; strings as UTF-8.
+ */
+export interface OnlineStore {
+  apply(ops: readonly StoreOp[], fence?: Fence): Promise<ApplyResult>;
+  read(queries: readonly ReadQuery[]): Promise<ReadValue[]>;
+  /** Deletes every key starting with the prefix (namespace drops, tests); returns how many. */
+  deleteByPrefix(prefix: string): Promise<number>;
+  close(): Promise<void>;
+}
+
+export type StoreOp =
+  /** Plain string value. */
+  | { op: 'set'; key: string; value: string }
+  | { op: 'hset'; key: string; field: string; value: string }
+  /** Adds `by` (a double) to a hash field, which starts at 0. */
+  | { op: 'hincr'; key: string; field: string; by: number }
+  /** Keeps the larger of the stored and the given number. */
+  | { op: 'hmax'; key: string; field: string; value: number }
+  /** Keeps the smaller of the stored and the given number. */
+  | { op: 'hmin'; key: string; field: string; value: number }
+  /**
+   * Keeps the value with the greatest `at`; on a tie the lexicographically greater value wins,
+   * so the outcome does not depend on arrival order. Read back as `<at>|<value>`.
+   */
+  | { op: 'hlatest'; key: string; field: string; value: string; at: number }
+  | { op: 'hdel'; key: string; fields: readonly string[] }
+  /**
+   * Sorted set: adds the member with the score, keeping the greater score if present; then, with
+   * `keepTop`, trims to the `keepTop` highest scores (ties broken by member, greater first).
+   */
+  | { op: 'zadd'; key: string; member: string; score: number; keepTop?: number }
+  /** Removes sorted-set members with score < `below`. */
+  | { op: 'zremBelow'; key: string; below: number }
+  | { op: 'del'; key: string }
+  /** Sets a time-to-live in ms on an existing key (wall clock: a memory bound, not a semantic). */
+  | { op: 'expire'; key: string; ttlMs: number };
+
+/** Offset fence: apply only if the offset stored at (key, field) is below `offset`, then store it. */
+export interface Fence {
+  key: string;
+  field: string;
+  offset: number;
+}
+
+export type ApplyResult = { applied: true } | { applied: false; storedOffset: number };
+
+export type ReadQuery =
+  | { kind: 'get'; key: string }
+  | { kind: 'hgetall'; key: string }
+  | { kind: 'hmget'; key: string; fields: readonly string[] }
+  /** Highest scores first (ties: greater member first), at most `limit`. */
+  | { kind: 'ztop'; key: string; limit: number };
+
+export type ReadValue =
+  | { kind: 'get'; value: string | null }
+  | { kind: 'hgetall'; value: Record<string, string> }
+  | { kind: 'hmget'; value: (string | null)[] }
+  | { kind: 'ztop'; value: { member: string; score: number }[] };
