@@ -30,3 +30,25 @@ export function createTopics(prefix = 'tessera'): Topics {
     typeOf: (topic) => byTopic.get(topic),
   };
 }
+
+/** A topic to create, as the EventLog port's `ensureTopics` takes it. */
+export interface TopicSpecLike {
+  name: string;
+  partitions: number;
+  config?: Record<string, string>;
+}
+
+/**
+ * The topics Tessera creates. Event topics and the dead-letter topic keep records forever
+ * (`retention.ms=-1`): the log is the source of truth for kappa rebuilds, and time-based
+ * retention, which reads record timestamps, must never eat a replay. Samples are derived data.
+ */
+export function topicSpecs(topics: Topics, partitions: number): TopicSpecLike[] {
+  const forever = { 'retention.ms': '-1' };
+  return [
+    ...topics.allEvents().map((name) => ({ name, partitions, config: forever })),
+    { name: topics.deadLetter(), partitions, config: forever },
+    { name: topics.late(), partitions, config: forever },
+    { name: topics.samples(), partitions, config: { 'retention.ms': String(7 * 86_400_000) } },
+  ];
+}

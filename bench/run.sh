@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Runs a benchmark against the real services: bash bench/run.sh <name> [args]
+#   ingest   produce + sink throughput beside Kafka's perf tools (issue 2)
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+name=${1:?usage: bench/run.sh ingest [args]}; shift
+[[ -d node_modules/chdb ]] || npm ci --no-audit --no-fund
+bash scripts/services.sh up kafka redis >&2
+eval "$(bash scripts/services.sh env)"
+exec npx tsx "bench/$name.ts" "$@"

@@ -1,0 +1,235 @@
+import type { Fence, StoreOp } from '../../ports/online-store.js';
+import { numberArg } from '../../util/store-op-rules.js';
+
+/**
+ * The `apply` batch as one Lua script call.
+ *
+ * Encoding. `KEYS` holds every distinct key of the batch once (the fence key included), so the
+ * script only touches declared keys. `ARGV` is flat:
+ *
+ * ```
+ * ARGV[1] fence key index into KEYS ("0": no fence)   ARGV[2] fence field   ARGV[3] fence offset
+ * then one record per op, an opcode followed by its fixed arguments (k = index into KEYS):
+ *   S k value            set           H k field value      hset
+ *   I k field by         hincr         X k field value      hmax        N k field value   hmin
+ *   L k field at value   hlatest       D k n f1..fn         hdel
+ *   Z k member score top zadd (top "" = no trim)            R k below   zremBelow
+ *   K k                  del           E k ttlMs            expire
+ * ```
+ * Numbers travel as JS's shortest round-trip text (`-0` kept), which Lua's `tonumber` (strtod)
+ * reads back to the identical double.
+ *
+ * The script runs in three steps so it is all-or-nothing even though Redis never rolls a script
+ * back: (1) the fence: return `{0, stored}` if the stored offset is >= the given one;
+ * (2) a check pass that writes nothing and walks the ops tracking each key's type and each touched
+ * field's kind as the batch would leave them, refusing the batch on the first conflict (a hash op
+ * on a non-hash key, `hincr`/`hmax`/`hmin` on a field that is not a number, `hlatest` on a field
+ * that is not `<at>|<value>`) with `TESSERA_CONFLICT <op index, 0 = fence> <reason>`;
+ * (3) the writes, which can no longer fail, then the fence offset, and `{1}`.
+ * Numbers are written with `%.17g` (exact round trip); `hincr` reads, adds and writes in Lua
+ * because HINCRBYFLOAT formats with 17 digits in long double and does not round-trip doubles.
+ * `hlatest` ties compare bytes, not `<` (which is strcoll, locale dependent, inside Redis).
+ * `zadd` keeps the greater score with ZSCORE + ZADD (ZADD GT needs Redis >= 6.2) and trims with
+ * ZREMRANGEBYRANK 0 -(top+1), i.e. it keeps the top entries of (score, member bytes).
+ *
+ * Redis Cluster: all keys of one batch would have to share a hash slot (hash tags in the key
+ * builder); the store does not arrange that and is single-node only for now.
+ */
+export const APPLY_LUA = `
+local function num(s)
+  if not s then return nil end
+  if not string.find(s, '^[-+]?[%d.]+[eE]?[-+]?%d*$') then return nil end
+  local n = tonumber(s)
+  if n == nil or n ~= n or n == math.huge or n == -math.huge then return nil end
+  return n
+end
+local function latest(s)
+  local bar = string.find(s, '|', 1, true)
+  if not bar then return nil end
+  local at = num(string.sub(s, 1, bar - 1))
+  if at == nil then return nil end
+  return at, string.sub(s, bar + 1)
+end
+local function bytecmp(a, b)
+  if a == b then return 0 end
+  local la, lb = #a, #b
+  for i = 1, math.min(la, lb) do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then if x < y then return -1 else return 1 end end
+  end
+  if la < lb then return -1 else return 1 end
+end
+local function fmt(n) return string.format('%.17g', n) end
+local function conflict(i, why) return redis.error_reply('TESSERA_CONFLICT ' .. i .. ' ' .. why) end
+
+local ops, i = {}, 4
+while i <= #ARGV do
+  local c, k = ARGV[i], tonumber(ARGV[i + 1])
+  local op = { c = c, k = k }
+  if c == 'S' then op.v = ARGV[i + 2]; i = i + 3
+  elseif c == 'H' then op.f = ARGV[i + 2]; op.v = ARGV[i + 3]; i = i + 4
+  elseif c == 'I' or c == 'X' or c == 'N' then op.f = ARGV[i + 2]; op.n = tonumber(ARGV[i + 3]); i = i + 4
+  elseif c == 'L' then op.f = ARGV[i + 2]; op.n = tonumber(ARGV[i + 3]); op.v = ARGV[i + 4]; i = i + 5
+  elseif c == 'D' then
+    local n = tonumber(ARGV[i + 2]); op.fs = {}
+    for j = 1, n do op.fs[j] = ARGV[i + 2 + j] end
+    i = i + 3 + n
+  elseif c == 'Z' then op.m = ARGV[i + 2]; op.s = ARGV[i + 3]; op.n = tonumber(ARGV[i + 3]); op.top = tonumber(ARGV[i + 4]); i = i + 5
+  elseif c == 'R' then op.s = ARGV[i + 2]; i = i + 3
+  elseif c == 'K' then i = i + 2
+  elseif c == 'E' then op.ttl = ARGV[i + 2]; i = i + 3
+  else return redis.error_reply('TESSERA_BADARGS unknown opcode ' .. tostring(c)) end
+  ops[#ops + 1] = op
+end
+
+-- 1. fence
+local fk, ff, foff = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
+if fk > 0 then
+  local t = redis.call('TYPE', KEYS[fk])['ok']
+  if t ~= 'none' and t ~= 'hash' then return conflict(0, 'wrongtype') end
+  local stored = redis.call('HGET', KEYS[fk], ff)
+  if stored then
+    local s = num(stored)
+    if s == nil then return conflict(0, 'notnumber') end
+    if s >= foff then return { 0, stored } end
+  end
+end
+
+-- 2. check pass: no writes
+local NUM, LATEST = {}, {}
+local st = {}
+local function state(k)
+  local s = st[k]
+  if not s then s = { t = redis.call('TYPE', KEYS[k])['ok'], fresh = false, f = {} }; st[k] = s end
+  return s
+end
+local function field(k, s, f)
+  local v = s.f[f]
+  if v ~= nil then return v end
+  if s.fresh or s.t ~= 'hash' then return false end
+  return redis.call('HGET', KEYS[k], f)
+end
+for n, op in ipairs(ops) do
+  local c, s = op.c, state(op.k)
+  if c == 'S' then s.t = 'string'; s.fresh = true; s.f = {}
+  elseif c == 'K' then s.t = 'none'; s.fresh = true; s.f = {}
+  elseif c == 'E' then
+  elseif c == 'Z' or c == 'R' then
+    if s.t ~= 'none' and s.t ~= 'zset' then return conflict(n, 'wrongtype') end
+    if c == 'Z' then s.t = 'zset' end
+  else
+    if s.t ~= 'none' and s.t ~= 'hash' then return conflict(n, 'wrongtype') end
+    if c == 'H' then s.t = 'hash'; s.f[op.f] = op.v
+    elseif c == 'D' then for _, f in ipairs(op.fs) do s.f[f] = false end
+    elseif c == 'L' then
+      local v = field(op.k, s, op.f)
+      if v == NUM or (type(v) == 'string' and latest(v) == nil) then return conflict(n, 'notlatest') end
+      s.t = 'hash'; s.f[op.f] = LATEST
+    else
+      local v = field(op.k, s, op.f)
+      if v == LATEST or (type(v) == 'string' and num(v) == nil) then return conflict(n, 'notnumber') end
+      s.t = 'hash'; s.f[op.f] = NUM
+    end
+  end
+end
+if fk > 0 then
+  local s = state(fk)
+  if s.t ~= 'none' and s.t ~= 'hash' then return conflict(0, 'wrongtype') end
+end
+
+-- 3. writes
+for _, op in ipairs(ops) do
+  local c, k = op.c, KEYS[op.k]
+  if c == 'S' then redis.call('SET', k, op.v)
+  elseif c == 'H' then redis.call('HSET', k, op.f, op.v)
+  elseif c == 'I' then
+    local cur = redis.call('HGET', k, op.f)
+    redis.call('HSET', k, op.f, fmt((cur and num(cur) or 0) + op.n))
+  elseif c == 'X' or c == 'N' then
+    local cur = redis.call('HGET', k, op.f)
+    local s = cur and num(cur)
+    if not s or (c == 'X' and op.n > s) or (c == 'N' and op.n < s) then redis.call('HSET', k, op.f, fmt(op.n)) end
+  elseif c == 'L' then
+    local cur = redis.call('HGET', k, op.f)
+    local write = not cur
+    if cur then
+      local at, v = latest(cur)
+      write = op.n > at or (op.n == at and bytecmp(op.v, v) > 0)
+    end
+    if write then redis.call('HSET', k, op.f, fmt(op.n) .. '|' .. op.v) end
+  elseif c == 'D' then
+    for j = 1, #op.fs, 1000 do redis.call('HDEL', k, unpack(op.fs, j, math.min(j + 999, #op.fs))) end
+  elseif c == 'Z' then
+    local cur = redis.call('ZSCORE', k, op.m)
+    if not cur or op.n > tonumber(cur) then redis.call('ZADD', k, op.s, op.m) end
+    if op.top then redis.call('ZREMRANGEBYRANK', k, 0, -(op.top + 1)) end
+  elseif c == 'R' then redis.call('ZREMRANGEBYSCORE', k, '-inf', '(' .. op.s)
+  elseif c == 'K' then redis.call('DEL', k)
+  elseif c == 'E' then redis.call('PEXPIRE', k, op.ttl)
+  end
+end
+if fk > 0 then redis.call('HSET', KEYS[fk], ff, fmt(foff)) end
+return { 1 }
+`;
+
+/** The encoded call: `KEYS` (already prefixed) and `ARGV`, see {@link APPLY_LUA}. */
+export interface EncodedApply {
+  keys: string[];
+  args: string[];
+}
+
+/**
+ * Encodes validated ops and fence for {@link APPLY_LUA}; `keyPrefix` is prepended to every key.
+ */
+export function encodeApply(ops: readonly StoreOp[], fence: Fence | undefined, keyPrefix: string): EncodedApply {
+  const keys: string[] = [];
+  const index = new Map<string, number>();
+  const k = (key: string): string => {
+    let i = index.get(key);
+    if (i === undefined) {
+      keys.push(keyPrefix + key);
+      i = keys.length;
+      index.set(key, i);
+    }
+    return String(i);
+  };
+  const args: string[] = fence === undefined ? ['0', '', '0'] : [k(fence.key), fence.field, numberArg(fence.offset)];
+  for (const op of ops) {
+    switch (op.op) {
+      case 'set':
+        args.push('S', k(op.key), op.value);
+        break;
+      case 'hset':
+        args.push('H', k(op.key), op.field, op.value);
+        break;
+      case 'hincr':
+        args.push('I', k(op.key), op.field, numberArg(op.by));
+        break;
+      case 'hmax':
+        args.push('X', k(op.key), op.field, numberArg(op.value));
+        break;
+      case 'hmin':
+        args.push('N', k(op.key), op.field, numberArg(op.value));
+        break;
+      case 'hlatest':
+        args.push('L', k(op.key), op.field, numberArg(op.at), op.value);
+        break;
+      case 'hdel':
+        args.push('D', k(op.key), String(op.fields.length), ...op.fields);
+        break;
+      case 'zadd':
+        args.push('Z', k(op.key), op.member, numberArg(op.score), op.keepTop === undefined ? '' : String(op.keepTop));
+        break;
+      case 'zremBelow':
+        args.push('R', k(op.key), numberArg(op.below));
+        break;
+      case 'del':
+        args.push('K', k(op.key));
+        break;
+      case 'expire':
+        args.push('E', k(op.key), String(op.ttlMs));
+        break;
+    }
+  }
+  return { keys, args };
+}

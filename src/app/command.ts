@@ -1,0 +1,71 @@
+import { UsageError } from '../errors.js';
+import type { TesseraConfig } from './config.js';
+
+/** One option of a sub-command, as `node:util` parseArgs takes it, plus help text. */
+export interface OptionSpec {
+  type: 'string' | 'boolean';
+  short?: string;
+  description: string;
+  /** Shown in help; parsing does not apply it (the command does, so it can validate). */
+  defaultText?: string;
+  multiple?: boolean;
+}
+
+/** What a sub-command's `run` receives. */
+export interface CommandContext {
+  /** Parsed option values. */
+  values: Record<string, string | boolean | string[] | undefined>;
+  positionals: string[];
+  /** Loaded lazily: `services` and `--help` work with a broken config. */
+  config: () => TesseraConfig;
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+}
+
+/**
+ * A `tessera` sub-command. Every one has a usage line, a summary and documented options, from
+ * which `--help` is printed.
+ */
+export interface Command {
+  name: string;
+  summary: string;
+  usage: string;
+  /** Longer help, printed after the usage line. */
+  details?: string;
+  options: Record<string, OptionSpec>;
+  allowPositionals?: boolean;
+  /** Returns the process exit code. */
+  run(ctx: CommandContext): Promise<number>;
+}
+
+/** Renders `tessera <cmd> --help`. */
+export function renderHelp(cmd: Command): string {
+  const lines = [`Usage: ${cmd.usage}`, '', cmd.summary];
+  if (cmd.details) lines.push('', cmd.details.trim());
+  const opts = Object.entries({ ...cmd.options, help: { type: 'boolean', short: 'h', description: 'Show this help' } as OptionSpec });
+  lines.push('', 'Options:');
+  const left = opts.map(([name, o]) => `  ${o.short ? `-${o.short}, ` : '    '}--${name}${o.type === 'string' ? ' <value>' : ''}`);
+  const width = Math.max(...left.map((l) => l.length)) + 2;
+  opts.forEach(([, o], i) => {
+    const def = o.defaultText ? ` (default: ${o.defaultText})` : '';
+    lines.push(`${(left[i] as string).padEnd(width)}${o.description}${def}`);
+  });
+  return lines.join('\n') + '\n';
+}
+
+/** Reads a numeric option, with a message that names the option when it is not a number. */
+export function numberOption(ctx: CommandContext, name: string, fallback: number, { min = -Infinity, integer = true } = {}): number {
+  const raw = ctx.values[name];
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < min) {
+    throw new UsageError(`--${name} must be ${integer ? 'a whole number' : 'a number'}${min > -Infinity ? ` >= ${min}` : ''}, got "${String(raw)}"`);
+  }
+  return n;
+}
+
+/** Reads a string option. */
+export function stringOption(ctx: CommandContext, name: string): string | undefined {
+  const v = ctx.values[name];
+  return typeof v === 'string' ? v : undefined;
+}

@@ -1,0 +1,58 @@
+import { createWriteStream } from 'node:fs';
+import type { Command } from '../command.js';
+import { numberOption, stringOption } from '../command.js';
+import { eventToJson } from '../../events/json-form.js';
+import { generateEvents } from '../../ingest/generator.js';
+import { parseInstant } from '../../events/time.js';
+import { Progress } from '../progress.js';
+import { writeLines } from '../lines.js';
+
+export const generateCommand: Command = {
+  name: 'generate',
+  summary: 'Write seeded synthetic events (JSON form) whose clicks follow a known model, with the true click probabilities beside them.',
+  usage: 'tessera generate --events <n> [--users <n>] [--items <n>] [--seed <n>] [--output <file>] [--truth <file>]',
+  details: `The click model: latent user and item factors, user and item biases, a position effect,
+a device effect and an hour-of-day effect in the user's timezone (see README, "Synthetic data").
+--truth gets one JSON line per impression: {"eventId","requestId","userId","itemId","pClick"}.`,
+  options: {
+    users: { type: 'string', description: 'Number of users', defaultText: '1000' },
+    items: { type: 'string', description: 'Number of items', defaultText: '5000' },
+    events: { type: 'string', description: 'Number of impressions to generate', defaultText: '100000' },
+    seed: { type: 'string', description: 'Random seed', defaultText: '42' },
+    start: { type: 'string', description: 'First event time, ISO-8601 or epoch ms', defaultText: '2026-01-05T00:00:00Z' },
+    days: { type: 'string', description: 'Days the events span', defaultText: '7' },
+    output: { type: 'string', short: 'o', description: 'Events file (JSON lines); - for stdout', defaultText: '-' },
+    truth: { type: 'string', description: 'True click probabilities file (JSON lines)', defaultText: '<output>.truth.jsonl, none for stdout' },
+  },
+  async run(ctx) {
+    const output = stringOption(ctx, 'output') ?? '-';
+    const truthPath = stringOption(ctx, 'truth') ?? (output === '-' ? undefined : `${output.replace(/\.jsonl?$/, '')}.truth.jsonl`);
+    const impressions = numberOption(ctx, 'events', 100_000, { min: 1 });
+    const startText = stringOption(ctx, 'start');
+    const gen = generateEvents({
+      users: numberOption(ctx, 'users', 1000, { min: 1 }),
+      items: numberOption(ctx, 'items', 5000, { min: 1 }),
+      events: impressions,
+      seed: numberOption(ctx, 'seed', 42),
+      days: numberOption(ctx, 'days', 7, { min: 1 }),
+      ...(startText ? { start: parseInstant(startText) } : {}),
+    });
+    const out = output === '-' ? ctx.stdout : createWriteStream(output);
+    const truth = truthPath ? createWriteStream(truthPath) : null;
+    const progress = new Progress('generate', null, ctx.stderr, output !== '-');
+    let n = 0;
+    const lines = (function* () {
+      for (const rec of gen) {
+        if (rec.truth && truth) truth.write(JSON.stringify({ eventId: rec.event.eventId, ...rec.truth }) + '\n');
+        n++;
+        if ((n & 1023) === 0) progress.tick(1024);
+        yield eventToJson(rec.event);
+      }
+    })();
+    await writeLines(out, lines, output !== '-');
+    if (truth) await new Promise<void>((r) => truth.end(r));
+    progress.finish();
+    ctx.stderr.write(`generated ${n} events${output === '-' ? '' : ` into ${output}`}${truthPath ? `, truth in ${truthPath}` : ''}\n`);
+    return 0;
+  },
+};

@@ -1,0 +1,85 @@
+import { createWriteStream } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Command } from '../command.js';
+import { numberOption, stringOption } from '../command.js';
+import { UsageError } from '../../errors.js';
+import type { AnyEvent } from '../../events/event-types.js';
+import { eventToJson } from '../../events/json-form.js';
+import { createEventProducer } from '../../ingest/producer.js';
+import { importMovielens } from '../../ingest/importers/movielens.js';
+import { importTaobao } from '../../ingest/importers/taobao.js';
+import { DEFAULT_DATA_DIR } from '../paths.js';
+import { Progress } from '../progress.js';
+import { writeLinesAsync } from '../lines.js';
+import { withRuntime } from '../with-runtime.js';
+
+/** The importer of a public sample, by name. */
+export function importSample(name: string, path: string | undefined, negatives: number, seed: number): AsyncGenerator<AnyEvent> {
+  if (name === 'taobao') return importTaobao({ path: path ?? resolve(DEFAULT_DATA_DIR, 'taobao', 'UserBehavior_head_84k.csv'), negatives, seed });
+  if (name === 'movielens') return importMovielens({ dir: path ?? resolve(DEFAULT_DATA_DIR, 'movielens-latest-small') });
+  throw new UsageError(`unknown data set "${name}": use taobao or movielens`);
+}
+
+export const replayCommand: Command = {
+  name: 'replay',
+  summary: 'Import a public sample (Taobao user behaviour, MovieLens ratings) as Tessera events and write them to Kafka or a file.',
+  usage: 'tessera replay taobao|movielens [--path <file|dir>] [--negatives <n>] [--seed <n>] [--output <file.jsonl>]',
+  details: `taobao: each pv becomes an impression plus a click 1 s later in its own request, with
+--negatives non-clicked impressions in the same request at the same time, drawn from the items
+other users viewed within +-1 h (not ones this user viewed then); buy becomes an order; cart and
+fav are ignored. movielens: each rating becomes an impression, and a click 1 s later when the
+rating is >= 4; movies.csv gives item profiles. See README, "Public samples". The data sets are
+licensed for research only and are read in place, never copied. Without --output, needs
+TESSERA_KAFKA_BROKERS.`,
+  options: {
+    path: { type: 'string', description: 'Taobao CSV file or MovieLens directory', defaultText: '../shared/data/...' },
+    negatives: { type: 'string', description: 'Taobao: non-clicked impressions sampled per click', defaultText: '4' },
+    seed: { type: 'string', description: 'Taobao: sampling seed', defaultText: '1' },
+    output: { type: 'string', short: 'o', description: 'Write JSON lines here instead of producing to Kafka' },
+  },
+  allowPositionals: true,
+  async run(ctx) {
+    const [name] = ctx.positionals;
+    if (!name) throw new UsageError('name the data set: tessera replay taobao|movielens');
+    const events = importSample(name, stringOption(ctx, 'path'), numberOption(ctx, 'negatives', 4, { min: 0 }), numberOption(ctx, 'seed', 1));
+    const output = stringOption(ctx, 'output');
+    const progress = new Progress('replay', null, ctx.stderr);
+    if (output) {
+      let n = 0;
+      async function* lines() {
+        for await (const e of events) {
+          n++;
+          progress.tick();
+          yield eventToJson(e);
+        }
+      }
+      await writeLinesAsync(createWriteStream(output), lines());
+      progress.finish();
+      ctx.stdout.write(`wrote ${n} events to ${output}\n`);
+      return 0;
+    }
+    return withRuntime(ctx, {}, async (rt) => {
+      await rt.ensureTopics();
+      const producer = createEventProducer({ log: rt.log(), registry: rt.registry, topics: rt.topics, clock: rt.clock, maxFutureMs: rt.config.maxFutureMs });
+      let batch: AnyEvent[] = [];
+      let sent = 0;
+      let rejected = 0;
+      const flush = async () => {
+        const r = await producer.send(batch);
+        sent += r.sent;
+        rejected += r.rejected.length;
+        for (const x of r.rejected.slice(0, 5)) ctx.stderr.write(`rejected ${batch[x.index]?.eventId}: ${x.error.reason}: ${x.error.message}\n`);
+        progress.tick(batch.length);
+        batch = [];
+      };
+      for await (const e of events) {
+        batch.push(e);
+        if (batch.length >= 5000) await flush();
+      }
+      if (batch.length) await flush();
+      progress.finish();
+      ctx.stdout.write(`sent ${sent} events, rejected ${rejected}\n`);
+      return 0;
+    });
+  },
+};

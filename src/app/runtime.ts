@@ -1,0 +1,108 @@
+import { resolve } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { createKafkaEventLog } from '../adapters/kafka/kafka-event-log.js';
+import { MemoryEventLog } from '../adapters/memory/memory-event-log.js';
+import { MemoryOnlineStore } from '../adapters/memory/memory-online-store.js';
+import { createRedisOnlineStore } from '../adapters/redis/redis-online-store.js';
+import { createChdbOfflineStore } from '../adapters/chdb/chdb-offline-store.js';
+import { createClickHouseServerOfflineStore } from '../adapters/clickhouse/clickhouse-server-offline-store.js';
+import { createSchemaRegistry, type SchemaRegistry } from '../events/schema-registry.js';
+import { createTopics, topicSpecs, type Topics } from '../events/topics.js';
+import { createConsoleLogger } from '../observability/console-logger.js';
+import { Metrics } from '../observability/metrics.js';
+import type { EventLog } from '../ports/event-log.js';
+import type { Logger } from '../ports/logger.js';
+import type { OfflineStore } from '../ports/offline-store.js';
+import type { OnlineStore } from '../ports/online-store.js';
+import { UsageError } from '../errors.js';
+import type { TesseraConfig } from './config.js';
+
+/**
+ * The composition root: the only place that picks adapters. Each port is opened lazily, so a
+ * command opens only what it uses (chDB, in particular, locks its data directory to one process).
+ * An unset service URL means the embedded default.
+ */
+export class Runtime {
+  readonly logger: Logger;
+  readonly metrics = new Metrics();
+  readonly topics: Topics;
+  readonly registry: SchemaRegistry;
+  readonly clock: () => number = Date.now;
+  private eventLog?: EventLog;
+  private offlineStore?: Promise<OfflineStore>;
+  private onlineStore?: OnlineStore;
+
+  constructor(
+    readonly config: TesseraConfig,
+    private readonly options: { embeddedLogAllowed?: boolean; logger?: Logger } = {},
+  ) {
+    this.logger = options.logger ?? createConsoleLogger(config.logLevel);
+    this.topics = createTopics(config.topicPrefix);
+    this.registry = createSchemaRegistry();
+  }
+
+  /** True when the event log is the in-process one (no TESSERA_KAFKA_BROKERS). */
+  get embeddedLog(): boolean {
+    return this.config.kafkaBrokers === null;
+  }
+
+  /**
+   * The event log: Kafka when brokers are configured, else the in-process log, which lives only
+   * as long as this process and so is allowed only where the whole chain runs in it (`demo`).
+   */
+  log(): EventLog {
+    if (!this.eventLog) {
+      if (this.config.kafkaBrokers) {
+        this.eventLog = createKafkaEventLog({ brokers: this.config.kafkaBrokers, clientId: this.config.clientId, logger: this.logger });
+      } else if (this.options.embeddedLogAllowed) {
+        this.eventLog = new MemoryEventLog();
+      } else {
+        throw new UsageError(
+          'this command needs Kafka: set TESSERA_KAFKA_BROKERS=host:port. The in-process log lives only inside one process, so it serves `tessera demo`, which runs the whole chain in one.',
+        );
+      }
+    }
+    return this.eventLog;
+  }
+
+  /** Creates Tessera's topics where missing. */
+  async ensureTopics(): Promise<void> {
+    await this.log().ensureTopics(topicSpecs(this.topics, this.config.partitions));
+  }
+
+  /** The offline store: a ClickHouse server when TESSERA_CLICKHOUSE_URL is set, else chDB at chdbPath. */
+  offline(): Promise<OfflineStore> {
+    if (!this.offlineStore) {
+      if (this.config.clickhouseUrl) {
+        this.offlineStore = Promise.resolve(
+          createClickHouseServerOfflineStore({
+            url: this.config.clickhouseUrl,
+            username: this.config.clickhouseUser,
+            password: this.config.clickhousePassword,
+            database: this.config.clickhouseDatabase,
+          }),
+        );
+      } else {
+        const path = resolve(this.config.chdbPath);
+        mkdirSync(path, { recursive: true });
+        this.offlineStore = Promise.resolve(createChdbOfflineStore({ path }));
+      }
+    }
+    return this.offlineStore;
+  }
+
+  /** The online store: Redis when TESSERA_REDIS_URL is set, else in-process. */
+  online(): OnlineStore {
+    if (!this.onlineStore) {
+      this.onlineStore = this.config.redisUrl ? createRedisOnlineStore({ url: this.config.redisUrl }) : new MemoryOnlineStore();
+    }
+    return this.onlineStore;
+  }
+
+  /** Closes whatever was opened. */
+  async close(): Promise<void> {
+    await this.eventLog?.close();
+    if (this.offlineStore) await (await this.offlineStore).close();
+    await this.onlineStore?.close();
+  }
+}

@@ -1,0 +1,57 @@
+import { InvalidEventError } from '../errors.js';
+import { partitionKeyOf, type AnyEvent } from '../events/event-types.js';
+import type { SchemaRegistry } from '../events/schema-registry.js';
+import type { Topics } from '../events/topics.js';
+import { validateEvent } from '../events/validate.js';
+import type { EventLog, OutgoingRecord } from '../ports/event-log.js';
+import { retry } from '../util/retry.js';
+
+export interface EventProducerDeps {
+  log: EventLog;
+  registry: SchemaRegistry;
+  topics: Topics;
+  /** Wall clock, epoch ms, for the eventTime range check. */
+  clock: () => number;
+  /** Default 1 day. */
+  maxFutureMs?: number;
+}
+
+/** Per-event outcome of a send: every event is either sent or listed here with its reason. */
+export interface SendReport {
+  sent: number;
+  rejected: { index: number; error: InvalidEventError }[];
+}
+
+/**
+ * The producer API: validates events, encodes them as Avro single-object messages and writes
+ * each to its kind's topic, keyed by userId (item profiles by itemId), through the log's
+ * idempotent producer. Invalid events are reported, not sent; valid ones in the same call are sent.
+ *
+ * @example
+ * const report = await producer.send([{ type: 'click', eventId: 'e1', eventTime: Date.now(), ... }]);
+ */
+export interface EventProducer {
+  send(events: readonly AnyEvent[]): Promise<SendReport>;
+}
+
+export function createEventProducer(deps: EventProducerDeps): EventProducer {
+  const maxFutureMs = deps.maxFutureMs ?? 86_400_000;
+  return {
+    async send(events) {
+      const records: OutgoingRecord[] = [];
+      const rejected: SendReport['rejected'] = [];
+      const now = deps.clock();
+      events.forEach((event, index) => {
+        try {
+          validateEvent(event, now, maxFutureMs);
+          records.push({ topic: deps.topics.events(event.type), key: partitionKeyOf(event), value: deps.registry.encode(event) });
+        } catch (err) {
+          if (!(err instanceof InvalidEventError)) throw err;
+          rejected.push({ index, error: err });
+        }
+      });
+      if (records.length > 0) await retry(() => deps.log.send(records));
+      return { sent: records.length, rejected };
+    },
+  };
+}

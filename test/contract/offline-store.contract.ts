@@ -1,0 +1,233 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ServiceError } from '../../src/errors.js';
+import type { OfflineStore } from '../../src/ports/offline-store.js';
+
+/**
+ * What an engine can do beyond the smoke subset (connect, create, insert, select, drop). A current
+ * ClickHouse and chDB can do everything; the ClickHouse 18.16 smoke server cannot.
+ */
+export interface OfflineStoreCapabilities {
+  /** DateTime64 columns (ClickHouse >= 20.1). */
+  dateTime64: boolean;
+  /** Server-side `{name:Type}` query parameters (ClickHouse >= 19.x). */
+  boundParams: boolean;
+  /** LowCardinality columns without `allow_experimental_low_cardinality_type` (ClickHouse >= 19.x). */
+  lowCardinality: boolean;
+  /** Printed for every case a missing capability skips. */
+  reason?: string;
+}
+
+/** Every capability, for engines that are current (chDB, ClickHouse >= 23.x). */
+export const ALL_CAPABILITIES: OfflineStoreCapabilities = { dateTime64: true, boundParams: true, lowCardinality: true };
+
+/**
+ * The OfflineStore contract (see `src/ports/offline-store.ts`), run against every adapter. One
+ * store serves the whole suite, since chDB opens one data directory per process; each case
+ * creates its own randomly named table and drops it, pass or fail. The last case closes the store.
+ *
+ * @param make opens a fresh store; the suite closes it.
+ */
+export function offlineStoreContract(name: string, make: () => Promise<OfflineStore>, capabilities: OfflineStoreCapabilities): void {
+  describe(`OfflineStore contract: ${name}`, () => {
+    let store: OfflineStore;
+    beforeAll(async () => {
+      store = await make();
+    });
+    afterAll(async () => {
+      await store?.close();
+    });
+
+    /** `it`, skipped (with a printed reason) when the engine lacks a capability the case needs. */
+    const itNeeds = (needs: (keyof Omit<OfflineStoreCapabilities, 'reason'>)[], title: string, fn: () => Promise<void>): void => {
+      const missing = needs.filter((c) => !capabilities[c]);
+      const why = `needs ${missing.join(', ')}${capabilities.reason === undefined ? '' : `: ${capabilities.reason}`}`;
+      if (missing.length > 0) console.info(`[offline-store contract: ${name}] skipping "${title}" (${why})`);
+      it.skipIf(missing.length > 0)(missing.length > 0 ? `${title} [skipped: ${why}]` : title, fn);
+    };
+
+    /** Creates a table named `t_<random>` from `columns`, runs `fn`, and drops the table. */
+    const withTable = async (columns: string, orderBy: string, fn: (table: string) => Promise<void>): Promise<void> => {
+      const table = `t_${randomUUID().replaceAll('-', '').slice(0, 16)}`;
+      // `MergeTree() ORDER BY` is understood from ClickHouse 18.x (the smoke server) to today.
+      await store.command(`CREATE TABLE ${table} (${columns}) ENGINE = MergeTree() ORDER BY ${orderBy}`);
+      try {
+        await fn(table);
+      } finally {
+        await store.command(`DROP TABLE IF EXISTS ${table}`);
+      }
+    };
+
+    it('names its engine and version', () => {
+      expect(store.engine).toMatch(/^(chdb|clickhouse) \d+\.\d+/);
+    });
+
+    it('command runs DDL: CREATE, then DROP', async () => {
+      let created = '';
+      await withTable('id UInt32', 'id', async (table) => {
+        created = table;
+        expect(await store.query(`EXISTS TABLE ${table}`)).toEqual([{ result: 1 }]);
+      });
+      expect(await store.query(`EXISTS TABLE ${created}`)).toEqual([{ result: 0 }]);
+    });
+
+    it('round-trips String, Nullable(String), Float64, Int32, UInt64 and Array(String) exactly', async () => {
+      const rows = [
+        { id: 1, s: 'plain', ns: 'x', f: 0.1, i: -2147483648, u: 0, a: [] },
+        { id: 2, s: 'quote " backslash \\ newline \n tab \t unicode é€😀 nul \u0000', ns: null, f: 1 / 3, i: 2147483647, u: 9007199254740991, a: ['a', 'b,c', '"[x]"', ''] },
+        { id: 3, s: '', ns: '', f: -2.5e-300, i: 0, u: 4294967296, a: ['only'] },
+        { id: 4, s: 'big', ns: 'y', f: 1.7976931348623157e308, i: -1, u: 1, a: ['é', '😀'] },
+      ];
+      await withTable('id UInt32, s String, ns Nullable(String), f Float64, i Int32, u UInt64, a Array(String)', 'id', async (table) => {
+        await store.insert(table, rows);
+        expect(await store.query(`SELECT id, s, ns, f, i, u, a FROM ${table} ORDER BY id`)).toEqual(rows);
+      });
+    });
+
+    it('reads 64-bit integers as JSON numbers and writes bigint exactly', async () => {
+      await withTable('id UInt32, u UInt64, i Int64', 'id', async (table) => {
+        await store.insert(table, [
+          { id: 1, u: 18446744073709551615n, i: -9223372036854775808n },
+          { id: 2, u: 123, i: -456 },
+        ]);
+        const rows = await store.query<{ id: number; u: unknown; i: unknown; su: string; si: string }>(
+          `SELECT id, u, i, toString(u) AS su, toString(i) AS si FROM ${table} ORDER BY id`,
+        );
+        expect(rows[0]).toMatchObject({ su: '18446744073709551615', si: '-9223372036854775808' });
+        expect(rows[1]).toEqual({ id: 2, u: 123, i: -456, su: '123', si: '-456' });
+        // Numbers, not strings: the documented 2^53 precision caveat applies above that.
+        expect(typeof rows[0]?.u).toBe('number');
+      });
+    });
+
+    it('refuses a key that names no column, rather than dropping it', async () => {
+      await withTable('id UInt32', 'id', async (table) => {
+        const err = await store.insert(table, [{ id: 1, idd: 2 }]).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(ServiceError);
+        expect((err as ServiceError).message).toMatch(/Code: 117\b.*idd/s);
+        expect(await store.query(`SELECT count() AS n FROM ${table}`)).toEqual([{ n: 0 }]);
+      });
+    });
+
+    it("a Date goes into a DateTime('UTC') column as its ISO-8601 text (best_effort parsing)", async () => {
+      await withTable("id UInt32, t DateTime('UTC')", 'id', async (table) => {
+        await store.insert(table, [{ id: 1, t: new Date(1704164645678) }, { id: 2, t: '2024-01-02T05:04:05+02:00' }]);
+        expect(await store.query(`SELECT id, t, toUnixTimestamp(t) AS s FROM ${table} ORDER BY id`)).toEqual([
+          { id: 1, t: '2024-01-02 03:04:05', s: 1704164645 },
+          { id: 2, t: '2024-01-02 03:04:05', s: 1704164645 },
+        ]);
+      });
+    });
+
+    itNeeds(['dateTime64'], "time columns: DateTime64(3, 'UTC') takes epoch ms (or a Date) and reads back as UTC text", async () => {
+      const ms = 1704164645678; // 2024-01-02T03:04:05.678Z
+      await withTable("id UInt32, t DateTime64(3, 'UTC')", 'id', async (table) => {
+        await store.insert(table, [
+          { id: 1, t: ms },
+          { id: 2, t: new Date(ms) },
+          { id: 3, t: 0 },
+          { id: 4, t: -1000 },
+          // Small values are ticks too, not seconds: 1704164645 ms is in January 1970.
+          { id: 5, t: 1704164645 },
+        ]);
+        expect(await store.query(`SELECT id, t, toUnixTimestamp64Milli(t) AS ms FROM ${table} ORDER BY id`)).toEqual([
+          { id: 1, t: '2024-01-02 03:04:05.678', ms },
+          { id: 2, t: '2024-01-02 03:04:05.678', ms },
+          { id: 3, t: '1970-01-01 00:00:00.000', ms: 0 },
+          { id: 4, t: '1969-12-31 23:59:59.000', ms: -1000 },
+          { id: 5, t: '1970-01-20 17:22:44.645', ms: 1704164645 },
+        ]);
+      });
+    });
+
+    itNeeds(['lowCardinality'], 'round-trips LowCardinality(String)', async () => {
+      const rows = [1, 2, 3, 4, 5, 6].map((id) => ({ id, c: ['ios', 'android', 'web', ''][id % 4] }));
+      await withTable('id UInt32, c LowCardinality(String)', 'id', async (table) => {
+        await store.insert(table, rows);
+        expect(await store.query(`SELECT id, c FROM ${table} ORDER BY id`)).toEqual(rows);
+        expect(await store.query(`SELECT toTypeName(c) AS type FROM ${table} LIMIT 1`)).toEqual([{ type: 'LowCardinality(String)' }]);
+      });
+    });
+
+    it('an empty insert is a no-op that sends no statement', async () => {
+      // No statement: a table that does not exist is never looked up.
+      await expect(store.insert(`t_missing_${randomUUID().replaceAll('-', '')}`, [])).resolves.toBeUndefined();
+      await withTable('id UInt32', 'id', async (table) => {
+        await store.insert(table, []);
+        expect(await store.query(`SELECT count() AS n FROM ${table}`)).toEqual([{ n: 0 }]);
+      });
+    });
+
+    itNeeds(['boundParams', 'dateTime64'], 'query binds {name:Type} parameters on the server', async () => {
+      const hostile = "x' OR 1 = 1 -- \\";
+      await withTable("id UInt32, user String, tags Array(String), t DateTime64(3, 'UTC')", 'id', async (table) => {
+        await store.insert(table, [
+          { id: 1, user: hostile, tags: ['a', 'b'], t: 1704164645678 },
+          { id: 2, user: 'u2', tags: ['b'], t: 1704164645679 },
+          { id: 3, user: 'u3', tags: [], t: 1704164645680 },
+        ]);
+        const byUser = await store.query(`SELECT id FROM ${table} WHERE user = {user:String} ORDER BY id`, { user: hostile });
+        expect(byUser).toEqual([{ id: 1 }]);
+        const byTime = await store.query(
+          `SELECT id FROM ${table} WHERE t >= fromUnixTimestamp64Milli({since:Int64}, 'UTC') AND id <= {max:UInt64} ORDER BY id`,
+          { since: 1704164645679, max: 3 },
+        );
+        expect(byTime).toEqual([{ id: 2 }, { id: 3 }]);
+        const byTags = await store.query(`SELECT id FROM ${table} WHERE hasAny(tags, {tags:Array(String)}) ORDER BY id`, { tags: ['b', 'z'] });
+        expect(byTags).toEqual([{ id: 1 }, { id: 2 }]);
+      });
+    });
+
+    it('SQL errors surface as non-retriable ServiceErrors carrying the engine message', async () => {
+      const syntax = await store.query('SELEC 1').catch((e: unknown) => e);
+      expect(syntax).toBeInstanceOf(ServiceError);
+      expect(syntax).toMatchObject({ retriable: false });
+      expect((syntax as ServiceError).message).toMatch(/Code: 62\b.*Syntax error/s);
+
+      const missing = `t_missing_${randomUUID().replaceAll('-', '')}`;
+      const command = await store.command(`DROP TABLE ${missing}`).catch((e: unknown) => e);
+      expect(command).toBeInstanceOf(ServiceError);
+      expect(command).toMatchObject({ retriable: false });
+      expect((command as ServiceError).message).toMatch(new RegExp(`Code: 60\\b.*${missing}`, 's'));
+
+      const insert = await store.insert(missing, [{ id: 1 }]).catch((e: unknown) => e);
+      expect(insert).toBeInstanceOf(ServiceError);
+      expect((insert as ServiceError).message).toMatch(new RegExp(`Code: 60\\b.*${missing}`, 's'));
+    });
+
+    it('refuses an insert target that is not a table name', async () => {
+      const err = await store.insert('events; DROP TABLE x', [{ id: 1 }]).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ServiceError);
+      expect(err).toMatchObject({ retriable: false });
+    });
+
+    it(
+      'a large insert (100k rows) round-trips its count and contents',
+      async () => {
+        const n = 100_000;
+        const rows = Array.from({ length: n }, (_, i) => ({
+          id: i,
+          user: `u${i % 997}`,
+          value: i / 4,
+          tags: [`t${i % 5}`],
+        }));
+        await withTable('id UInt32, user String, value Float64, tags Array(String)', 'id', async (table) => {
+          await store.insert(table, rows);
+          expect(await store.query(`SELECT count() AS n, uniqExact(id) AS ids, sum(id) AS ids_sum, sum(value) AS total, uniqExact(user) AS users FROM ${table}`)).toEqual([
+            { n, ids: n, ids_sum: (n * (n - 1)) / 2, total: (n * (n - 1)) / 2 / 4, users: 997 },
+          ]);
+        });
+      },
+      120_000,
+    );
+
+    // Last: it closes the suite's store.
+    it('close is idempotent and later calls fail with a ServiceError', async () => {
+      await store.close();
+      await store.close();
+      const err = await store.query('SELECT 1').catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ServiceError);
+      expect(err).toMatchObject({ retriable: false });
+    });
+  });
+}

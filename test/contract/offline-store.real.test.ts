@@ -1,0 +1,25 @@
+import { createClickHouseServerOfflineStore } from '../../src/adapters/clickhouse/clickhouse-server-offline-store.js';
+import { offlineStoreContract, type OfflineStoreCapabilities } from './offline-store.contract.js';
+
+// The server started by `scripts/services.sh up clickhouse` (ClickHouse 18.16, smoke test only);
+// point TESSERA_TEST_CLICKHOUSE_URL at a current server to run every case.
+const url = process.env.TESSERA_TEST_CLICKHOUSE_URL ?? 'http://127.0.0.1:18123';
+
+const version = await serverVersion(url);
+const [major = 0] = version.split('.').map(Number);
+const capabilities: OfflineStoreCapabilities = {
+  dateTime64: major >= 20,
+  boundParams: major >= 19,
+  lowCardinality: major >= 19,
+  reason: `ClickHouse ${version} at ${url} predates it (production needs >= 23.x; 18.16 only runs the smoke subset)`,
+};
+
+offlineStoreContract(`clickhouse server ${version}`, () => createClickHouseServerOfflineStore({ url }), capabilities);
+
+async function serverVersion(base: string): Promise<string> {
+  const res = await fetch(`${base}/?query=${encodeURIComponent('SELECT version()')}`).catch((err: unknown) => {
+    throw new Error(`no ClickHouse server at ${base} (start it with: scripts/services.sh up clickhouse): ${String(err)}`);
+  });
+  if (!res.ok) throw new Error(`ClickHouse at ${base} answered ${res.status}: ${await res.text()}`);
+  return (await res.text()).trim();
+}
