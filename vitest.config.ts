@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 // Two projects: `unit` runs in parallel on memory adapters and needs no service;
 // `integration` talks to the real Kafka, Redis and ClickHouse started by scripts/services.sh
-// and runs its files one at a time (they share one broker and one Redis on a 2-core machine).
+// and runs its files one at a time (scripts/test.sh passes --no-file-parallelism).
 export default defineConfig({
   test: {
     projects: [
@@ -19,7 +19,10 @@ export default defineConfig({
           include: ['test/integration/**/*.test.ts', 'test/contract/**/*.real.test.ts'],
           testTimeout: 180_000,
           hookTimeout: 120_000,
-          fileParallelism: false,
+          // each file in its own process (chDB allows one data directory per process); run this
+          // project with --no-file-parallelism (scripts/test.sh does): one shared broker and Redis
+          pool: 'forks',
+          poolOptions: { forks: { isolate: true } },
         },
       },
     ],

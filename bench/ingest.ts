@@ -63,7 +63,7 @@ console.error(`produced ${produced} events in ${produceSecs.toFixed(1)} s`);
 
 // --- sink: Kafka -> decode -> validate -> chDB raw tables
 const chdbDir = mkdtempSync(join(tmpdir(), 'tessera-bench-chdb-'));
-const store = createChdbOfflineStore({ path: chdbDir });
+const store = await createChdbOfflineStore({ path: chdbDir });
 await prepareRawStore(store);
 const metrics = new Metrics();
 let lastStored = 0;

@@ -20,5 +20,22 @@ echo "[test] typecheck" >&2
 npx tsc -p tsconfig.check.json
 echo "[test] import cycles" >&2
 npx madge --circular --extensions ts --ts-config tsconfig.json src
-echo "[test] vitest" >&2
-npx vitest run "$@"
+results=$(mktemp -d)
+echo "[test] unit and contract suites on memory adapters and chDB" >&2
+set +e
+npx vitest run --project unit --passWithNoTests --reporter=default --reporter=json --outputFile="$results/unit.json" "$@"
+unit=$?
+echo "[test] integration and contract suites on the real services" >&2
+npx vitest run --project integration --no-file-parallelism --passWithNoTests --reporter=default --reporter=json --outputFile="$results/integration.json" "$@"
+integration=$?
+set -e
+# one plain closing line for the whole run
+node -e '
+  let p = 0, f = 0, s = 0;
+  for (const file of process.argv.slice(1)) {
+    try { const r = require(file); p += r.numPassedTests; f += r.numFailedTests; s += r.numPendingTests + r.numTodoTests; } catch { f++; }
+  }
+  console.log(`tests: ${p} passed, ${f} failed, ${s} skipped`);
+' "$results/unit.json" "$results/integration.json"
+rm -rf "$results"
+((unit == 0 && integration == 0))

@@ -54,7 +54,12 @@ export async function main(argv: string[], io = { stdout: process.stdout, stderr
   try {
     const parsed = parseArgs({
       args: rest,
-      options: { ...Object.fromEntries(Object.entries(cmd.options).map(([k, o]) => [k, { type: o.type, short: o.short, multiple: o.multiple }])), help: { type: 'boolean', short: 'h' } },
+      options: {
+        ...Object.fromEntries(
+          Object.entries(cmd.options).map(([k, o]) => [k, { type: o.type, ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}) }]),
+        ),
+        help: { type: 'boolean', short: 'h' },
+      },
       allowPositionals: cmd.allowPositionals ?? false,
       strict: true,
     });

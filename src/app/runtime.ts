@@ -74,18 +74,16 @@ export class Runtime {
   offline(): Promise<OfflineStore> {
     if (!this.offlineStore) {
       if (this.config.clickhouseUrl) {
-        this.offlineStore = Promise.resolve(
-          createClickHouseServerOfflineStore({
-            url: this.config.clickhouseUrl,
-            username: this.config.clickhouseUser,
-            password: this.config.clickhousePassword,
-            database: this.config.clickhouseDatabase,
-          }),
-        );
+        this.offlineStore = createClickHouseServerOfflineStore({
+          url: this.config.clickhouseUrl,
+          username: this.config.clickhouseUser,
+          password: this.config.clickhousePassword,
+          database: this.config.clickhouseDatabase,
+        });
       } else {
         const path = resolve(this.config.chdbPath);
         mkdirSync(path, { recursive: true });
-        this.offlineStore = Promise.resolve(createChdbOfflineStore({ path }));
+        this.offlineStore = createChdbOfflineStore({ path });
       }
     }
     return this.offlineStore;
@@ -102,7 +100,8 @@ export class Runtime {
   /** Closes whatever was opened. */
   async close(): Promise<void> {
     await this.eventLog?.close();
-    if (this.offlineStore) await (await this.offlineStore).close();
+    // a store that failed to open has nothing to close; its error already reached the caller
+    if (this.offlineStore) await (await this.offlineStore.catch(() => undefined))?.close();
     await this.onlineStore?.close();
   }
 }

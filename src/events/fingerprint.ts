@@ -67,7 +67,7 @@ type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
  * The Parsing Canonical Form of a schema given as JSON text or as its parsed value, following the
  * spec's transformations: primitives in simple form, names fully qualified, only
  * `name, type, fields, symbols, items, values, size` kept and in that order, integers unquoted,
- * no whitespace. A named type is written in full at its first occurrence and by name afterwards.
+ * no whitespace. A named type is written in full where it is defined and by name where referenced.
  *
  * It works on plain JSON rather than on a parsed avsc type so that it also covers schemas avsc
  * refuses but the spec still defines a form for (an empty union, an ill-typed default). Names
@@ -77,7 +77,8 @@ type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
  * A string is read as JSON text when it starts with `{`, `[` or `"`, and as a bare type name
  * otherwise, so both `'"int"'` and `'int'` mean the int schema.
  *
- * @throws Error when the JSON is not a schema (unknown shape, missing `name`, bad `size`).
+ * @throws Error when the JSON is not a schema (unknown shape, missing `name`, bad `size`, a name
+ *   defined twice).
  */
 export function parsingCanonicalForm(schema: unknown): string {
   const parsed: unknown = typeof schema === 'string' ? parseSchemaText(schema) : schema;
@@ -134,7 +135,9 @@ function canonicalNamed(schema: { [key: string]: Json }, type: string, namespace
   if (typeof name !== 'string' || name === '') throw new Error(`${type} schema without a name`);
   const ownNamespace = typeof schema['namespace'] === 'string' ? schema['namespace'] : namespace;
   const fullName = qualify(name, ownNamespace);
-  if (defined.has(fullName)) return JSON.stringify(fullName);
+  // Later uses are plain name references (strings); a second inline definition is an error in
+  // every Avro parser, and its canonical form would be ambiguous.
+  if (defined.has(fullName)) throw new Error(`${fullName} is defined twice`);
   defined.add(fullName);
   // Types nested in this one resolve short names against this type's namespace.
   const innerNamespace = fullName.includes('.') ? fullName.slice(0, fullName.lastIndexOf('.')) : '';

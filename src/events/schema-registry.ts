@@ -262,7 +262,8 @@ function collectUndeclared(type: avro.Type, value: unknown, prefix: string, prob
   for (const [key, v] of Object.entries(value as Record<string, unknown>)) {
     const fieldType = fields.get(key);
     if (fieldType === undefined) {
-      if (v !== undefined) problems.push(`${prefix}${key}: unknown field of ${String(type.name)}`);
+      // Reported even when undefined: avsc's undeclared-field check counts keys, not values.
+      problems.push(`${prefix}${key}: unknown field of ${String(type.name)}`);
       continue;
     }
     const branches = fieldType instanceof avro.types.UnwrappedUnionType ? fieldType.types : [fieldType];

@@ -112,7 +112,7 @@ function checkEventTime(name: string, value: unknown, now: number, maxAheadMs: n
   if (!Number.isSafeInteger(value)) {
     return new InvalidEventError('EVENT_TIME_OUT_OF_RANGE', `${name}: ${value} is not an integer epoch-millisecond instant`);
   }
-  if (value <= MIN_EVENT_TIME_MS) {
+  if (value < MIN_EVENT_TIME_MS) {
     return new InvalidEventError(
       'EVENT_TIME_OUT_OF_RANGE',
       `${name}: ${value} (${safeFormat(value)}) is before ${formatInstant(MIN_EVENT_TIME_MS)}; is it in seconds instead of milliseconds?`,

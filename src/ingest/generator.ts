@@ -56,7 +56,7 @@ export const DIURNAL_RATE: readonly number[] = Object.freeze([
  * can quote them. Times are in ms.
  */
 export const SYNTHETIC_MODEL = Object.freeze({
-  /** Intercept of the click logit; gives an overall click-through rate of roughly 4 %. */
+  /** Intercept of the click logit; gives an overall click-through rate of about 5 %. */
   globalBias: -2.9,
   /** Standard deviation of the per-user logit bias. */
   userBiasSd: 0.3,
@@ -497,9 +497,10 @@ function localHourOf(t: number, offsetMs: number): number {
  * every user (all at `start`), then the activity.
  *
  * Activity: `ceil(events / slate)` requests whose times follow a non-homogeneous Poisson process
- * over [start, start + days): the rate is the sum over zones of (zone's total user activity) x
- * DIURNAL_RATE[local hour in that zone]. The user of a request is drawn by zone (proportional to
- * the zone's term of the rate at that time), then within the zone by Zipf activity. Each request
+ * over [start, start + days), conditioned on that count (sorted i.i.d. draws from the rate): the
+ * rate is the sum over zones of (zone's total user activity) x DIURNAL_RATE[local hour in that
+ * zone]. The user of a request is drawn by zone (proportional to the zone's term of the rate at
+ * that time), then within the zone by Zipf activity. Each request
  * shows `slate` distinct items drawn by Zipf popularity at positions 0..slate-1 in draw order
  * (an unbiased ranker: position and relevance are independent), all at the request time. Each
  * impression is clicked with the {@link ClickModel} probability; a click follows after an
@@ -513,7 +514,7 @@ function localHourOf(t: number, offsetMs: number): number {
  * `eventTime >= max(eventTime of all events yielded before it) - maxDisorderMs`. A click may be
  * yielded before its own impression when both fall inside that bound, as in a real log.
  *
- * Ids: eventId `g<seed>-<n>` (n counts from 0 over the whole output), requestId `r<seed>-<n>`,
+ * Ids: eventId `g<seed>-<n>` (n: a counter in creation order, so unique but not ascending in the output), requestId `r<seed>-<n>`,
  * orderId `o<seed>-<n>` (own counter), userId `u<k>`, itemId `i<k>`, categoryId `c<k>`, brand `b<k>`.
  *
  * @example
@@ -571,8 +572,8 @@ export function* generateEvents(options: GeneratorOptions): Generator<GeneratedR
     zoneActivity[z] = (zoneActivity[z] as number) + (activity[u] as number);
   }
   const zoneTables = zoneUsers.map((us) => (us.length === 0 ? null : new AliasTable(us.map((u) => activity[u] as number))));
-  const itemTable = new AliasTable(zipfWeights(o.items, m.itemZipf));
   const itemWeights = zipfWeights(o.items, m.itemZipf);
+  const itemTable = new AliasTable(itemWeights);
 
   const end = o.start + Math.round(o.days * DAY_MS);
   const tl = buildTimeline(o.start, end, zones, zoneActivity);

@@ -5,8 +5,11 @@
  * Contract (checked by `test/contract/offline-store.contract.ts` against both adapters):
  * - `command` runs a statement with no result (DDL, INSERT ... SELECT, OPTIMIZE);
  * - `query` returns rows as plain objects (JSONEachRow: 64-bit integers as strings is
- *   disabled, so UInt64/Int64 come back as numbers; DateTime64 as `YYYY-MM-DD hh:mm:ss.sss` UTC);
- * - `insert` writes rows given as objects; one call is one INSERT statement.
+ *   disabled, so UInt64/Int64 come back as numbers, exact up to 2^53 only; DateTime64 as
+ *   `YYYY-MM-DD hh:mm:ss.sss` in the column's zone, so time columns are `DateTime64(3, 'UTC')`);
+ * - `insert` writes rows given as objects; one call is one INSERT statement, none for no rows.
+ *   Times are epoch-ms numbers, 64-bit values above 2^53 are bigints, and a key that
+ *   names no column is an error.
  */
 export interface OfflineStore {
   /** Engine name and version, e.g. `chdb 26.7.2.1`. */

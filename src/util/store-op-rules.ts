@@ -40,7 +40,7 @@ export function validateReadQueries(queries: readonly ReadQuery[]): void {
         return;
       case 'hmget':
         if (!Array.isArray(q.fields)) throw new UsageError(`${where}: fields must be an array of strings`);
-        q.fields.forEach((f) => checkString(f, `${where}.fields`));
+        q.fields.forEach((f: unknown) => checkString(f, `${where}.fields`));
         return;
       case 'ztop':
         if (!Number.isSafeInteger(q.limit) || q.limit < 0) {

@@ -109,33 +109,55 @@ export function offlineStoreContract(name: string, make: () => Promise<OfflineSt
       });
     });
 
-    it("a Date goes into a DateTime('UTC') column as its ISO-8601 text (best_effort parsing)", async () => {
+    it('refuses NaN and Infinity (JSON cannot carry them) with a non-retriable ServiceError, writing nothing', async () => {
+      await withTable('id UInt32, f Float64', 'id', async (table) => {
+        const err = await store.insert(table, [{ id: 1, f: 1 }, { id: 2, f: Infinity }]).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(ServiceError);
+        expect(err).toMatchObject({ retriable: false });
+        expect((err as ServiceError).message).toContain('row 1: f = Infinity');
+        expect(await store.query(`SELECT count() AS n FROM ${table}`)).toEqual([{ n: 0 }]);
+      });
+    });
+
+    it('time text is read the same way by every engine: ISO-8601 with T/Z is refused (date_time_input_format = basic)', async () => {
       await withTable("id UInt32, t DateTime('UTC')", 'id', async (table) => {
-        await store.insert(table, [{ id: 1, t: new Date(1704164645678) }, { id: 2, t: '2024-01-02T05:04:05+02:00' }]);
+        // A Date's JSON form; chDB alone (best_effort by default) would take it.
+        const err = await store.insert(table, [{ id: 1, t: new Date(1704164645678) }]).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(ServiceError);
+        expect((err as ServiceError).message).toMatch(/Code: 27\b/);
+        await store.insert(table, [
+          { id: 2, t: 1704164645 },
+          { id: 3, t: '2024-01-02 03:04:05' },
+        ]);
         expect(await store.query(`SELECT id, t, toUnixTimestamp(t) AS s FROM ${table} ORDER BY id`)).toEqual([
-          { id: 1, t: '2024-01-02 03:04:05', s: 1704164645 },
           { id: 2, t: '2024-01-02 03:04:05', s: 1704164645 },
+          { id: 3, t: '2024-01-02 03:04:05', s: 1704164645 },
         ]);
       });
     });
 
-    itNeeds(['dateTime64'], "time columns: DateTime64(3, 'UTC') takes epoch ms (or a Date) and reads back as UTC text", async () => {
+    itNeeds(['dateTime64'], "time columns: DateTime64(3, 'UTC') takes epoch-ms numbers exactly and reads back as UTC text", async () => {
       const ms = 1704164645678; // 2024-01-02T03:04:05.678Z
       await withTable("id UInt32, t DateTime64(3, 'UTC')", 'id', async (table) => {
         await store.insert(table, [
           { id: 1, t: ms },
-          { id: 2, t: new Date(ms) },
-          { id: 3, t: 0 },
-          { id: 4, t: -1000 },
+          { id: 2, t: 0 },
+          { id: 3, t: -1000 },
           // Small values are ticks too, not seconds: 1704164645 ms is in January 1970.
-          { id: 5, t: 1704164645 },
+          { id: 4, t: 1704164645 },
+          // Decimal epoch seconds as text (what the raw sink writes), small and negative included.
+          { id: 5, t: '1704164645.678' },
+          { id: 6, t: '0.005' },
+          { id: 7, t: '-1.000' },
         ]);
         expect(await store.query(`SELECT id, t, toUnixTimestamp64Milli(t) AS ms FROM ${table} ORDER BY id`)).toEqual([
           { id: 1, t: '2024-01-02 03:04:05.678', ms },
-          { id: 2, t: '2024-01-02 03:04:05.678', ms },
-          { id: 3, t: '1970-01-01 00:00:00.000', ms: 0 },
-          { id: 4, t: '1969-12-31 23:59:59.000', ms: -1000 },
-          { id: 5, t: '1970-01-20 17:22:44.645', ms: 1704164645 },
+          { id: 2, t: '1970-01-01 00:00:00.000', ms: 0 },
+          { id: 3, t: '1969-12-31 23:59:59.000', ms: -1000 },
+          { id: 4, t: '1970-01-20 17:22:44.645', ms: 1704164645 },
+          { id: 5, t: '2024-01-02 03:04:05.678', ms },
+          { id: 6, t: '1970-01-01 00:00:00.005', ms: 5 },
+          { id: 7, t: '1969-12-31 23:59:59.000', ms: -1000 },
         ]);
       });
     });

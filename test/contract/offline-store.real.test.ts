@@ -1,4 +1,6 @@
+import { describe, expect, it } from 'vitest';
 import { createClickHouseServerOfflineStore } from '../../src/adapters/clickhouse/clickhouse-server-offline-store.js';
+import { ServiceError } from '../../src/errors.js';
 import { offlineStoreContract, type OfflineStoreCapabilities } from './offline-store.contract.js';
 
 // The server started by `scripts/services.sh up clickhouse` (ClickHouse 18.16, smoke test only);
@@ -15,6 +17,22 @@ const capabilities: OfflineStoreCapabilities = {
 };
 
 offlineStoreContract(`clickhouse server ${version}`, () => createClickHouseServerOfflineStore({ url }), capabilities);
+
+describe('createClickHouseServerOfflineStore: connecting', () => {
+  it('an unreachable server is a retriable ServiceError', async () => {
+    const err = await createClickHouseServerOfflineStore({ url: 'http://127.0.0.1:1' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ServiceError);
+    expect(err).toMatchObject({ code: 'CLICKHOUSE_ERROR', retriable: true });
+    expect((err as ServiceError).message).toContain('ECONNREFUSED');
+  });
+
+  it('a database that does not exist is refused at connect, not retriable, with the server message', async () => {
+    const err = await createClickHouseServerOfflineStore({ url, database: 'tessera_no_such_db' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ServiceError);
+    expect(err).toMatchObject({ code: 'CLICKHOUSE_ERROR', retriable: false });
+    expect((err as ServiceError).message).toMatch(/Code: 81\b.*tessera_no_such_db/s);
+  });
+});
 
 async function serverVersion(base: string): Promise<string> {
   const res = await fetch(`${base}/?query=${encodeURIComponent('SELECT version()')}`).catch((err: unknown) => {

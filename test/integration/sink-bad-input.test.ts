@@ -59,7 +59,7 @@ describe('bad input through the real broker: dead letters with reasons, nothing 
     await log.send(bad.map((b, i): OutgoingRecord => ({ topic: b.topic, key: `k${i % 3}`, value: b.value })));
     await producer.send(good.slice(1500));
 
-    const store = createChdbOfflineStore({});
+    const store = await createChdbOfflineStore({});
     await prepareRawStore(store);
     const metrics = new Metrics();
     const sub = startRawSink({ log, store, registry, topics, logger: SILENT_LOGGER, metrics, clock: Date.now }, { groupId: 'bad', untilIdle: true, idleMs: 500 });

@@ -22,6 +22,8 @@ describe('raw sink, exactly once in effect (real Kafka + chDB)', () => {
   let log: EventLog;
   const registry = createSchemaRegistry();
   const created: string[] = [];
+  // chDB allows one data directory per process, so every test of this file shares one
+  const path = tempDir('tessera-chdb-');
 
   beforeAll(() => {
     log = createKafkaEventLog({ brokers: TEST_KAFKA_BROKERS, clientId: 'tessera-test', logger: SILENT_LOGGER });
@@ -29,6 +31,7 @@ describe('raw sink, exactly once in effect (real Kafka + chDB)', () => {
   afterAll(async () => {
     await log.deleteTopics(created);
     await log.close();
+    rmSync(path, { recursive: true, force: true });
   });
 
   async function setUp(events: readonly AnyEvent[], duplicates: number) {
@@ -48,7 +51,7 @@ describe('raw sink, exactly once in effect (real Kafka + chDB)', () => {
   }
 
   async function expectExactlyOnce(path: string, events: readonly AnyEvent[]) {
-    const store = createChdbOfflineStore({ path });
+    const store = await createChdbOfflineStore({ path });
     try {
       const expected = countByType(events);
       for (const type of EVENT_TYPES) {
@@ -56,12 +59,12 @@ describe('raw sink, exactly once in effect (real Kafka + chDB)', () => {
         expect({ type, n: r?.n, u: r?.u }).toEqual({ type, n: expected[type] ?? 0, u: expected[type] ?? 0 });
       }
       const stored = await store.query<{ eventId: string }>(
-        EVENT_TYPES.map((t) => `SELECT eventId FROM ${dedupedSource(t)}`).join(' UNION ALL ') + ' ORDER BY eventId',
+        `SELECT eventId FROM (${EVENT_TYPES.map((t) => `SELECT eventId FROM ${dedupedSource(t)}`).join(' UNION ALL ')}) ORDER BY eventId`,
       );
       expect(stored.map((r) => r.eventId)).toEqual(events.map((e) => e.eventId).sort());
       // physically too, once merges have run
       for (const type of EVENT_TYPES) await store.command(`OPTIMIZE TABLE ${rawTable(type)} FINAL`);
-      const [all] = await store.query<{ n: number }>(EVENT_TYPES.map((t) => `SELECT count() AS n FROM ${rawTable(t)}`).join(' UNION ALL ').replace(/^/, 'SELECT sum(n) AS n FROM (') + ')');
+      const [all] = await store.query<{ n: number }>(`SELECT sum(n) AS n FROM (${EVENT_TYPES.map((t) => `SELECT count() AS n FROM ${rawTable(t)}`).join(' UNION ALL ')})`);
       expect(all?.n).toBe(events.length);
     } finally {
       await store.close();
@@ -72,7 +75,6 @@ describe('raw sink, exactly once in effect (real Kafka + chDB)', () => {
     const events = sampleEvents(12_000, 21);
     const { prefix, topics } = await setUp(events, 2000);
     const total = events.length + 2000;
-    const path = tempDir('tessera-chdb-');
     const env = { TESSERA_KAFKA_BROKERS: TEST_KAFKA_BROKERS.join(','), TESSERA_TOPIC_PREFIX: prefix, TESSERA_CHDB_PATH: path, TESSERA_PARTITIONS: '3' };
     const group = 'sink-crash';
     const committed = async () => {
@@ -99,14 +101,13 @@ describe('raw sink, exactly once in effect (real Kafka + chDB)', () => {
     expect(code, finisher.output()).toBe(0);
     expect(await committed()).toBe(total);
     await expectExactlyOnce(path, events);
-    rmSync(path, { recursive: true, force: true });
   });
 
   it('loses and duplicates nothing when a second member joins mid-stream and when a batch fails after storing', async () => {
     const events = sampleEvents(8000, 22);
     const { topics } = await setUp(events, 500);
-    const path = tempDir('tessera-chdb-');
-    const store = createChdbOfflineStore({ path });
+    const store = await createChdbOfflineStore({ path });
+    for (const t of EVENT_TYPES) await store.command(`DROP TABLE IF EXISTS ${rawTable(t)}`);
     await prepareRawStore(store);
     const deps = { log, store, registry, topics, logger: SILENT_LOGGER, metrics: new Metrics(), clock: Date.now };
     let failOnce = true;
@@ -138,6 +139,5 @@ describe('raw sink, exactly once in effect (real Kafka + chDB)', () => {
     expect(batchesB).toBeGreaterThan(0); // the second member did take partitions over
     await store.close();
     await expectExactlyOnce(path, events);
-    rmSync(path, { recursive: true, force: true });
   });
 });

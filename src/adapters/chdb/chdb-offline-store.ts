@@ -21,8 +21,8 @@ export interface ChdbOfflineStoreOptions {
 const openDirs = new Map<string, number>();
 
 const MULTI_PROCESS_ADVICE =
-  'chDB is an in-process engine: one process (and, within it, one data directory) at a time. ' +
-  'For multi-process deployments run a ClickHouse server and set TESSERA_CLICKHOUSE_URL.';
+  'chDB is single-process: a data directory can be open in one process at a time, and a process can have one ' +
+  'data directory open at a time. For multi-process deployments run a ClickHouse server and set TESSERA_CLICKHOUSE_URL.';
 
 /**
  * The embedded OfflineStore: chDB, ClickHouse's engine running inside this process (npm `chdb`).
@@ -127,7 +127,8 @@ export class ChdbOfflineStore implements OfflineStore {
 
   async #run<R>(action: string, op: () => Promise<R>): Promise<R> {
     this.#assertOpen();
-    const running = op();
+    // Started now (so close() sees it), with a synchronous throw turned into a rejection.
+    const running = new Promise<R>((resolve) => resolve(op()));
     this.#inflight.add(running);
     try {
       return await running;

@@ -55,17 +55,22 @@ export function toClickHouseServiceError(err: unknown, action: string): ServiceE
   if (code !== undefined) retriable = RETRIABLE_CODES.has(code);
   else retriable = isNetworkFailure(err, message);
   const where = code === undefined && retriable ? ' (is the ClickHouse server reachable?)' : '';
-  const text = err instanceof ClickHouseError ? `Code: ${err.code}. DB::Exception: ${err.message.trim()} (${err.type})` : message.trim();
+  const text = isClickHouseError(err) ? `Code: ${err.code}. DB::Exception: ${err.message.trim()} (${err.type})` : message.trim();
   return new ServiceError('clickhouse', `${action} failed${where}: ${text}`, { retriable, cause: err });
 }
 
 function clickHouseCode(err: unknown, message: string): number | undefined {
-  if (err instanceof ClickHouseError) {
-    const n = Number(err.code);
-    return Number.isInteger(n) ? n : undefined;
-  }
+  if (isClickHouseError(err)) return Number(err.code);
   const m = LEADING_CODE.exec(message);
   return m ? Number(m[1]) : undefined;
+}
+
+// By shape as well as by class: a second copy of client-common (chdb/connection brings its own)
+// throws ClickHouseErrors of another class.
+function isClickHouseError(err: unknown): err is ClickHouseError {
+  if (err instanceof ClickHouseError) return true;
+  const e = err as { code?: unknown; type?: unknown } | null;
+  return err instanceof Error && typeof e?.code === 'string' && /^\d+$/.test(e.code) && typeof e.type === 'string';
 }
 
 function isNetworkFailure(err: unknown, message: string): boolean {

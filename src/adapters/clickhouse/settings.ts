@@ -15,8 +15,14 @@ export const OFFLINE_STORE_SETTINGS = {
   },
   /** Applied to `insert` (JSONEachRow payloads from `encodeJsonEachRow`). */
   insert: {
-    /** ISO-8601 strings (a `Date`'s JSON form) parse into DateTime and DateTime64; the server's default `basic` rejects them. */
-    date_time_input_format: 'best_effort',
+    /**
+     * Pinned because the defaults differ (server `basic`, chDB `best_effort`), which would let chDB
+     * accept rows a server rejects. `basic` reads a bare JSON number as ticks (epoch ms for
+     * DateTime64(3)), a string as decimal epoch seconds (`"1704164645.678"`, `"-1.000"`) or as
+     * `YYYY-MM-DD hh:mm:ss[.fff]` in the column's zone, and refuses ISO-8601 with `T`/`Z`;
+     * `best_effort` takes ISO-8601 but misreads small and negative decimal seconds.
+     */
+    date_time_input_format: 'basic',
     /** A key that names no column (a typo) is an error, not dropped in silence (recent ClickHouse, chDB included, drops it by default). */
     input_format_skip_unknown_fields: 0,
   },

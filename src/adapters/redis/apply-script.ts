@@ -27,7 +27,8 @@ import { numberArg } from '../../util/store-op-rules.js';
  * that is not `<at>|<value>`) with `TESSERA_CONFLICT <op index, 0 = fence> <reason>`;
  * (3) the writes, which can no longer fail, then the fence offset, and `{1}`.
  * Numbers are written with `%.17g` (exact round trip); `hincr` reads, adds and writes in Lua
- * because HINCRBYFLOAT formats with 17 digits in long double and does not round-trip doubles.
+ * because HINCRBYFLOAT adds in long double and prints a rounded decimal (0.1 + 0.2 stores "0.3",
+ * not the double sum 0.30000000000000004 that every other layer computes).
  * `hlatest` ties compare bytes, not `<` (which is strcoll, locale dependent, inside Redis).
  * `zadd` keeps the greater score with ZSCORE + ZADD (ZADD GT needs Redis >= 6.2) and trims with
  * ZREMRANGEBYRANK 0 -(top+1), i.e. it keeps the top entries of (score, member bytes).

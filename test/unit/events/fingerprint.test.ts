@@ -228,6 +228,8 @@ describe('parsingCanonicalForm', () => {
     expect(() => parsingCanonicalForm('{"type":"record","fields":[]}')).toThrow(/without a name/);
     expect(() => parsingCanonicalForm('{"name":"x"}')).toThrow(/without a type/);
     expect(() => parsingCanonicalForm('{')).toThrow(/not a JSON schema/);
+    const twice = { type: 'record', name: 'R', fields: [{ name: 'a', type: { type: 'fixed', name: 'F', size: 1 } }, { name: 'b', type: { type: 'fixed', name: 'F', size: 2 } }] };
+    expect(() => parsingCanonicalForm(twice)).toThrow(/F is defined twice/);
   });
 
   it('lists the named types a schema defines, not those it references', () => {

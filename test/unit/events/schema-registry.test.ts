@@ -123,6 +123,8 @@ describe('SchemaRegistry: encode validates against the schema', () => {
     expect(rejection(() => registry.encode(typo)).message).toContain('userID: unknown field of dev.tessera.events.Impression');
     const contextTypo = { ...impression, context: { ...impression.context, contry: 'FR' } } as unknown as AnyEvent;
     expect(rejection(() => registry.encode(contextTypo)).message).toContain('context.contry: unknown field');
+    const undefinedExtra = { ...impression, score: undefined } as unknown as AnyEvent;
+    expect(rejection(() => registry.encode(undefinedExtra)).message).toBe('score: unknown field of dev.tessera.events.Impression');
   });
 
   it('rejects an unknown type tag', () => {

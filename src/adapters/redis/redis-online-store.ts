@@ -1,0 +1,245 @@
+import { Redis, ReplyError } from 'ioredis';
+import { ConfigError, ServiceError, TesseraError } from '../../errors.js';
+import { SILENT_LOGGER, type Logger } from '../../ports/logger.js';
+import type { ApplyResult, Fence, OnlineStore, ReadQuery, ReadValue, StoreOp } from '../../ports/online-store.js';
+import { conflictMessage, validateReadQueries, validateStoreOps, type ConflictReason } from '../../util/store-op-rules.js';
+import { APPLY_LUA, encodeApply } from './apply-script.js';
+
+/** Options of {@link RedisOnlineStore}. */
+export interface RedisOnlineStoreOptions {
+  /** `redis://[user:password@]host:port[/db]`, e.g. `redis://127.0.0.1:6379`. Required. */
+  url: string;
+  /**
+   * Prepended to every key the store reads, writes, scans or deletes (a namespace: tests use a
+   * random one, deployments may share a Redis). Default `''`.
+   */
+  keyPrefix?: string;
+  /** Where connection problems are reported. Default: silent. */
+  logger?: Logger;
+  /** Connect timeout, ms. Default 10 000. */
+  connectTimeoutMs?: number;
+  /** Reconnect attempts a command waits for before it fails (retriable). Default 3. */
+  maxRetriesPerRequest?: number;
+  /** SCAN page size for `deleteByPrefix`. Default 500. */
+  scanCount?: number;
+}
+
+type ApplyCommand = (numKeys: number, ...keysAndArgs: string[]) => Promise<unknown>;
+
+/** Retrying can help for these Redis reply errors (server busy or changing roles). */
+const RETRIABLE_REPLY = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY|NOREPLICAS)\b/;
+
+/**
+ * {@link OnlineStore} on one Redis node, via ioredis.
+ *
+ * - `apply` is a single Lua script call (EVALSHA, falling back to EVAL on NOSCRIPT, through
+ *   ioredis `defineCommand`): fence check, conflict check, writes and fence update in one atomic
+ *   step. The encoding and the all-or-nothing design are documented in `apply-script.ts`.
+ * - `read` sends its queries as one MULTI/EXEC: one round trip and one consistent snapshot.
+ * - `deleteByPrefix` walks SCAN MATCH and UNLINKs page by page (not atomic against writers).
+ * - Numbers are stored as `%.17g` text and read back identically to `MemoryOnlineStore`.
+ *
+ * Limitation: single node. Under Redis Cluster the keys of one `apply` (and of one `read`) would
+ * have to share a hash slot via hash tags, and SCAN would have to visit every master.
+ *
+ * Errors: invalid input throws `UsageError` before anything is sent; a state conflict (e.g.
+ * `hincr` on a field holding text) and other Redis reply errors are `ServiceError`s with
+ * `retriable: false` (except LOADING/BUSY/TRYAGAIN-style replies); connection failures and
+ * timeouts are retriable `ServiceError`s.
+ *
+ * @example
+ * const store = createRedisOnlineStore({ url: 'redis://127.0.0.1:6379', keyPrefix: 'tessera:' });
+ * await store.connect(); // optional: fail fast
+ * await store.apply([{ op: 'hincr', key: 'u:1', field: 'clicks', by: 1 }], { key: 'offsets', field: 'events:0', offset: 42 });
+ */
+export class RedisOnlineStore implements OnlineStore {
+  private readonly redis: Redis;
+  private readonly keyPrefix: string;
+  private readonly scanCount: number;
+  private readonly logger: Logger;
+  private readonly url: string;
+  private closed = false;
+
+  constructor(options: RedisOnlineStoreOptions) {
+    this.url = options.url;
+    this.keyPrefix = options.keyPrefix ?? '';
+    this.scanCount = options.scanCount ?? 500;
+    this.logger = options.logger ?? SILENT_LOGGER;
+    this.redis = new Redis(options.url, {
+      lazyConnect: true,
+      connectTimeout: options.connectTimeoutMs ?? 10_000,
+      maxRetriesPerRequest: options.maxRetriesPerRequest ?? 3,
+    });
+    // Without a listener ioredis prints "Unhandled error event" itself; commands still fail on their own.
+    this.redis.on('error', (err: Error) => this.logger.warn('redis.connection_error', { message: err.message }));
+    this.redis.defineCommand('tesseraApply', { lua: APPLY_LUA });
+  }
+
+  /** Connects now (otherwise the first command does); rejects with a retriable ServiceError when Redis is unreachable. */
+  async connect(): Promise<void> {
+    try {
+      if (this.redis.status === 'wait') await this.redis.connect();
+      await this.redis.ping();
+    } catch (err) {
+      throw this.translate(err, `cannot reach ${redactUrl(this.url)}`);
+    }
+  }
+
+  /** See {@link OnlineStore.apply} and `apply-script.ts`. */
+  async apply(ops: readonly StoreOp[], fence?: Fence): Promise<ApplyResult> {
+    validateStoreOps(ops, fence);
+    this.ensureOpen();
+    if (ops.length === 0 && fence === undefined) return { applied: true };
+    const { keys, args } = encodeApply(ops, fence, this.keyPrefix);
+    let reply: unknown;
+    try {
+      const run = (this.redis as unknown as { tesseraApply: ApplyCommand }).tesseraApply;
+      reply = await run.call(this.redis, keys.length, ...keys, ...args);
+    } catch (err) {
+      const conflict = err instanceof Error ? /^TESSERA_CONFLICT (\d+) (\w+)/.exec(err.message) : null;
+      if (conflict !== null) {
+        const message = conflictMessage(ops, Number(conflict[1]) - 1, conflict[2] as ConflictReason, fence);
+        throw new ServiceError('redis', message, { retriable: false, cause: err });
+      }
+      throw this.translate(err, 'apply');
+    }
+    if (!Array.isArray(reply) || (reply[0] !== 1 && reply[0] !== 0)) {
+      throw new ServiceError('redis', `apply: unexpected script reply ${JSON.stringify(reply)}`, { retriable: false });
+    }
+    return reply[0] === 1 ? { applied: true } : { applied: false, storedOffset: Number(reply[1]) };
+  }
+
+  /** See {@link OnlineStore.read}: one MULTI/EXEC, i.e. one round trip and one snapshot. */
+  async read(queries: readonly ReadQuery[]): Promise<ReadValue[]> {
+    validateReadQueries(queries);
+    this.ensureOpen();
+    // Queries Redis would reject or answer with "everything" are answered locally.
+    const local = (q: ReadQuery): ReadValue | undefined =>
+      q.kind === 'hmget' && q.fields.length === 0
+        ? { kind: 'hmget', value: [] }
+        : q.kind === 'ztop' && q.limit === 0
+          ? { kind: 'ztop', value: [] }
+          : undefined;
+    const remote = queries.filter((q) => local(q) === undefined);
+    let results: [Error | null, unknown][] = [];
+    if (remote.length > 0) {
+      const tx = this.redis.multi();
+      for (const q of remote) {
+        const key = this.keyPrefix + q.key;
+        if (q.kind === 'get') tx.get(key);
+        else if (q.kind === 'hgetall') tx.call('HGETALL', key);
+        else if (q.kind === 'hmget') tx.hmget(key, ...q.fields);
+        else tx.zrevrange(key, 0, q.limit - 1, 'WITHSCORES');
+      }
+      try {
+        results = ((await tx.exec()) ?? []) as [Error | null, unknown][];
+      } catch (err) {
+        throw this.translate(err, 'read');
+      }
+      if (results.length !== remote.length) {
+        throw new ServiceError('redis', 'read: the transaction was aborted', { retriable: true });
+      }
+    }
+    let next = 0;
+    return queries.map((q): ReadValue => {
+      const answered = local(q);
+      if (answered !== undefined) return answered;
+      const [err, raw] = results[next++] ?? [null, null];
+      if (err) throw this.translate(err, `read ${q.kind} ${q.key}`);
+      switch (q.kind) {
+        case 'get':
+          return { kind: 'get', value: raw === null ? null : String(raw) };
+        case 'hgetall': {
+          const flat = raw as string[];
+          const value: Record<string, string> = {};
+          for (let i = 0; i + 1 < flat.length; i += 2) {
+            Object.defineProperty(value, flat[i] as string, { value: flat[i + 1], enumerable: true, writable: true, configurable: true });
+          }
+          return { kind: 'hgetall', value };
+        }
+        case 'hmget':
+          return { kind: 'hmget', value: raw as (string | null)[] };
+        case 'ztop': {
+          const flat = raw as string[];
+          const value: { member: string; score: number }[] = [];
+          for (let i = 0; i + 1 < flat.length; i += 2) value.push({ member: flat[i] as string, score: Number(flat[i + 1]) });
+          return { kind: 'ztop', value };
+        }
+      }
+    });
+  }
+
+  /** See {@link OnlineStore.deleteByPrefix}; the prefix is matched literally (glob characters are escaped). */
+  async deleteByPrefix(prefix: string): Promise<number> {
+    this.ensureOpen();
+    const match = `${escapeGlob(this.keyPrefix + prefix)}*`;
+    let cursor = '0';
+    let deleted = 0;
+    try {
+      do {
+        const [nextCursor, keys] = await this.redis.scan(cursor, 'MATCH', match, 'COUNT', this.scanCount);
+        cursor = nextCursor;
+        if (keys.length > 0) deleted += await this.redis.unlink(...keys);
+      } while (cursor !== '0');
+    } catch (err) {
+      throw this.translate(err, 'deleteByPrefix');
+    }
+    return deleted;
+  }
+
+  /** Closes the connection after pending replies (QUIT); later calls reject. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.redis.status === 'wait' || this.redis.status === 'end') {
+      this.redis.disconnect();
+      return;
+    }
+    try {
+      await this.redis.quit();
+    } catch {
+      this.redis.disconnect(); // QUIT failed because the connection is already gone: nothing left to flush
+    }
+  }
+
+  private ensureOpen(): void {
+    if (this.closed) throw new ServiceError('redis', 'the online store is closed', { retriable: false });
+  }
+
+  private translate(err: unknown, what: string): TesseraError {
+    if (err instanceof TesseraError) return err;
+    const message = err instanceof Error ? err.message : String(err);
+    if (err instanceof ReplyError) {
+      return new ServiceError('redis', `${what}: ${message}`, { retriable: RETRIABLE_REPLY.test(message), cause: err });
+    }
+    // Connection lost, timeouts, too many reconnect attempts: trying again later can help.
+    return new ServiceError('redis', `${what}: ${message}`, { retriable: true, cause: err });
+  }
+}
+
+/**
+ * Creates a {@link RedisOnlineStore}. The connection opens lazily with the first call; call
+ * `connect()` to fail fast at start-up.
+ *
+ * @throws ConfigError when the URL is not a `redis://` or `rediss://` URL.
+ */
+export function createRedisOnlineStore(options: RedisOnlineStoreOptions): RedisOnlineStore {
+  let protocol = '';
+  try {
+    protocol = new URL(options.url).protocol;
+  } catch {
+    // reported below
+  }
+  if (protocol !== 'redis:' && protocol !== 'rediss:') {
+    throw new ConfigError(`Redis URL ${JSON.stringify(redactUrl(options.url))} is not valid: use redis://host:port[/db], e.g. redis://127.0.0.1:6379`);
+  }
+  return new RedisOnlineStore(options);
+}
+
+function escapeGlob(s: string): string {
+  return s.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
+}
+
+function redactUrl(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, '//***@');
+}

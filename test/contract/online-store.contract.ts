@@ -1,0 +1,529 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ServiceError, TesseraError, UsageError } from '../../src/errors.js';
+import type { OnlineStore, ReadValue, StoreOp } from '../../src/ports/online-store.js';
+import { formatDouble } from '../../src/util/format-double.js';
+
+/** What a contract run needs from an adapter. */
+export interface OnlineStoreHarness {
+  store: OnlineStore;
+  /** Deletes what the case wrote and closes the store. */
+  cleanup: () => Promise<void>;
+  /** Lets `ms` of wall-clock time pass for `expire` (a fake clock, or a real sleep). */
+  advanceTime: (ms: number) => Promise<void>;
+}
+
+/**
+ * The OnlineStore contract (see `src/ports/online-store.ts`), run against every adapter. Each case
+ * gets a fresh store (Redis: a random key prefix) that it may fill freely.
+ *
+ * Stored numbers are compared with exact strings: the `%.17g` text the Redis Lua script writes.
+ * The in-process store must produce the same bytes, so the expected strings are literals (checked
+ * against Redis) and, for random doubles, `formatDouble` (itself checked against Redis here).
+ */
+export function onlineStoreContract(name: string, makeStore: () => Promise<OnlineStoreHarness>): void {
+  describe(`OnlineStore contract: ${name}`, () => {
+    let h: OnlineStoreHarness;
+    let store: OnlineStore;
+    beforeEach(async () => {
+      h = await makeStore();
+      store = h.store;
+    });
+    afterEach(async () => {
+      await h.cleanup();
+    });
+
+    const get = async (key: string) => value(await store.read([{ kind: 'get', key }]), 'get');
+    const hgetall = async (key: string) => value(await store.read([{ kind: 'hgetall', key }]), 'hgetall');
+    const field = async (key: string, f: string) => (await hgetall(key))[f];
+    const ztop = async (key: string, limit = 100) => value(await store.read([{ kind: 'ztop', key, limit }]), 'ztop');
+
+    describe('operations', () => {
+      it('set writes a string and overwrites it; get of a missing key is null', async () => {
+        expect(await store.apply([{ op: 'set', key: 's', value: 'one' }])).toEqual({ applied: true });
+        await store.apply([{ op: 'set', key: 's', value: 'twö ✓ 😀' }]);
+        expect(await get('s')).toBe('twö ✓ 😀');
+        expect(await get('missing')).toBeNull();
+      });
+
+      it('hset writes fields; hgetall and hmget read them, missing fields as null', async () => {
+        await store.apply([
+          { op: 'hset', key: 'h', field: 'a', value: '1' },
+          { op: 'hset', key: 'h', field: 'b', value: 'x|y' },
+          { op: 'hset', key: 'h', field: '', value: '' },
+        ]);
+        await store.apply([{ op: 'hset', key: 'h', field: 'a', value: 'A' }]);
+        expect(await hgetall('h')).toEqual({ a: 'A', b: 'x|y', '': '' });
+        expect(await store.read([{ kind: 'hmget', key: 'h', fields: ['b', 'nope', 'a'] }])).toEqual([
+          { kind: 'hmget', value: ['x|y', null, 'A'] },
+        ]);
+      });
+
+      it('hincr adds doubles exactly, from 0, stored as %.17g text', async () => {
+        await store.apply([{ op: 'hincr', key: 'h', field: 'f', by: 0.1 }]);
+        expect(await field('h', 'f')).toBe('0.10000000000000001');
+        await store.apply([{ op: 'hincr', key: 'h', field: 'f', by: 0.2 }]);
+        expect(await field('h', 'f')).toBe('0.30000000000000004');
+        expect(Number(await field('h', 'f'))).toBe(0.1 + 0.2);
+        // a sum no long-double or decimal shortcut gets right: ten times 0.1
+        for (let i = 0; i < 10; i++) await store.apply([{ op: 'hincr', key: 'h', field: 'g', by: 0.1 }]);
+        expect(await field('h', 'g')).toBe('0.99999999999999989');
+        await store.apply([
+          { op: 'hincr', key: 'h', field: 'i', by: 2 ** 53 },
+          { op: 'hincr', key: 'h', field: 'i', by: -1 },
+          { op: 'hincr', key: 'h', field: 'j', by: -2.5e-8 },
+          { op: 'hincr', key: 'h', field: 'k', by: 1e21 },
+        ]);
+        expect(await hgetall('h')).toMatchObject({ i: '9007199254740991', j: '-2.4999999999999999e-08', k: '1e+21' });
+      });
+
+      it('hincr also adds to a number written as text', async () => {
+        await store.apply([
+          { op: 'hset', key: 'h', field: 'a', value: '5' },
+          { op: 'hset', key: 'h', field: 'b', value: '1e3' },
+          { op: 'hincr', key: 'h', field: 'a', by: 0.5 },
+          { op: 'hincr', key: 'h', field: 'b', by: 1 },
+        ]);
+        expect(await hgetall('h')).toEqual({ a: '5.5', b: '1001' });
+      });
+
+      it('hmax and hmin keep the larger and the smaller number', async () => {
+        const ops = (v: number): StoreOp[] => [
+          { op: 'hmax', key: 'h', field: 'max', value: v },
+          { op: 'hmin', key: 'h', field: 'min', value: v },
+        ];
+        await store.apply(ops(3));
+        await store.apply(ops(-0.1));
+        await store.apply(ops(7.25));
+        await store.apply(ops(3));
+        expect(await hgetall('h')).toEqual({ max: '7.25', min: '-0.10000000000000001' });
+      });
+
+      it('hlatest keeps the greatest `at`, and on a tie the greater value in UTF-8 byte order, whatever the arrival order', async () => {
+        const a: StoreOp = { op: 'hlatest', key: 'h', field: 'x', value: 'old', at: 1_700_000_000_000 };
+        const b: StoreOp = { op: 'hlatest', key: 'h', field: 'x', value: 'new|with bar', at: 1_700_000_000_001 };
+        // U+FFFF sorts after U+1F600's high surrogate in UTF-16, before it in UTF-8 (and code points)
+        const t1: StoreOp = { op: 'hlatest', key: 'h', field: 'y', value: '\uFFFF', at: 5.5 };
+        const t2: StoreOp = { op: 'hlatest', key: 'h', field: 'y', value: '😀', at: 5.5 };
+        await store.apply([a, b, t1, t2]);
+        await store.apply([
+          { ...b, field: 'x2' },
+          { ...a, field: 'x2' },
+          { ...t2, field: 'y2' },
+          { ...t1, field: 'y2' },
+        ]);
+        expect(await hgetall('h')).toEqual({
+          x: '1700000000001|new|with bar',
+          x2: '1700000000001|new|with bar',
+          y: '5.5|😀',
+          y2: '5.5|😀',
+        });
+        await store.apply([{ op: 'hlatest', key: 'h', field: 'x', value: 'zzz', at: 1_700_000_000_000 }]);
+        expect(await field('h', 'x')).toBe('1700000000001|new|with bar');
+      });
+
+      it('hdel removes fields, and a hash left empty disappears', async () => {
+        await store.apply([
+          { op: 'hset', key: 'h', field: 'a', value: '1' },
+          { op: 'hset', key: 'h', field: 'b', value: '2' },
+          { op: 'hset', key: 'h', field: 'c', value: '3' },
+        ]);
+        await store.apply([{ op: 'hdel', key: 'h', fields: ['a', 'c', 'nope'] }]);
+        expect(await hgetall('h')).toEqual({ b: '2' });
+        await store.apply([{ op: 'hdel', key: 'h', fields: ['b'] }]);
+        expect(await hgetall('h')).toEqual({});
+        // gone, so the key can now hold another type
+        await store.apply([{ op: 'zadd', key: 'h', member: 'm', score: 1 }]);
+        expect(await ztop('h')).toEqual([{ member: 'm', score: 1 }]);
+      });
+
+      it('zadd keeps the greater score; ztop lists highest first, ties by greater member (UTF-8 bytes)', async () => {
+        await store.apply([
+          { op: 'zadd', key: 'z', member: 'a', score: 1 },
+          { op: 'zadd', key: 'z', member: 'c', score: 1 },
+          { op: 'zadd', key: 'z', member: 'b', score: 1 },
+          { op: 'zadd', key: 'z', member: '\uFFFF', score: 1 },
+          { op: 'zadd', key: 'z', member: '😀', score: 1 },
+          { op: 'zadd', key: 'z', member: 'd', score: 0.1 },
+          { op: 'zadd', key: 'z', member: 'd', score: 0.05 },
+          { op: 'zadd', key: 'z', member: 'e', score: -3 },
+          { op: 'zadd', key: 'z', member: 'e', score: 2.5 },
+        ]);
+        expect(await ztop('z')).toEqual([
+          { member: 'e', score: 2.5 },
+          { member: '😀', score: 1 },
+          { member: '\uFFFF', score: 1 },
+          { member: 'c', score: 1 },
+          { member: 'b', score: 1 },
+          { member: 'a', score: 1 },
+          { member: 'd', score: 0.1 },
+        ]);
+        expect(await ztop('z', 2)).toEqual([
+          { member: 'e', score: 2.5 },
+          { member: '😀', score: 1 },
+        ]);
+        expect(await ztop('z', 0)).toEqual([]);
+      });
+
+      it('zadd with keepTop trims to the top entries in ztop order, after every add', async () => {
+        const add = (member: string, score: number): StoreOp => ({ op: 'zadd', key: 'z', member, score, keepTop: 3 });
+        await store.apply([add('a', 1), add('b', 1), add('c', 1), add('d', 1)]);
+        expect((await ztop('z')).map((e) => e.member)).toEqual(['d', 'c', 'b']);
+        await store.apply([add('a', 5)]); // enters at the top
+        expect((await ztop('z')).map((e) => e.member)).toEqual(['a', 'd', 'c']);
+        await store.apply([add('0', 0)]); // added, then trimmed away at once
+        expect((await ztop('z')).map((e) => e.member)).toEqual(['a', 'd', 'c']);
+        await store.apply([{ op: 'zadd', key: 'z', member: 'x', score: 0 }, add('y', -1)]); // the trim also hits earlier members
+        expect((await ztop('z')).map((e) => e.member)).toEqual(['a', 'd', 'c']);
+      });
+
+      it('zremBelow removes members scoring strictly below the bound', async () => {
+        await store.apply([
+          { op: 'zadd', key: 'z', member: 'a', score: 1 },
+          { op: 'zadd', key: 'z', member: 'b', score: 2 },
+          { op: 'zadd', key: 'z', member: 'c', score: 2.0000000000000004 },
+          { op: 'zremBelow', key: 'z', below: 2 },
+        ]);
+        expect(await ztop('z')).toEqual([
+          { member: 'c', score: 2.0000000000000004 },
+          { member: 'b', score: 2 },
+        ]);
+        await store.apply([{ op: 'zremBelow', key: 'z', below: 1e9 }]);
+        expect(await ztop('z')).toEqual([]);
+      });
+
+      it('del removes a key of any type', async () => {
+        await store.apply([
+          { op: 'set', key: 's', value: 'v' },
+          { op: 'hset', key: 'h', field: 'f', value: 'v' },
+          { op: 'zadd', key: 'z', member: 'm', score: 1 },
+        ]);
+        await store.apply([
+          { op: 'del', key: 's' },
+          { op: 'del', key: 'h' },
+          { op: 'del', key: 'z' },
+          { op: 'del', key: 'never' },
+        ]);
+        expect(await store.read([
+          { kind: 'get', key: 's' },
+          { kind: 'hgetall', key: 'h' },
+          { kind: 'ztop', key: 'z', limit: 10 },
+        ])).toEqual([
+          { kind: 'get', value: null },
+          { kind: 'hgetall', value: {} },
+          { kind: 'ztop', value: [] },
+        ]);
+      });
+
+      it('expire drops a key after its TTL; set clears a TTL, hash writes keep it', async () => {
+        await store.apply([
+          { op: 'set', key: 'gone', value: 'v' },
+          { op: 'expire', key: 'gone', ttlMs: 60 },
+          { op: 'set', key: 'reset', value: 'v' },
+          { op: 'expire', key: 'reset', ttlMs: 60 },
+          { op: 'set', key: 'reset', value: 'w' },
+          { op: 'hset', key: 'h', field: 'f', value: '1' },
+          { op: 'expire', key: 'h', ttlMs: 60 },
+          { op: 'hincr', key: 'h', field: 'f', by: 1 },
+          { op: 'set', key: 'long', value: 'v' },
+          { op: 'expire', key: 'long', ttlMs: 600_000 },
+          { op: 'expire', key: 'missing', ttlMs: 60 },
+        ]);
+        expect(await get('gone')).toBe('v');
+        await h.advanceTime(150);
+        expect(await store.read([
+          { kind: 'get', key: 'gone' },
+          { kind: 'get', key: 'reset' },
+          { kind: 'hgetall', key: 'h' },
+          { kind: 'get', key: 'long' },
+          { kind: 'get', key: 'missing' },
+        ])).toEqual([
+          { kind: 'get', value: null },
+          { kind: 'get', value: 'w' },
+          { kind: 'hgetall', value: {} },
+          { kind: 'get', value: 'v' },
+          { kind: 'get', value: null },
+        ]);
+      });
+
+      it('stores random doubles as exactly the %.17g text, which reads back to the same double', async () => {
+        const rand = mulberry32(20240601);
+        const xs: number[] = [];
+        const view = new DataView(new ArrayBuffer(8));
+        while (xs.length < 150) {
+          view.setUint32(0, Math.floor(rand() * 2 ** 32));
+          view.setUint32(4, Math.floor(rand() * 2 ** 32));
+          const bits = view.getFloat64(0);
+          if (Number.isFinite(bits)) xs.push(bits);
+          xs.push((rand() - 0.5) * 10 ** Math.floor(rand() * 40 - 20));
+          xs.push(Math.round(rand() * 1e6) / 2 ** Math.floor(rand() * 60));
+        }
+        xs.push(2 ** -25, 5e-324, -0, 1e17, 1 / 3, 1.7976931348623157e308);
+        const ops: StoreOp[] = xs.map((x, i) => ({ op: 'hmax', key: 'nums', field: String(i), value: x }));
+        ops.push({ op: 'hincr', key: 'sums', field: 'ab', by: xs[1] as number }, { op: 'hincr', key: 'sums', field: 'ab', by: xs[2] as number });
+        await store.apply(ops);
+        const stored = await hgetall('nums');
+        xs.forEach((x, i) => {
+          expect(stored[String(i)], `double #${i} ${x}`).toBe(formatDouble(x));
+          expect(Object.is(Number(stored[String(i)]), x)).toBe(true);
+        });
+        expect(stored[String(xs.length - 6)]).toBe('2.9802322387695312e-08'); // exact tie, rounded half to even
+        expect(await field('sums', 'ab')).toBe(formatDouble((xs[1] as number) + (xs[2] as number)));
+      });
+    });
+
+    describe('fence', () => {
+      const counter = (by = 1): StoreOp => ({ op: 'hincr', key: 'c', field: 'n', by });
+      const fence = (offset: number) => ({ key: 'offsets', field: 'events:0', offset });
+
+      it('applies once per offset and refuses an equal or lower one without applying anything', async () => {
+        expect(await store.apply([counter(), { op: 'set', key: 's', value: 'first' }], fence(5))).toEqual({ applied: true });
+        expect(await store.apply([counter(), { op: 'set', key: 's', value: 'again' }], fence(5))).toEqual({ applied: false, storedOffset: 5 });
+        expect(await store.apply([counter(), { op: 'set', key: 's', value: 'older' }], fence(3))).toEqual({ applied: false, storedOffset: 5 });
+        expect(await field('c', 'n')).toBe('1');
+        expect(await get('s')).toBe('first');
+        expect(await store.apply([counter()], fence(6))).toEqual({ applied: true });
+        expect(await field('c', 'n')).toBe('2');
+        expect(await field('offsets', 'events:0')).toBe('6');
+        expect(await store.apply([counter()], fence(2 ** 53 - 1))).toEqual({ applied: true });
+        expect(await store.apply([counter()], fence(2 ** 53 - 1))).toEqual({ applied: false, storedOffset: 2 ** 53 - 1 });
+      });
+
+      it('fences are independent per field, and an empty batch still advances the fence', async () => {
+        await store.apply([counter()], { key: 'offsets', field: 'p0', offset: 10 });
+        expect(await store.apply([counter()], { key: 'offsets', field: 'p1', offset: 0 })).toEqual({ applied: true });
+        expect(await store.apply([], { key: 'offsets', field: 'p1', offset: 4 })).toEqual({ applied: true });
+        expect(await store.apply([counter()], { key: 'offsets', field: 'p1', offset: 4 })).toEqual({ applied: false, storedOffset: 4 });
+        expect(await hgetall('offsets')).toEqual({ p0: '10', p1: '4' });
+        expect(await field('c', 'n')).toBe('2');
+      });
+
+      it('the fence is written after the ops, in the same step, even when the ops touch its hash', async () => {
+        await store.apply(
+          [
+            { op: 'hset', key: 'offsets', field: 'events:0', value: '999' },
+            { op: 'hset', key: 'offsets', field: 'other', value: 'x' },
+          ],
+          fence(7),
+        );
+        expect(await hgetall('offsets')).toEqual({ 'events:0': '7', other: 'x' });
+      });
+
+      it('many concurrent applies with the same offset apply exactly once', async () => {
+        const results = await Promise.all(Array.from({ length: 50 }, () => store.apply([counter(), counter(0.5)], fence(42))));
+        expect(results.filter((r) => r.applied)).toHaveLength(1);
+        expect(results.filter((r) => !r.applied)).toEqual(Array.from({ length: 49 }, () => ({ applied: false, storedOffset: 42 })));
+        expect(await field('c', 'n')).toBe('1.5');
+      });
+
+      it('concurrent increasing offsets from one writer are each applied exactly once', async () => {
+        const results = await Promise.all(Array.from({ length: 40 }, (_, i) => store.apply([counter(0.1)], fence(i + 1))));
+        expect(results.every((r) => r.applied)).toBe(true);
+        let sum = 0;
+        for (let i = 0; i < 40; i++) sum += 0.1;
+        expect(await field('c', 'n')).toBe(formatDouble(sum));
+      });
+    });
+
+    describe('all or nothing', () => {
+      it('a batch with an invalid op is rejected before anything is written', async () => {
+        const bad: unknown[] = [
+          { op: 'hincr', key: 'h', field: 'f', by: Number.NaN },
+          { op: 'hmax', key: 'h', field: 'f', value: Infinity },
+          { op: 'zadd', key: 'z', member: 'm', score: 1, keepTop: 0 },
+          { op: 'expire', key: 'k', ttlMs: 0 },
+          { op: 'hdel', key: 'h', fields: [] },
+          { op: 'set', key: '', value: 'v' },
+          { op: 'set', key: 'k', value: 'lone \uD800 surrogate' },
+          { op: 'teleport', key: 'k' },
+        ];
+        for (const op of bad) {
+          const attempt = store.apply([{ op: 'set', key: 'first', value: 'v' }, op as StoreOp]);
+          await expect(attempt, JSON.stringify(op)).rejects.toBeInstanceOf(UsageError);
+          await expect(store.apply([{ op: 'set', key: 'first', value: 'v' }, op as StoreOp])).rejects.toThrow(/op #1/);
+        }
+        await expect(store.apply([{ op: 'set', key: 'first', value: 'v' }], { key: 'o', field: 'f', offset: -1 })).rejects.toBeInstanceOf(UsageError);
+        await expect(store.apply([{ op: 'set', key: 'first', value: 'v' }], { key: 'o', field: 'f', offset: 1.5 })).rejects.toBeInstanceOf(UsageError);
+        expect(await get('first')).toBeNull();
+        expect(await hgetall('o')).toEqual({});
+      });
+
+      it('a batch that hits a type conflict fails as a whole: earlier ops and the fence are not written', async () => {
+        await store.apply([
+          { op: 'zadd', key: 'z', member: 'm', score: 1 },
+          { op: 'hset', key: 'h', field: 'text', value: 'abc' },
+          { op: 'hset', key: 'h', field: 'spaced', value: ' 5' },
+          { op: 'hlatest', key: 'h', field: 'latest', value: 'v', at: 1 },
+        ]);
+        const before = await store.read([{ kind: 'hgetall', key: 'h' }, { kind: 'ztop', key: 'z', limit: 10 }]);
+        const prefix: StoreOp[] = [
+          { op: 'set', key: 'a', value: 'v' },
+          { op: 'hincr', key: 'b', field: 'f', by: 1 },
+          { op: 'zadd', key: 'z', member: 'n', score: 2 },
+        ];
+        const conflicts: StoreOp[] = [
+          { op: 'hset', key: 'z', field: 'f', value: 'v' }, // a hash op on a sorted set
+          { op: 'hincr', key: 'h', field: 'text', by: 1 }, // not a number
+          { op: 'hmax', key: 'h', field: 'spaced', value: 1 }, // not a number either, for both stores
+          { op: 'hmin', key: 'h', field: 'latest', value: 1 }, // `<at>|<value>` is not a number
+          { op: 'hlatest', key: 'h', field: 'text', value: 'v', at: 2 }, // not `<at>|<value>`
+          { op: 'zadd', key: 'h', member: 'm', score: 1 }, // a sorted-set op on a hash
+        ];
+        for (const conflict of conflicts) {
+          const attempt = store.apply([...prefix, conflict, { op: 'set', key: 'c', value: 'v' }], { key: 'o', field: 'f', offset: 1 });
+          const err = await attempt.then(
+            () => undefined,
+            (e: unknown) => e,
+          );
+          expect(err, JSON.stringify(conflict)).toBeInstanceOf(ServiceError);
+          expect((err as TesseraError).retriable).toBe(false);
+          expect((err as Error).message).toContain(`op #3 (${conflict.op} ${conflict.key})`);
+        }
+        expect(await store.read([
+          { kind: 'get', key: 'a' },
+          { kind: 'hgetall', key: 'b' },
+          { kind: 'get', key: 'c' },
+          { kind: 'hgetall', key: 'o' },
+          { kind: 'hgetall', key: 'h' },
+          { kind: 'ztop', key: 'z', limit: 10 },
+        ])).toEqual([
+          { kind: 'get', value: null },
+          { kind: 'hgetall', value: {} },
+          { kind: 'get', value: null },
+          { kind: 'hgetall', value: {} },
+          ...before,
+        ]);
+      });
+
+      it('conflicts are judged against the state the batch itself leaves', async () => {
+        await store.apply([{ op: 'zadd', key: 'k', member: 'm', score: 1 }]);
+        // del then a hash op: fine; the key no longer holds a sorted set
+        await store.apply([{ op: 'del', key: 'k' }, { op: 'hset', key: 'k', field: 'f', value: 'x' }]);
+        expect(await hgetall('k')).toEqual({ f: 'x' });
+        // text written earlier in the same batch blocks a later hincr: nothing of the batch is written
+        await expect(
+          store.apply([
+            { op: 'hset', key: 'k2', field: 'g', value: 'x' },
+            { op: 'hincr', key: 'k2', field: 'g', by: 1 },
+          ]),
+        ).rejects.toThrow(/op #1 \(hincr k2\)/);
+        expect(await hgetall('k2')).toEqual({});
+        // a number written earlier in the batch does not
+        await store.apply([
+          { op: 'hset', key: 'k2', field: 'g', value: '2' },
+          { op: 'hincr', key: 'k2', field: 'g', by: 1 },
+          { op: 'hmax', key: 'k2', field: 'g', value: 10 },
+          { op: 'set', key: 'k3', value: 'x' },
+          { op: 'del', key: 'k3' },
+          { op: 'zadd', key: 'k3', member: 'm', score: 1 },
+        ]);
+        expect(await hgetall('k2')).toEqual({ g: '10' });
+        // set replaces a key of any type; a hash op after it in the batch conflicts
+        await expect(
+          store.apply([
+            { op: 'set', key: 'k', value: 'now a string' },
+            { op: 'hset', key: 'k', field: 'f', value: 'y' },
+          ]),
+        ).rejects.toThrow(/op #1/);
+        expect(await hgetall('k')).toEqual({ f: 'x' });
+      });
+
+      it('a fence on a key that is not a hash, or not holding a number, is a conflict', async () => {
+        await store.apply([
+          { op: 'set', key: 'str', value: 'v' },
+          { op: 'hset', key: 'offs', field: 'p', value: 'not a number' },
+        ]);
+        await expect(store.apply([{ op: 'set', key: 'a', value: 'v' }], { key: 'str', field: 'p', offset: 1 })).rejects.toThrow(/fence \(str p\)/);
+        await expect(store.apply([{ op: 'set', key: 'a', value: 'v' }], { key: 'offs', field: 'p', offset: 1 })).rejects.toThrow(/fence \(offs p\)/);
+        // and a batch that would turn the fence key into another type
+        await expect(store.apply([{ op: 'set', key: 'offs2', value: 'v' }], { key: 'offs2', field: 'p', offset: 1 })).rejects.toThrow(/fence/);
+        expect(await store.read([{ kind: 'get', key: 'a' }, { kind: 'get', key: 'offs2' }])).toEqual([
+          { kind: 'get', value: null },
+          { kind: 'get', value: null },
+        ]);
+      });
+    });
+
+    describe('read', () => {
+      it('answers missing keys with empty values, in query order', async () => {
+        await store.apply([{ op: 'set', key: 'present', value: 'p' }]);
+        expect(
+          await store.read([
+            { kind: 'get', key: 'nope' },
+            { kind: 'hgetall', key: 'nope' },
+            { kind: 'hmget', key: 'nope', fields: ['a', 'b'] },
+            { kind: 'hmget', key: 'nope', fields: [] },
+            { kind: 'ztop', key: 'nope', limit: 5 },
+            { kind: 'get', key: 'present' },
+          ]),
+        ).toEqual([
+          { kind: 'get', value: null },
+          { kind: 'hgetall', value: {} },
+          { kind: 'hmget', value: [null, null] },
+          { kind: 'hmget', value: [] },
+          { kind: 'ztop', value: [] },
+          { kind: 'get', value: 'p' },
+        ]);
+        expect(await store.read([])).toEqual([]);
+      });
+
+      it('a query on a key of another type fails (not retriable); a bad query is a UsageError', async () => {
+        await store.apply([{ op: 'hset', key: 'h', field: 'f', value: 'v' }]);
+        const err = await store.read([{ kind: 'get', key: 'h' }]).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(err).toBeInstanceOf(ServiceError);
+        expect((err as TesseraError).retriable).toBe(false);
+        await expect(store.read([{ kind: 'ztop', key: 'h', limit: -1 }])).rejects.toBeInstanceOf(UsageError);
+      });
+    });
+
+    describe('deleteByPrefix', () => {
+      it('deletes exactly the keys starting with the prefix, glob characters taken literally', async () => {
+        await store.apply([
+          { op: 'set', key: 'user:1', value: 'v' },
+          { op: 'hset', key: 'user:2', field: 'f', value: 'v' },
+          { op: 'zadd', key: 'user:3', member: 'm', score: 1 },
+          { op: 'set', key: 'user', value: 'v' },
+          { op: 'set', key: 'item:1', value: 'v' },
+          { op: 'set', key: 'a*b:1', value: 'v' },
+          { op: 'set', key: 'axb:1', value: 'v' },
+          { op: 'set', key: 'a?[c]:1', value: 'v' },
+        ]);
+        expect(await store.deleteByPrefix('user:')).toBe(3);
+        expect(await store.deleteByPrefix('a*b')).toBe(1);
+        expect(await store.deleteByPrefix('a?[c]')).toBe(1);
+        expect(await store.deleteByPrefix('nothing-here')).toBe(0);
+        const left = await store.read(['user:1', 'user', 'item:1', 'a*b:1', 'axb:1', 'a?[c]:1'].map((key) => ({ kind: 'get' as const, key })));
+        expect(left.map((v) => (v.kind === 'get' ? v.value : 'x'))).toEqual([null, 'v', 'v', null, 'v', null]);
+        expect(await hgetall('user:2')).toEqual({});
+      });
+    });
+
+    it('rejects calls after close', async () => {
+      await store.close();
+      await expect(store.apply([{ op: 'set', key: 'k', value: 'v' }])).rejects.toBeInstanceOf(ServiceError);
+      await expect(store.read([{ kind: 'get', key: 'k' }])).rejects.toBeInstanceOf(ServiceError);
+    });
+  });
+}
+
+type ValueOf<K extends ReadValue['kind']> = Extract<ReadValue, { kind: K }> extends { value: infer V } ? V : never;
+
+function value<K extends ReadValue['kind']>(values: ReadValue[], kind: K): ValueOf<K> {
+  const [v] = values;
+  if (v === undefined || v.kind !== kind) throw new Error(`expected one ${kind} result, got ${JSON.stringify(values)}`);
+  return (v as { value: unknown }).value as ValueOf<K>;
+}
+
+/** A small seeded PRNG, so random cases are the same on every run and every adapter. */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

@@ -1,0 +1,73 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { writeFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { createKafkaEventLog } from '../../src/adapters/kafka/kafka-event-log.js';
+import { createTopics, topicSpecs } from '../../src/events/topics.js';
+import { SILENT_LOGGER } from '../../src/ports/logger.js';
+import { TEST_KAFKA_BROKERS, randomName } from '../helpers/env.js';
+import { exited, spawnTessera, tempDir } from '../helpers/pipeline.js';
+
+/** The compiled `tessera` binary, end to end, on the real broker and chDB. */
+describe('tessera CLI on the real services', () => {
+  const log = createKafkaEventLog({ brokers: TEST_KAFKA_BROKERS, clientId: 'tessera-test', logger: SILENT_LOGGER });
+  const prefix = randomName('cli');
+  const topics = createTopics(prefix);
+  const dir = tempDir();
+  const env = { TESSERA_KAFKA_BROKERS: TEST_KAFKA_BROKERS.join(','), TESSERA_TOPIC_PREFIX: prefix, TESSERA_CHDB_PATH: join(dir, 'chdb'), TESSERA_PARTITIONS: '2' };
+
+  afterAll(async () => {
+    await log.deleteTopics(topicSpecs(topics, 2).map((s) => s.name));
+    await log.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('generate | produce (bad lines reported with their numbers, good ones sent) | sink | deadletters', async () => {
+    const file = join(dir, 'events.jsonl');
+    const gen = spawnTessera(['generate', '--events', '300', '--users', '20', '--items', '50', '--seed', '3', '--output', file], env);
+    expect(await exited(gen), gen.output()).toBe(0);
+    const { readFileSync } = await import('node:fs');
+    const good = readFileSync(file, 'utf8').trim().split('\n');
+    const bad = [
+      '{"type":"click", "eventId": ',
+      '{"type":"rating","eventId":"x","eventTime":1767600000000}',
+      '{"type":"click","eventId":"x2","eventTime":"2026-01-05T10:00:00Z","requestId":"r","userId":"","itemId":"i"}',
+      '{"type":"click","eventId":"x3","eventTime":"1999-01-05T10:00:00Z","requestId":"r","userId":"u","itemId":"i"}',
+      '{"type":"click","eventId":"x4","eventTime":"2026-01-05T10:00:00Z","requestId":"r","userId":"u","itemId":"i","colour":"red"}',
+    ];
+    // bad lines at known positions: 2, 4, 6, 8, 10
+    const lines = [...good];
+    bad.forEach((b, i) => lines.splice(1 + 2 * i, 0, b));
+    writeFileSync(join(dir, 'mixed.jsonl'), lines.join('\n') + '\n');
+    const produce = spawnTessera(['produce', '--input', join(dir, 'mixed.jsonl')], env);
+    expect(await exited(produce)).toBe(1);
+    const out = produce.output();
+    expect(out).toMatch(/line 2: BAD_JSON: /);
+    expect(out).toMatch(/line 4: UNKNOWN_TYPE: .*rating/);
+    expect(out).toMatch(/line 6: MISSING_ID: .*userId/);
+    expect(out).toMatch(/line 8: EVENT_TIME_OUT_OF_RANGE: /);
+    expect(out).toMatch(/line 10: SCHEMA_INVALID: .*colour/);
+    expect(out).toContain(`sent ${good.length} events, rejected 5 lines`);
+    let inLog = 0;
+    for (const t of topics.allEvents()) for (const p of await log.endOffsets(t)) inLog += p.offset;
+    expect(inLog).toBe(good.length);
+
+    const sink = spawnTessera(['sink', '--until-idle', '--idle-ms', '300'], env);
+    expect(await exited(sink), sink.output()).toBe(0);
+    expect(sink.output()).toContain(`stored ${good.length} events, dead-lettered 0 records`);
+    const dl = spawnTessera(['deadletters', '--json'], env);
+    expect(await exited(dl), dl.output()).toBe(0);
+    expect(JSON.parse(dl.output().slice(dl.output().indexOf('{')))).toEqual({ byReason: [], latest: [] });
+  });
+
+  it('demo runs the chain on embedded defaults and reports the raw store and dead letters', async () => {
+    const demo = spawnTessera(['demo', '--events', '3000', '--users', '50', '--items', '200'], {
+      TESSERA_CHDB_PATH: join(dir, 'demo-chdb'),
+      TESSERA_KAFKA_BROKERS: '',
+    });
+    expect(await exited(demo), demo.output()).toBe(0);
+    const out = demo.output();
+    expect(out).toContain('event log in-process');
+    expect(out).toMatch(/raw_impressions\s+3000/);
+    expect(out).toMatch(/dead letters: EVENT_TIME_OUT_OF_RANGE 1, MISSING_ID 1, UNDECODABLE 1, UNKNOWN_FINGERPRINT 1/);
+  });
+});
