@@ -29,6 +29,11 @@ export interface TesseraConfig {
   partitions: number;
   /** Kafka client id (`TESSERA_CLIENT_ID`). Default `tessera`. */
   clientId: string;
+  /**
+   * Consumer-group session timeout, ms (`TESSERA_KAFKA_SESSION_TIMEOUT_MS`): how long a member that
+   * died without leaving keeps its partitions. Default 30000; the broker allows 6000 and up.
+   */
+  kafkaSessionTimeoutMs: number;
   /** How far ahead of now an eventTime may be before it is rejected, ms (`TESSERA_MAX_FUTURE_MS`). Default 1 day. */
   maxFutureMs: number;
   /** Log level (`TESSERA_LOG_LEVEL`: debug, info, warn, error). Default info. */
@@ -49,6 +54,7 @@ export const DEFAULT_CONFIG: Readonly<TesseraConfig> = Object.freeze({
   topicPrefix: 'tessera',
   partitions: 4,
   clientId: 'tessera',
+  kafkaSessionTimeoutMs: 30_000,
   maxFutureMs: 86_400_000,
   logLevel: 'info' as LogLevel,
 });
@@ -66,6 +72,7 @@ export const ENV_NAMES: Record<keyof TesseraConfig, string> = {
   topicPrefix: 'TESSERA_TOPIC_PREFIX',
   partitions: 'TESSERA_PARTITIONS',
   clientId: 'TESSERA_CLIENT_ID',
+  kafkaSessionTimeoutMs: 'TESSERA_KAFKA_SESSION_TIMEOUT_MS',
   maxFutureMs: 'TESSERA_MAX_FUTURE_MS',
   logLevel: 'TESSERA_LOG_LEVEL',
 };
@@ -126,6 +133,7 @@ function validate(raw: Raw): TesseraConfig {
     throw new ConfigError(`${ENV_NAMES.topicPrefix}="${c.topicPrefix}" may hold only letters, digits, '.', '_' and '-' (it becomes part of Kafka topic names)`);
   }
   if (raw.partitions !== undefined) c.partitions = int(raw.partitions, 'partitions', 1, 10_000);
+  if (raw.kafkaSessionTimeoutMs !== undefined) c.kafkaSessionTimeoutMs = int(raw.kafkaSessionTimeoutMs, 'kafkaSessionTimeoutMs', 1000, 3_600_000);
   if (raw.maxFutureMs !== undefined) c.maxFutureMs = int(raw.maxFutureMs, 'maxFutureMs', 0, 365 * 86_400_000);
   if (raw.logLevel !== undefined) {
     const level = str(raw.logLevel, 'logLevel');

@@ -53,7 +53,12 @@ export class Runtime {
   log(): EventLog {
     if (!this.eventLog) {
       if (this.config.kafkaBrokers) {
-        this.eventLog = createKafkaEventLog({ brokers: this.config.kafkaBrokers, clientId: this.config.clientId, logger: this.logger });
+        this.eventLog = createKafkaEventLog({
+          brokers: this.config.kafkaBrokers,
+          clientId: this.config.clientId,
+          logger: this.logger,
+          sessionTimeoutMs: this.config.kafkaSessionTimeoutMs,
+        });
       } else if (this.options.embeddedLogAllowed) {
         this.eventLog = new MemoryEventLog();
       } else {

@@ -75,7 +75,7 @@ describe('raw sink, exactly once in effect (real Kafka + chDB)', () => {
     const events = sampleEvents(12_000, 21);
     const { prefix, topics } = await setUp(events, 2000);
     const total = events.length + 2000;
-    const env = { TESSERA_KAFKA_BROKERS: TEST_KAFKA_BROKERS.join(','), TESSERA_TOPIC_PREFIX: prefix, TESSERA_CHDB_PATH: path, TESSERA_PARTITIONS: '3' };
+    const env = { TESSERA_KAFKA_BROKERS: TEST_KAFKA_BROKERS.join(','), TESSERA_TOPIC_PREFIX: prefix, TESSERA_CHDB_PATH: path, TESSERA_PARTITIONS: '3', TESSERA_KAFKA_SESSION_TIMEOUT_MS: '6000' };
     const group = 'sink-crash';
     const committed = async () => {
       let sum = 0;

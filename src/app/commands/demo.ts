@@ -108,7 +108,7 @@ async function report(rt: Runtime, out: (s: string) => void): Promise<void> {
   }
   const [ctr] = await store.query<{ imps: number; clicked: number }>(
     `SELECT count() AS imps, countIf(c.eventId != '') AS clicked
-     FROM ${dedupedSource('impression')} AS i
+     FROM (SELECT requestId, itemId FROM ${dedupedSource('impression')}) AS i
      LEFT JOIN (SELECT requestId, itemId, any(eventId) AS eventId FROM ${dedupedSource('click')} GROUP BY requestId, itemId) AS c
        ON i.requestId = c.requestId AND i.itemId = c.itemId
      SETTINGS join_use_nulls = 0`,
