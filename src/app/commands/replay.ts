@@ -20,28 +20,42 @@ export function importSample(name: string, path: string | undefined, negatives: 
   throw new UsageError(`unknown data set "${name}": use taobao or movielens`);
 }
 
+/** Moves every instant of the events by `ms`, keeping their order and spacing. */
+async function* shifted(events: AsyncIterable<AnyEvent>, ms: number): AsyncGenerator<AnyEvent> {
+  for await (const e of events) {
+    const moved = { ...e, eventTime: e.eventTime + ms };
+    if (moved.type === 'user_profile' && moved.signupTime !== null) moved.signupTime += ms;
+    yield moved;
+  }
+}
+
 export const replayCommand: Command = {
   name: 'replay',
   summary: 'Import a public sample (Taobao user behaviour, MovieLens ratings) as Tessera events and write them to Kafka or a file.',
-  usage: 'tessera replay taobao|movielens [--path <file|dir>] [--negatives <n>] [--seed <n>] [--output <file.jsonl>]',
+  usage: 'tessera replay taobao|movielens [--path <file|dir>] [--negatives <n>] [--seed <n>] [--shift-days <n>] [--output <file.jsonl>]',
   details: `taobao: each pv becomes an impression plus a click 1 s later in its own request, with
 --negatives non-clicked impressions in the same request at the same time, drawn from the items
 other users viewed within +-1 h (not ones this user viewed then); buy becomes an order; cart and
 fav are ignored. movielens: each rating becomes an impression, and a click 1 s later when the
 rating is >= 4; movies.csv gives item profiles. See README, "Public samples". The data sets are
 licensed for research only and are read in place, never copied. Without --output, needs
-TESSERA_KAFKA_BROKERS.`,
+TESSERA_KAFKA_BROKERS. Events that break the contract (MovieLens ratings before 2000-01-01: 26,491
+of the sample's events) are rejected by the producer's validation and counted, unless
+--shift-days moves them into range; with --output they are written as they are.`,
   options: {
     path: { type: 'string', description: 'Taobao CSV file or MovieLens directory', defaultText: '../shared/data/...' },
     negatives: { type: 'string', description: 'Taobao: non-clicked impressions sampled per click', defaultText: '4' },
     seed: { type: 'string', description: 'Taobao: sampling seed', defaultText: '1' },
+    'shift-days': { type: 'string', description: 'Add this many days to every instant (MovieLens ratings before 2000 are otherwise rejected)', defaultText: '0' },
     output: { type: 'string', short: 'o', description: 'Write JSON lines here instead of producing to Kafka' },
   },
   allowPositionals: true,
   async run(ctx) {
     const [name] = ctx.positionals;
     if (!name) throw new UsageError('name the data set: tessera replay taobao|movielens');
-    const events = importSample(name, stringOption(ctx, 'path'), numberOption(ctx, 'negatives', 4, { min: 0 }), numberOption(ctx, 'seed', 1));
+    const imported = importSample(name, stringOption(ctx, 'path'), numberOption(ctx, 'negatives', 4, { min: 0 }), numberOption(ctx, 'seed', 1));
+    const shiftMs = numberOption(ctx, 'shift-days', 0) * 86_400_000;
+    const events = shiftMs === 0 ? imported : shifted(imported, shiftMs);
     const output = stringOption(ctx, 'output');
     const progress = new Progress('replay', null, ctx.stderr);
     if (output) {
