@@ -5,7 +5,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 name=${1:?usage: bench/run.sh ingest [args]}; shift
-[[ -d node_modules/chdb ]] || npm ci --no-audit --no-fund
+[[ -d node_modules/chdb ]] || npm install --no-audit --no-fund
 bash scripts/services.sh up kafka redis >&2
 eval "$(bash scripts/services.sh env)"
 exec npx tsx "bench/$name.ts" "$@"
