@@ -35,6 +35,22 @@ export type StoreOp =
   | { op: 'hlatest'; key: string; field: string; value: string; at: number }
   | { op: 'hdel'; key: string; fields: readonly string[] }
   /**
+   * Deletes every field of the hash whose name starts with one of the rules' `prefix` and whose
+   * remainder (the text right after that prefix, up to the next `|` or the end) is a number
+   * (the stored-number syntax of `hincr`) strictly below the rule's `below`. Drops time tiles
+   * older than a window in event time: with rule `{ prefix: '3|60000|', below: t }` the field
+   * `3|60000|1767600000000` goes when 1767600000000 < t; `3|600000|1`, `3|60000|x` and
+   * `3|60000|` stay. A missing key is a no-op; a hash left empty disappears.
+   */
+  | { op: 'hprune'; key: string; rules: readonly HpruneRule[] }
+  /**
+   * Adds members (UTF-8 bytes) to a HyperLogLog (Redis PFADD: p = 14, 16 384 registers,
+   * MurmurHash64A); read the estimate with the `pfcount` query. The key holds a HyperLogLog and
+   * nothing else: another type, or a plain string written by `set`, is a conflict. Reading
+   * such a key with `get` is outside the contract (Redis returns its binary encoding).
+   */
+  | { op: 'pfadd'; key: string; members: readonly string[] }
+  /**
    * Sorted set: adds the member with the score, keeping the greater score if present; then, with
    * `keepTop`, trims to the `keepTop` highest scores (ties broken by member, greater first).
    */
@@ -44,6 +60,12 @@ export type StoreOp =
   | { op: 'del'; key: string }
   /** Sets a time-to-live in ms on an existing key (wall clock: a memory bound, not a semantic). */
   | { op: 'expire'; key: string; ttlMs: number };
+
+/** One rule of an `hprune` op; `below` is compared as a double. */
+export interface HpruneRule {
+  prefix: string;
+  below: number;
+}
 
 /** Offset fence: apply only if the offset stored at (key, field) is below `offset`, then store it. */
 export interface Fence {
@@ -59,10 +81,20 @@ export type ReadQuery =
   | { kind: 'hgetall'; key: string }
   | { kind: 'hmget'; key: string; fields: readonly string[] }
   /** Highest scores first (ties: greater member first), at most `limit`. */
-  | { kind: 'ztop'; key: string; limit: number };
+  | { kind: 'ztop'; key: string; limit: number }
+  /** Sorted-set scores of the members, in order; null for a missing member or key (Redis ZMSCORE). */
+  | { kind: 'zscores'; key: string; members: readonly string[] }
+  /**
+   * The estimated number of distinct members added to the union of the HyperLogLogs at `keys`
+   * (Redis PFCOUNT k1 k2 ...): missing keys count as empty, no keys gives 0. Both adapters
+   * compute Redis's estimate exactly (Ertl's estimator over the same registers).
+   */
+  | { kind: 'pfcount'; keys: readonly string[] };
 
 export type ReadValue =
   | { kind: 'get'; value: string | null }
   | { kind: 'hgetall'; value: Record<string, string> }
   | { kind: 'hmget'; value: (string | null)[] }
-  | { kind: 'ztop'; value: { member: string; score: number }[] };
+  | { kind: 'ztop'; value: { member: string; score: number }[] }
+  | { kind: 'zscores'; value: (number | null)[] }
+  | { kind: 'pfcount'; value: number };

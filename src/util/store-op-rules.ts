@@ -1,5 +1,5 @@
 import { UsageError } from '../errors.js';
-import type { Fence, ReadQuery, StoreOp } from '../ports/online-store.js';
+import type { Fence, HpruneRule, ReadQuery, StoreOp } from '../ports/online-store.js';
 
 /**
  * Rules both OnlineStore adapters share, so they accept, reject and report exactly alike.
@@ -33,6 +33,11 @@ export function validateReadQueries(queries: readonly ReadQuery[]): void {
   queries.forEach((q, i) => {
     const where = `OnlineStore.read: query #${i}`;
     if (q === null || typeof q !== 'object') throw new UsageError(`${where} is not an object`);
+    if (q.kind === 'pfcount') {
+      if (!Array.isArray(q.keys)) throw new UsageError(`${where}: keys must be an array of non-empty strings`);
+      q.keys.forEach((k: unknown) => checkKey(k, `${where}.keys`));
+      return;
+    }
     checkKey(q.key, where);
     switch (q.kind) {
       case 'get':
@@ -46,6 +51,10 @@ export function validateReadQueries(queries: readonly ReadQuery[]): void {
         if (!Number.isSafeInteger(q.limit) || q.limit < 0) {
           throw new UsageError(`${where}: limit must be a non-negative integer (got ${String(q.limit)})`);
         }
+        return;
+      case 'zscores':
+        if (!Array.isArray(q.members)) throw new UsageError(`${where}: members must be an array of strings`);
+        q.members.forEach((m: unknown) => checkString(m, `${where}.members`));
         return;
       default:
         throw new UsageError(`${where}: unknown kind ${JSON.stringify((q as { kind?: unknown }).kind)}`);
@@ -113,6 +122,22 @@ export function compareUtf8(a: string, b: string): number {
   return a.length < b.length ? -1 : a.length > b.length ? 1 : 0;
 }
 
+/**
+ * Whether `hprune` with these rules deletes the field: the field starts with a rule's prefix
+ * and the text after it, up to the next `|` or the end, is a stored number (see
+ * {@link parseStoredNumber}) below the rule's `below`. The Lua script's `prunes` mirrors it;
+ * JS `startsWith` on well-formed strings agrees with Lua's byte prefix test (UTF-8 is prefix-free).
+ */
+export function hpruneMatches(field: string, rules: readonly HpruneRule[]): boolean {
+  for (const { prefix, below } of rules) {
+    if (!field.startsWith(prefix)) continue;
+    const bar = field.indexOf('|', prefix.length);
+    const n = parseStoredNumber(field.slice(prefix.length, bar < 0 ? undefined : bar));
+    if (n !== undefined && n < below) return true;
+  }
+  return false;
+}
+
 /** A double as text for the wire: shortest round-trip form, keeping the sign of -0 (`String(-0)` is "0"). */
 export function numberArg(x: number): string {
   return Object.is(x, -0) ? '-0' : String(x);
@@ -150,6 +175,23 @@ function validateOp(op: StoreOp, i: number): void {
         throw new UsageError(`${at}.fields must be a non-empty array of strings`);
       }
       op.fields.forEach((f) => checkString(f, `${at}.fields`));
+      return;
+    case 'hprune':
+      if (!Array.isArray(op.rules) || op.rules.length === 0) {
+        throw new UsageError(`${at}.rules must be a non-empty array of { prefix, below }`);
+      }
+      op.rules.forEach((r: unknown, j) => {
+        if (r === null || typeof r !== 'object') throw new UsageError(`${at}.rules[${j}] is not an object`);
+        const { prefix, below } = r as { prefix?: unknown; below?: unknown };
+        checkString(prefix, `${at}.rules[${j}].prefix`);
+        checkFinite(below, `${at}.rules[${j}].below`);
+      });
+      return;
+    case 'pfadd':
+      if (!Array.isArray(op.members) || op.members.length === 0) {
+        throw new UsageError(`${at}.members must be a non-empty array of strings`);
+      }
+      op.members.forEach((m) => checkString(m, `${at}.members`));
       return;
     case 'zadd':
       checkString(op.member, `${at}.member`);

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ServiceError, TesseraError, UsageError } from '../../src/errors.js';
-import type { OnlineStore, ReadValue, StoreOp } from '../../src/ports/online-store.js';
+import type { OnlineStore, ReadQuery, ReadValue, StoreOp } from '../../src/ports/online-store.js';
 import { formatDouble } from '../../src/util/format-double.js';
 
 /** What a contract run needs from an adapter. */
@@ -36,6 +36,8 @@ export function onlineStoreContract(name: string, makeStore: () => Promise<Onlin
     const hgetall = async (key: string) => value(await store.read([{ kind: 'hgetall', key }]), 'hgetall');
     const field = async (key: string, f: string) => (await hgetall(key))[f];
     const ztop = async (key: string, limit = 100) => value(await store.read([{ kind: 'ztop', key, limit }]), 'ztop');
+    const pfcount = async (...keys: string[]) => value(await store.read([{ kind: 'pfcount', keys }]), 'pfcount');
+    const users = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => `user:${from + i}`);
 
     describe('operations', () => {
       it('set writes a string and overwrites it; get of a missing key is null', async () => {
@@ -271,6 +273,200 @@ export function onlineStoreContract(name: string, makeStore: () => Promise<Onlin
       });
     });
 
+    describe('hprune, pfadd, zscores', () => {
+      it('hprune deletes the fields whose number after a rule prefix is below its bound, and nothing else', async () => {
+        const pruned = ['3|60000|1000', '3|60000|1999.5', '3|60000|1500|x', '3|60000|-5', '3|60000|1e3', '7|3600000|100'];
+        const kept = [
+          '3|60000|2000', // not below
+          '3|60000|2500|x',
+          '3|60000|2e3',
+          '3|60000|', // no number
+          '3|60000|abc',
+          '3|60000|0x10',
+          '3|60000| 5',
+          '3|600000|1', // other prefixes
+          '3|6000|1',
+          'x3|60000|1',
+          '4|60000|1',
+          '7|3600000|200',
+          'plain',
+        ];
+        await store.apply([...pruned, ...kept].map((f): StoreOp => ({ op: 'hset', key: 'tiles', field: f, value: '1' })));
+        const prune: StoreOp = {
+          op: 'hprune',
+          key: 'tiles',
+          rules: [
+            { prefix: '3|60000|', below: 2000 },
+            { prefix: '7|3600000|', below: 150 },
+          ],
+        };
+        expect(await store.apply([prune])).toEqual({ applied: true });
+        expect(Object.keys(await hgetall('tiles')).sort()).toEqual([...kept].sort());
+        await store.apply([prune]); // idempotent
+        expect(Object.keys(await hgetall('tiles')).sort()).toEqual([...kept].sort());
+      });
+
+      it('hprune on a missing key is a no-op, and a hash it empties disappears', async () => {
+        expect(await store.apply([{ op: 'hprune', key: 'nope', rules: [{ prefix: '', below: 1 }] }])).toEqual({ applied: true });
+        await store.apply([
+          { op: 'hset', key: 'h', field: '1|a', value: 'x' },
+          { op: 'hset', key: 'h', field: '2.5', value: 'y' },
+          { op: 'hprune', key: 'h', rules: [{ prefix: '', below: 3 }] },
+        ]);
+        expect(await hgetall('h')).toEqual({});
+        // both keys are free for another type
+        await store.apply([
+          { op: 'zadd', key: 'h', member: 'm', score: 1 },
+          { op: 'set', key: 'nope', value: 'v' },
+        ]);
+        expect(await ztop('h')).toEqual([{ member: 'm', score: 1 }]);
+        expect(await get('nope')).toBe('v');
+      });
+
+      it('hprune deletes tens of thousands of fields in one op', async () => {
+        const ops: StoreOp[] = Array.from({ length: 20_000 }, (_, i) => ({ op: 'hset', key: 'big', field: `1|60000|${i}`, value: String(i) }));
+        ops.push({ op: 'hset', key: 'big', field: '2|60000|0', value: 'other window' });
+        await store.apply(ops);
+        await store.apply([{ op: 'hprune', key: 'big', rules: [{ prefix: '1|60000|', below: 15_500 }] }]);
+        const left = await hgetall('big');
+        expect(Object.keys(left)).toHaveLength(4_501);
+        expect(left['1|60000|15499']).toBeUndefined();
+        expect(left['1|60000|15500']).toBe('15500');
+        expect(left['2|60000|0']).toBe('other window');
+      });
+
+      it('hprune conflicts on another type; within a batch a pruned field counts as missing', async () => {
+        await store.apply([
+          { op: 'zadd', key: 'z', member: 'm', score: 1 },
+          { op: 'hset', key: 'h', field: 't|1', value: 'text' },
+        ]);
+        await expect(store.apply([{ op: 'hprune', key: 'z', rules: [{ prefix: '', below: 10 }] }])).rejects.toThrow(
+          /op #0 \(hprune z\): the key holds another type/,
+        );
+        // text in a stored field and in one written earlier in the batch: both pruned, so hincr may follow
+        await store.apply([
+          { op: 'hset', key: 'h', field: 't|5', value: 'more text' },
+          { op: 'hprune', key: 'h', rules: [{ prefix: 't|', below: 10 }] },
+          { op: 'hincr', key: 'h', field: 't|1', by: 2 },
+          { op: 'hincr', key: 'h', field: 't|5', by: 3 },
+        ]);
+        expect(await hgetall('h')).toEqual({ 't|1': '2', 't|5': '3' });
+        // a field the prune leaves still blocks, and then nothing of the batch is written
+        await store.apply([{ op: 'hset', key: 'h', field: 't|50', value: 'text' }]);
+        await expect(
+          store.apply([
+            { op: 'hprune', key: 'h', rules: [{ prefix: 't|', below: 10 }] },
+            { op: 'hincr', key: 'h', field: 't|50', by: 1 },
+          ]),
+        ).rejects.toThrow(/op #1 \(hincr h\)/);
+        expect(await hgetall('h')).toEqual({ 't|1': '2', 't|5': '3', 't|50': 'text' });
+      });
+
+      it("pfcount returns Redis's HyperLogLog estimate to the unit, for one key and for unions", async () => {
+        // Literals read from Redis 7.0 (PFADD/PFCOUNT); the memory store must compute the same numbers.
+        const mixed = ['', ...Array.from({ length: 3000 }, (_, i) => `${'é😀中'.repeat(i % 4)}${'x'.repeat(i % 17)}${i}`)];
+        await store.apply([
+          { op: 'pfadd', key: 'a', members: users(0, 1000) },
+          { op: 'pfadd', key: 'b', members: users(500, 20_000) },
+          { op: 'pfadd', key: 'c', members: mixed },
+        ]);
+        const expected = { a: 1007, b: 19_335, ab: 19_857, c: 2978, abc: 22_701 };
+        const check = async () => {
+          expect(await store.read([
+            { kind: 'pfcount', keys: ['a'] },
+            { kind: 'pfcount', keys: ['b'] },
+            { kind: 'pfcount', keys: ['a', 'b'] },
+            { kind: 'pfcount', keys: ['c'] },
+            { kind: 'pfcount', keys: ['a', 'b', 'c', 'missing'] },
+          ])).toEqual([expected.a, expected.b, expected.ab, expected.c, expected.abc].map((v) => ({ kind: 'pfcount', value: v })));
+        };
+        await check();
+        // adding members already counted changes nothing; small sets are exact
+        await store.apply([
+          { op: 'pfadd', key: 'a', members: users(0, 1000).reverse() },
+          { op: 'pfadd', key: 'b', members: users(500, 1500) },
+          { op: 'pfadd', key: 'small', members: ['x', 'y', 'x', 'z', ''] },
+        ]);
+        await check();
+        expect(await pfcount('small')).toBe(4);
+        expect(await pfcount('missing')).toBe(0);
+        expect(await pfcount('missing', 'small', 'small')).toBe(4);
+        expect(await pfcount()).toBe(0);
+        // a new member can move the estimate
+        await store.apply([{ op: 'pfadd', key: 'small', members: ['w'] }]);
+        expect(await pfcount('small')).toBe(5);
+      });
+
+      it('pfadd conflicts with any other type; del, expire and set work on a HyperLogLog', async () => {
+        await store.apply([
+          { op: 'hset', key: 'h', field: 'f', value: 'v' },
+          { op: 'set', key: 's', value: 'a plain string' },
+          { op: 'pfadd', key: 'p', members: ['m'] },
+        ]);
+        const conflicts: StoreOp[][] = [
+          [{ op: 'pfadd', key: 'h', members: ['m'] }],
+          [{ op: 'pfadd', key: 's', members: ['m'] }],
+          [{ op: 'set', key: 'p', value: 'v' }, { op: 'pfadd', key: 'p', members: ['m'] }],
+          [{ op: 'pfadd', key: 'new', members: ['m'] }, { op: 'hset', key: 'new', field: 'f', value: 'v' }],
+          [{ op: 'pfadd', key: 'p', members: ['m'] }, { op: 'zadd', key: 'p', member: 'm', score: 1 }],
+        ];
+        for (const ops of conflicts) {
+          const err = await store.apply(ops).then(
+            () => undefined,
+            (e: unknown) => e,
+          );
+          expect(err, JSON.stringify(ops)).toBeInstanceOf(ServiceError);
+          expect((err as Error).message).toMatch(new RegExp(`op #${ops.length - 1} \\(\\w+ \\w+\\): the key holds another type`));
+        }
+        expect(await store.read([{ kind: 'pfcount', keys: ['p'] }, { kind: 'pfcount', keys: ['new'] }, { kind: 'hgetall', key: 'h' }])).toEqual([
+          { kind: 'pfcount', value: 1 },
+          { kind: 'pfcount', value: 0 },
+          { kind: 'hgetall', value: { f: 'v' } },
+        ]);
+        for (const key of ['h', 's']) {
+          const err = await store.read([{ kind: 'pfcount', keys: ['p', key] }]).then(
+            () => undefined,
+            (e: unknown) => e,
+          );
+          expect(err, key).toBeInstanceOf(ServiceError);
+          expect((err as TesseraError).retriable).toBe(false);
+        }
+        // del frees the key within the batch; a later pfadd starts afresh
+        await store.apply([
+          { op: 'del', key: 's' },
+          { op: 'pfadd', key: 's', members: ['a', 'b'] },
+          { op: 'pfadd', key: 'gone', members: ['a'] },
+          { op: 'expire', key: 'gone', ttlMs: 60 },
+        ]);
+        expect(await pfcount('s')).toBe(2);
+        await h.advanceTime(150);
+        expect(await pfcount('gone')).toBe(0);
+        await store.apply([{ op: 'set', key: 'p', value: 'v' }]);
+        expect(await get('p')).toBe('v');
+      });
+
+      it('zscores reads sorted-set scores in order, null for missing members and keys', async () => {
+        await store.apply([
+          { op: 'zadd', key: 'z', member: 'a', score: 1.5 },
+          { op: 'zadd', key: 'z', member: '😀', score: -2e-300 },
+          { op: 'zadd', key: 'z', member: 'big', score: 1.7976931348623157e308 },
+          { op: 'hset', key: 'h', field: 'a', value: '1' },
+        ]);
+        expect(
+          await store.read([
+            { kind: 'zscores', key: 'z', members: ['big', 'nope', 'a', '😀', 'a'] },
+            { kind: 'zscores', key: 'missing', members: ['a', 'b'] },
+            { kind: 'zscores', key: 'z', members: [] },
+          ]),
+        ).toEqual([
+          { kind: 'zscores', value: [1.7976931348623157e308, null, 1.5, -2e-300, 1.5] },
+          { kind: 'zscores', value: [null, null] },
+          { kind: 'zscores', value: [] },
+        ]);
+        await expect(store.read([{ kind: 'zscores', key: 'h', members: ['a'] }])).rejects.toBeInstanceOf(ServiceError);
+      });
+    });
+
     describe('fence', () => {
       const counter = (by = 1): StoreOp => ({ op: 'hincr', key: 'c', field: 'n', by });
       const fence = (offset: number) => ({ key: 'offsets', field: 'events:0', offset });
@@ -286,6 +482,24 @@ export function onlineStoreContract(name: string, makeStore: () => Promise<Onlin
         expect(await field('offsets', 'events:0')).toBe('6');
         expect(await store.apply([counter()], fence(2 ** 53 - 1))).toEqual({ applied: true });
         expect(await store.apply([counter()], fence(2 ** 53 - 1))).toEqual({ applied: false, storedOffset: 2 ** 53 - 1 });
+      });
+
+      it('gates hprune and pfadd like every other op', async () => {
+        await store.apply([
+          { op: 'hset', key: 't', field: '1|10', value: 'a' },
+          { op: 'hset', key: 't', field: '1|20', value: 'b' },
+        ]);
+        const batch = (below: number, members: string[]): StoreOp[] => [
+          { op: 'hprune', key: 't', rules: [{ prefix: '1|', below }] },
+          { op: 'pfadd', key: 'p', members },
+        ];
+        expect(await store.apply(batch(15, ['a']), fence(3))).toEqual({ applied: true });
+        expect(await store.apply(batch(25, ['b', 'c']), fence(3))).toEqual({ applied: false, storedOffset: 3 });
+        expect(await hgetall('t')).toEqual({ '1|20': 'b' });
+        expect(await pfcount('p')).toBe(1);
+        expect(await store.apply(batch(25, ['b', 'c']), fence(4))).toEqual({ applied: true });
+        expect(await hgetall('t')).toEqual({});
+        expect(await pfcount('p')).toBe(3);
       });
 
       it('fences are independent per field, and an empty batch still advances the fence', async () => {
@@ -332,6 +546,16 @@ export function onlineStoreContract(name: string, makeStore: () => Promise<Onlin
           { op: 'zadd', key: 'z', member: 'm', score: 1, keepTop: 0 },
           { op: 'expire', key: 'k', ttlMs: 0 },
           { op: 'hdel', key: 'h', fields: [] },
+          { op: 'hprune', key: 'h', rules: [] },
+          { op: 'hprune', key: 'h', rules: [{ prefix: 'p|', below: Number.NaN }] },
+          { op: 'hprune', key: 'h', rules: [{ prefix: 'p|', below: -Infinity }] },
+          { op: 'hprune', key: 'h', rules: [{ prefix: 7, below: 1 }] },
+          { op: 'hprune', key: 'h', rules: [null] },
+          { op: 'hprune', key: 'h', rules: 'p|' },
+          { op: 'pfadd', key: 'p', members: [] },
+          { op: 'pfadd', key: 'p', members: ['a', 1] },
+          { op: 'pfadd', key: 'p', members: 'a' },
+          { op: 'pfadd', key: 'p', members: ['\uDC00'] },
           { op: 'set', key: '', value: 'v' },
           { op: 'set', key: 'k', value: 'lone \uD800 surrogate' },
           { op: 'teleport', key: 'k' },
@@ -394,6 +618,36 @@ export function onlineStoreContract(name: string, makeStore: () => Promise<Onlin
         ]);
       });
 
+      it('a conflict after an hprune or a pfadd leaves both unapplied', async () => {
+        await store.apply([
+          { op: 'hset', key: 't', field: '1|10', value: 'a' },
+          { op: 'hset', key: 't', field: '1|20', value: 'b' },
+          { op: 'pfadd', key: 'p', members: ['a'] },
+          { op: 'zadd', key: 'z', member: 'm', score: 1 },
+        ]);
+        const attempt = store.apply(
+          [
+            { op: 'hprune', key: 't', rules: [{ prefix: '1|', below: 100 }] },
+            { op: 'pfadd', key: 'p', members: users(0, 100) },
+            { op: 'pfadd', key: 'q', members: ['x'] },
+            { op: 'hset', key: 'z', field: 'f', value: 'v' },
+          ],
+          { key: 'o', field: 'f', offset: 1 },
+        );
+        await expect(attempt).rejects.toThrow(/op #3 \(hset z\)/);
+        expect(await store.read([
+          { kind: 'hgetall', key: 't' },
+          { kind: 'pfcount', keys: ['p'] },
+          { kind: 'pfcount', keys: ['q'] },
+          { kind: 'hgetall', key: 'o' },
+        ])).toEqual([
+          { kind: 'hgetall', value: { '1|10': 'a', '1|20': 'b' } },
+          { kind: 'pfcount', value: 1 },
+          { kind: 'pfcount', value: 0 },
+          { kind: 'hgetall', value: {} },
+        ]);
+      });
+
       it('conflicts are judged against the state the batch itself leaves', async () => {
         await store.apply([{ op: 'zadd', key: 'k', member: 'm', score: 1 }]);
         // del then a hash op: fine; the key no longer holds a sorted set
@@ -453,6 +707,9 @@ export function onlineStoreContract(name: string, makeStore: () => Promise<Onlin
             { kind: 'hmget', key: 'nope', fields: ['a', 'b'] },
             { kind: 'hmget', key: 'nope', fields: [] },
             { kind: 'ztop', key: 'nope', limit: 5 },
+            { kind: 'zscores', key: 'nope', members: ['a'] },
+            { kind: 'pfcount', keys: ['nope', 'nope2'] },
+            { kind: 'pfcount', keys: [] },
             { kind: 'get', key: 'present' },
           ]),
         ).toEqual([
@@ -461,6 +718,9 @@ export function onlineStoreContract(name: string, makeStore: () => Promise<Onlin
           { kind: 'hmget', value: [null, null] },
           { kind: 'hmget', value: [] },
           { kind: 'ztop', value: [] },
+          { kind: 'zscores', value: [null] },
+          { kind: 'pfcount', value: 0 },
+          { kind: 'pfcount', value: 0 },
           { kind: 'get', value: 'p' },
         ]);
         expect(await store.read([])).toEqual([]);
@@ -475,6 +735,18 @@ export function onlineStoreContract(name: string, makeStore: () => Promise<Onlin
         expect(err).toBeInstanceOf(ServiceError);
         expect((err as TesseraError).retriable).toBe(false);
         await expect(store.read([{ kind: 'ztop', key: 'h', limit: -1 }])).rejects.toBeInstanceOf(UsageError);
+        const badQueries: unknown[] = [
+          { kind: 'pfcount', keys: 'h' },
+          { kind: 'pfcount', keys: ['h', ''] },
+          { kind: 'pfcount', key: 'h' },
+          { kind: 'zscores', key: 'h', members: 'a' },
+          { kind: 'zscores', key: 'h', members: [null] },
+          { kind: 'zscores', members: ['a'] },
+        ];
+        for (const q of badQueries) {
+          await expect(store.read([{ kind: 'get', key: 'x' }, q as ReadQuery]), JSON.stringify(q)).rejects.toThrow(/query #1/);
+          await expect(store.read([q as ReadQuery])).rejects.toBeInstanceOf(UsageError);
+        }
       });
     });
 

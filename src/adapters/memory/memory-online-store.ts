@@ -1,9 +1,10 @@
 import { ServiceError } from '../../errors.js';
-import type { ApplyResult, Fence, OnlineStore, ReadQuery, ReadValue, StoreOp } from '../../ports/online-store.js';
+import type { ApplyResult, Fence, HpruneRule, OnlineStore, ReadQuery, ReadValue, StoreOp } from '../../ports/online-store.js';
 import { formatDouble } from '../../util/format-double.js';
 import {
   compareUtf8,
   conflictMessage,
+  hpruneMatches,
   parseLatest,
   parseStoredNumber,
   validateReadQueries,
@@ -20,7 +21,9 @@ export interface MemoryOnlineStoreOptions {
 type Entry =
   | { type: 'string'; value: string; expiresAt?: number }
   | { type: 'hash'; fields: Map<string, string>; expiresAt?: number }
-  | { type: 'zset'; members: Map<string, number>; expiresAt?: number };
+  | { type: 'zset'; members: Map<string, number>; expiresAt?: number }
+  /** A HyperLogLog (a string in Redis); see {@link Hll}. */
+  | { type: 'hll'; hll: Hll; expiresAt?: number };
 
 type KeyType = 'none' | Entry['type'];
 
@@ -36,7 +39,9 @@ const LATEST = Symbol('latest');
  * by the members' UTF-8 bytes, `expire` follows Redis (`set` and `del` clear a TTL, hash and
  * sorted-set writes keep it, a key emptied by `hdel`/trimming disappears), and an `apply` that
  * would hit a type conflict is refused before anything is written, with the same conflict rules
- * as the Lua script (see `apply-script.ts`).
+ * as the Lua script (see `apply-script.ts`). HyperLogLogs use Redis's hash, registers and
+ * estimator, so `pfcount` returns Redis's very number; unlike Redis, a `set` value that happens
+ * to be a HyperLogLog encoding is not one here, and `get` of a HyperLogLog key is refused.
  *
  * Every call runs synchronously inside its promise, so an `apply` or a `read` is atomic with
  * respect to every other call.
@@ -79,13 +84,21 @@ export class MemoryOnlineStore implements OnlineStore {
     validateReadQueries(queries);
     this.ensureOpen();
     return queries.map((q): ReadValue => {
+      const wrongType = (key: string, type: Entry['type']) =>
+        new ServiceError('memory', `read: WRONGTYPE ${q.kind} on key ${key} holding a ${type}`, { retriable: false });
+      if (q.kind === 'pfcount') {
+        const union = new Hll();
+        for (const key of q.keys) {
+          const e = this.entry(key);
+          if (e === undefined) continue;
+          if (e.type !== 'hll') throw wrongType(key, e.type);
+          union.merge(e.hll);
+        }
+        return { kind: 'pfcount', value: union.count() };
+      }
       const entry = this.entry(q.key);
       const expect = (type: Entry['type']): void => {
-        if (entry !== undefined && entry.type !== type) {
-          throw new ServiceError('memory', `read: WRONGTYPE ${q.kind} on key ${q.key} holding a ${entry.type}`, {
-            retriable: false,
-          });
-        }
+        if (entry !== undefined && entry.type !== type) throw wrongType(q.key, entry.type);
       };
       switch (q.kind) {
         case 'get':
@@ -106,6 +119,12 @@ export class MemoryOnlineStore implements OnlineStore {
           const top = sortedMembers(entry.members).reverse().slice(0, q.limit);
           return { kind: 'ztop', value: top.map(([member, score]) => ({ member, score })) };
         }
+        case 'zscores':
+          expect('zset');
+          return {
+            kind: 'zscores',
+            value: q.members.map((m) => (entry?.type === 'zset' ? (entry.members.get(m) ?? null) : null)),
+          };
       }
     });
   }
@@ -146,19 +165,27 @@ export class MemoryOnlineStore implements OnlineStore {
    * back into "none") so both adapters refuse exactly the same batches.
    */
   private check(ops: readonly StoreOp[], fence?: Fence): void {
-    const states = new Map<string, { type: KeyType; fresh: boolean; fields: Map<string, FieldMark> }>();
-    const state = (key: string) => {
+    interface KeyState {
+      type: KeyType;
+      fresh: boolean;
+      fields: Map<string, FieldMark>;
+      /** The rules of the batch's `hprune`s so far: a stored field they match is gone. */
+      prunes: (readonly HpruneRule[])[];
+    }
+    const states = new Map<string, KeyState>();
+    const state = (key: string): KeyState => {
       let s = states.get(key);
       if (s === undefined) {
-        s = { type: this.entry(key)?.type ?? 'none', fresh: false, fields: new Map() };
+        s = { type: this.entry(key)?.type ?? 'none', fresh: false, fields: new Map(), prunes: [] };
         states.set(key, s);
       }
       return s;
     };
-    const field = (key: string, s: { fresh: boolean; fields: Map<string, FieldMark> }, f: string): FieldMark => {
+    const field = (key: string, s: KeyState, f: string): FieldMark => {
       const mark = s.fields.get(f);
       if (mark !== undefined) return mark;
       if (s.fresh) return false;
+      if (s.prunes.some((rules) => hpruneMatches(f, rules))) return false;
       const e = this.entry(key);
       return e?.type === 'hash' ? (e.fields.get(f) ?? false) : false;
     };
@@ -172,11 +199,13 @@ export class MemoryOnlineStore implements OnlineStore {
           s.type = 'string';
           s.fresh = true;
           s.fields.clear();
+          s.prunes = [];
           return;
         case 'del':
           s.type = 'none';
           s.fresh = true;
           s.fields.clear();
+          s.prunes = [];
           return;
         case 'expire':
           return;
@@ -210,6 +239,15 @@ export class MemoryOnlineStore implements OnlineStore {
         case 'hdel':
           needs(i, s, 'hash');
           op.fields.forEach((f) => s.fields.set(f, false));
+          return;
+        case 'hprune':
+          needs(i, s, 'hash');
+          for (const f of s.fields.keys()) if (hpruneMatches(f, op.rules)) s.fields.set(f, false);
+          s.prunes.push(op.rules);
+          return;
+        case 'pfadd':
+          needs(i, s, 'hll');
+          s.type = 'hll';
           return;
         case 'zadd':
           needs(i, s, 'zset');
@@ -278,6 +316,25 @@ export class MemoryOnlineStore implements OnlineStore {
         if (e.fields.size === 0) this.data.delete(op.key);
         return;
       }
+      case 'hprune': {
+        const e = this.entry(op.key);
+        if (e?.type !== 'hash') return;
+        for (const f of [...e.fields.keys()]) if (hpruneMatches(f, op.rules)) e.fields.delete(f);
+        if (e.fields.size === 0) this.data.delete(op.key);
+        return;
+      }
+      case 'pfadd': {
+        const e = this.entry(op.key);
+        let hll: Hll;
+        if (e?.type === 'hll') {
+          hll = e.hll;
+        } else {
+          hll = new Hll();
+          this.data.set(op.key, { type: 'hll', hll });
+        }
+        for (const m of op.members) hll.add(Buffer.from(m, 'utf8'));
+        return;
+      }
       case 'zadd': {
         const z = this.zset(op.key);
         const cur = z.members.get(op.member);
@@ -329,4 +386,168 @@ export class MemoryOnlineStore implements OnlineStore {
 /** Members in Redis's ascending order: score, then member bytes. */
 function sortedMembers(members: Map<string, number>): [string, number][] {
   return [...members].sort(([ma, sa], [mb, sb]) => (sa < sb ? -1 : sa > sb ? 1 : compareUtf8(ma, mb)));
+}
+
+/** Redis's HyperLogLog parameters (hyperloglog.c): 2^14 registers, 50 hash bits for the rank. */
+const HLL_P = 14;
+const HLL_REGISTERS = 1 << HLL_P;
+const HLL_Q = 64 - HLL_P;
+const HLL_SEED = 0xadc83b19;
+/** 1 / (2 ln 2), Redis's HLL_ALPHA_INF. */
+const HLL_ALPHA_INF = 0.721347520444481703680;
+/** Registers kept in a Map up to this many non-zero ones (a Map entry costs far more than a byte). */
+const HLL_SPARSE_MAX = 256;
+
+/**
+ * A HyperLogLog with Redis's exact behaviour: MurmurHash64A (seed 0xadc83b19) of the member's
+ * bytes; the low 14 bits pick a register, which keeps the largest rank seen, the rank being the
+ * position of the first 1 bit in the remaining 50 bits, plus one (51 when they are all 0).
+ * `count` is Ertl's improved estimator (arXiv:1702.01284) computed in the same double
+ * operations as Redis's `hllCount`, so it returns PFCOUNT's very number. Redis's sparse and dense
+ * encodings only change how registers are stored; here a Map holds the few non-zero registers
+ * of a small HyperLogLog, and a byte array replaces it once it grows.
+ */
+class Hll {
+  private sparse: Map<number, number> | undefined = new Map();
+  private dense: Uint8Array | undefined;
+
+  add(member: Buffer): void {
+    const [hi, lo] = murmurHash64A(member, HLL_SEED);
+    const rest = lo >>> HLL_P; // the 18 bits above the index; `hi` holds the other 32
+    const rank = rest !== 0 ? ctz32(rest) + 1 : hi !== 0 ? 32 - HLL_P + ctz32(hi) + 1 : HLL_Q + 1;
+    this.raise(lo & (HLL_REGISTERS - 1), rank);
+  }
+
+  /** Register-wise max with `other` (what PFCOUNT does for several keys). */
+  merge(other: Hll): void {
+    other.forEachNonZero((index, rank) => this.raise(index, rank));
+  }
+
+  count(): number {
+    const histo = new Array<number>(HLL_Q + 2).fill(0);
+    let nonZero = 0;
+    this.forEachNonZero((_, rank) => {
+      histo[rank] = (histo[rank] ?? 0) + 1;
+      nonZero++;
+    });
+    histo[0] = HLL_REGISTERS - nonZero;
+    const m = HLL_REGISTERS;
+    let z = m * hllTau((m - (histo[HLL_Q + 1] ?? 0)) / m);
+    for (let j = HLL_Q; j >= 1; j--) {
+      z += histo[j] ?? 0;
+      z *= 0.5;
+    }
+    z += m * hllSigma((histo[0] ?? 0) / m);
+    // llroundl: half away from zero, which Math.round matches on the non-negative values here
+    return Math.round((HLL_ALPHA_INF * m * m) / z);
+  }
+
+  private raise(index: number, rank: number): void {
+    if (this.dense !== undefined) {
+      if (rank > (this.dense[index] ?? 0)) this.dense[index] = rank;
+      return;
+    }
+    const sparse = this.sparse as Map<number, number>;
+    if (rank <= (sparse.get(index) ?? 0)) return;
+    sparse.set(index, rank);
+    if (sparse.size > HLL_SPARSE_MAX) {
+      this.dense = new Uint8Array(HLL_REGISTERS);
+      for (const [i, r] of sparse) this.dense[i] = r;
+      this.sparse = undefined;
+    }
+  }
+
+  private forEachNonZero(fn: (index: number, rank: number) => void): void {
+    if (this.dense === undefined) {
+      for (const [i, r] of this.sparse as Map<number, number>) fn(i, r);
+      return;
+    }
+    this.dense.forEach((r, i) => {
+      if (r !== 0) fn(i, r);
+    });
+  }
+}
+
+/** Ertl's sigma, evaluated like Redis's `hllSigma` (same operations, same order). */
+function hllSigma(x: number): number {
+  if (x === 1) return Infinity;
+  let y = 1;
+  let z = x;
+  let previous: number;
+  do {
+    x *= x;
+    previous = z;
+    z += x * y;
+    y += y;
+  } while (previous !== z);
+  return z;
+}
+
+/**
+ * Ertl's tau, evaluated like Redis's `hllTau`. Redis writes `pow(1 - x, 2)`, which C compilers
+ * turn into the product below (V8's Math.pow is not guaranteed to equal it).
+ */
+function hllTau(x: number): number {
+  if (x === 0 || x === 1) return 0;
+  let y = 1;
+  let z = 1 - x;
+  let previous: number;
+  do {
+    x = Math.sqrt(x);
+    previous = z;
+    y *= 0.5;
+    const d = 1 - x;
+    z -= d * d * y;
+  } while (previous !== z);
+  return z / 3;
+}
+
+const MURMUR_M_HI = 0xc6a4a793; // m = 0xc6a4a7935bd1e995
+const MURMUR_M_LO = 0x5bd1e995;
+
+/**
+ * MurmurHash64A (Austin Appleby; the variant Redis hashes HyperLogLog members with, reading
+ * 8-byte blocks little-endian) as `[high 32 bits, low 32 bits]`, in 32-bit halves since JS has no
+ * 64-bit integer arithmetic short of BigInt.
+ */
+function murmurHash64A(data: Buffer, seed: number): [number, number] {
+  const len = data.length;
+  let [hHi, hLo] = mul64(0, len, MURMUR_M_HI, MURMUR_M_LO);
+  hLo = (hLo ^ seed) >>> 0;
+  const end = len - (len & 7);
+  for (let i = 0; i < end; i += 8) {
+    let [kHi, kLo] = mul64(data.readUInt32LE(i + 4), data.readUInt32LE(i), MURMUR_M_HI, MURMUR_M_LO);
+    kLo = (kLo ^ (kHi >>> 15)) >>> 0; // k ^= k >> 47
+    [kHi, kLo] = mul64(kHi, kLo, MURMUR_M_HI, MURMUR_M_LO);
+    [hHi, hLo] = mul64((hHi ^ kHi) >>> 0, (hLo ^ kLo) >>> 0, MURMUR_M_HI, MURMUR_M_LO);
+  }
+  if ((len & 7) !== 0) {
+    for (let j = 0; j < (len & 7); j++) {
+      const byte = data.readUInt8(end + j);
+      if (j < 4) hLo ^= byte << (8 * j);
+      else hHi ^= byte << (8 * (j - 4));
+    }
+    [hHi, hLo] = mul64(hHi >>> 0, hLo >>> 0, MURMUR_M_HI, MURMUR_M_LO);
+  }
+  hLo = (hLo ^ (hHi >>> 15)) >>> 0;
+  [hHi, hLo] = mul64(hHi, hLo, MURMUR_M_HI, MURMUR_M_LO);
+  hLo = (hLo ^ (hHi >>> 15)) >>> 0;
+  return [hHi, hLo];
+}
+
+/** The low 64 bits of (aHi:aLo) * (bHi:bLo), all unsigned 32-bit halves; every step stays below 2^53. */
+function mul64(aHi: number, aLo: number, bHi: number, bLo: number): [number, number] {
+  const a0 = aLo & 0xffff;
+  const a1 = aLo >>> 16;
+  const b0 = bLo & 0xffff;
+  const b1 = bLo >>> 16;
+  const mid = a1 * b0 + a0 * b1; // < 2^33
+  const low = a0 * b0 + (mid % 0x10000) * 0x10000; // < 2^33
+  const hi = a1 * b1 + Math.floor(mid / 0x10000) + Math.floor(low / 0x1_0000_0000) + Math.imul(aHi, bLo) + Math.imul(aLo, bHi);
+  return [hi >>> 0, low >>> 0];
+}
+
+/** Count of trailing zero bits of a non-zero 32-bit value. */
+function ctz32(x: number): number {
+  return 31 - Math.clz32(x & -x);
 }

@@ -13,6 +13,7 @@ import { numberArg } from '../../util/store-op-rules.js';
  *   S k value            set           H k field value      hset
  *   I k field by         hincr         X k field value      hmax        N k field value   hmin
  *   L k field at value   hlatest       D k n f1..fn         hdel
+ *   T k n p1 b1..pn bn   hprune (n rules: prefix, below)     P k n m1..mn         pfadd
  *   Z k member score top zadd (top "" = no trim)            R k below   zremBelow
  *   K k                  del           E k ttlMs            expire
  * ```
@@ -24,7 +25,8 @@ import { numberArg } from '../../util/store-op-rules.js';
  * (2) a check pass that writes nothing and walks the ops tracking each key's type and each touched
  * field's kind as the batch would leave them, refusing the batch on the first conflict (a hash op
  * on a non-hash key, `hincr`/`hmax`/`hmin` on a field that is not a number, `hlatest` on a field
- * that is not `<at>|<value>`) with `TESSERA_CONFLICT <op index, 0 = fence> <reason>`;
+ * that is not `<at>|<value>`, `pfadd` on a key that is not a HyperLogLog) with
+ * `TESSERA_CONFLICT <op index, 0 = fence> <reason>`;
  * (3) the writes, which can no longer fail, then the fence offset, and `{1}`.
  * Numbers are written with `%.17g` (exact round trip); `hincr` reads, adds and writes in Lua
  * because HINCRBYFLOAT adds in long double and prints a rounded decimal (0.1 + 0.2 stores "0.3",
@@ -32,6 +34,12 @@ import { numberArg } from '../../util/store-op-rules.js';
  * `hlatest` ties compare bytes, not `<` (which is strcoll, locale dependent, inside Redis).
  * `zadd` keeps the greater score with ZSCORE + ZADD (ZADD GT needs Redis >= 6.2) and trims with
  * ZREMRANGEBYRANK 0 -(top+1), i.e. it keeps the top entries of (score, member bytes).
+ * `hprune` reads HKEYS once per op and deletes the matching fields with HDEL; the check pass
+ * models it exactly (a pruned field counts as missing for later ops of the batch), like the
+ * memory store. `pfadd` is PFADD; since PFADD fails on a string that is not a HyperLogLog, the
+ * check pass first validates such a key the way Redis does (`HYLL` magic, a known encoding,
+ * the dense size), so the writes cannot fail half-way. Variadic calls (HDEL, PFADD) go in
+ * chunks of at most 7000 arguments, below Lua's `unpack` limit (LUAI_MAXCSTACK, 8000).
  *
  * Redis Cluster: all keys of one batch would have to share a hash slot (hash tags in the key
  * builder); the store does not arrange that and is single-node only for now.
@@ -60,6 +68,29 @@ local function bytecmp(a, b)
   end
   if la < lb then return -1 else return 1 end
 end
+local function prunes(f, rules)
+  for _, r in ipairs(rules) do
+    local lp = #r.p
+    if string.sub(f, 1, lp) == r.p then
+      local bar = string.find(f, '|', lp + 1, true)
+      local n = num(string.sub(f, lp + 1, bar and bar - 1 or -1))
+      if n ~= nil and n < r.b then return true end
+    end
+  end
+  return false
+end
+local function ishll(key)
+  local len = redis.call('STRLEN', key)
+  if len < 16 then return false end
+  local head = redis.call('GETRANGE', key, 0, 4)
+  if string.sub(head, 1, 4) ~= 'HYLL' then return false end
+  local enc = string.byte(head, 5)
+  return enc == 1 or (enc == 0 and len == 12304)
+end
+local CHUNK = 7000
+local function chunked(cmd, k, list)
+  for j = 1, #list, CHUNK do redis.call(cmd, k, unpack(list, j, math.min(j + CHUNK - 1, #list))) end
+end
 local function fmt(n) return string.format('%.17g', n) end
 local function conflict(i, why) return redis.error_reply('TESSERA_CONFLICT ' .. i .. ' ' .. why) end
 
@@ -74,6 +105,14 @@ while i <= #ARGV do
   elseif c == 'D' then
     local n = tonumber(ARGV[i + 2]); op.fs = {}
     for j = 1, n do op.fs[j] = ARGV[i + 2 + j] end
+    i = i + 3 + n
+  elseif c == 'T' then
+    local n = tonumber(ARGV[i + 2]); op.rules = {}
+    for j = 1, n do op.rules[j] = { p = ARGV[i + 1 + 2 * j], b = tonumber(ARGV[i + 2 + 2 * j]) } end
+    i = i + 3 + 2 * n
+  elseif c == 'P' then
+    local n = tonumber(ARGV[i + 2]); op.ms = {}
+    for j = 1, n do op.ms[j] = ARGV[i + 2 + j] end
     i = i + 3 + n
   elseif c == 'Z' then op.m = ARGV[i + 2]; op.s = ARGV[i + 3]; op.n = tonumber(ARGV[i + 3]); op.top = tonumber(ARGV[i + 4]); i = i + 5
   elseif c == 'R' then op.s = ARGV[i + 2]; i = i + 3
@@ -101,20 +140,25 @@ local NUM, LATEST = {}, {}
 local st = {}
 local function state(k)
   local s = st[k]
-  if not s then s = { t = redis.call('TYPE', KEYS[k])['ok'], fresh = false, f = {} }; st[k] = s end
+  if not s then s = { t = redis.call('TYPE', KEYS[k])['ok'], fresh = false, f = {}, pr = {} }; st[k] = s end
   return s
 end
 local function field(k, s, f)
   local v = s.f[f]
   if v ~= nil then return v end
   if s.fresh or s.t ~= 'hash' then return false end
+  for _, rules in ipairs(s.pr) do if prunes(f, rules) then return false end end
   return redis.call('HGET', KEYS[k], f)
 end
 for n, op in ipairs(ops) do
   local c, s = op.c, state(op.k)
-  if c == 'S' then s.t = 'string'; s.fresh = true; s.f = {}
-  elseif c == 'K' then s.t = 'none'; s.fresh = true; s.f = {}
+  if c == 'S' then s.t = 'string'; s.fresh = true; s.f = {}; s.pr = {}; s.hll = false
+  elseif c == 'K' then s.t = 'none'; s.fresh = true; s.f = {}; s.pr = {}; s.hll = nil
   elseif c == 'E' then
+  elseif c == 'P' then
+    if s.t == 'string' and s.hll == nil then s.hll = ishll(KEYS[op.k]) end
+    if s.t ~= 'none' and not (s.t == 'string' and s.hll) then return conflict(n, 'wrongtype') end
+    s.t = 'string'; s.hll = true
   elseif c == 'Z' or c == 'R' then
     if s.t ~= 'none' and s.t ~= 'zset' then return conflict(n, 'wrongtype') end
     if c == 'Z' then s.t = 'zset' end
@@ -122,6 +166,9 @@ for n, op in ipairs(ops) do
     if s.t ~= 'none' and s.t ~= 'hash' then return conflict(n, 'wrongtype') end
     if c == 'H' then s.t = 'hash'; s.f[op.f] = op.v
     elseif c == 'D' then for _, f in ipairs(op.fs) do s.f[f] = false end
+    elseif c == 'T' then
+      for f, _ in pairs(s.f) do if prunes(f, op.rules) then s.f[f] = false end end
+      s.pr[#s.pr + 1] = op.rules
     elseif c == 'L' then
       local v = field(op.k, s, op.f)
       if v == NUM or (type(v) == 'string' and latest(v) == nil) then return conflict(n, 'notlatest') end
@@ -158,8 +205,12 @@ for _, op in ipairs(ops) do
       write = op.n > at or (op.n == at and bytecmp(op.v, v) > 0)
     end
     if write then redis.call('HSET', k, op.f, fmt(op.n) .. '|' .. op.v) end
-  elseif c == 'D' then
-    for j = 1, #op.fs, 1000 do redis.call('HDEL', k, unpack(op.fs, j, math.min(j + 999, #op.fs))) end
+  elseif c == 'D' then chunked('HDEL', k, op.fs)
+  elseif c == 'T' then
+    local gone = {}
+    for _, f in ipairs(redis.call('HKEYS', k)) do if prunes(f, op.rules) then gone[#gone + 1] = f end end
+    chunked('HDEL', k, gone)
+  elseif c == 'P' then chunked('PFADD', k, op.ms)
   elseif c == 'Z' then
     local cur = redis.call('ZSCORE', k, op.m)
     if not cur or op.n > tonumber(cur) then redis.call('ZADD', k, op.s, op.m) end
@@ -217,6 +268,14 @@ export function encodeApply(ops: readonly StoreOp[], fence: Fence | undefined, k
         break;
       case 'hdel':
         args.push('D', k(op.key), String(op.fields.length), ...op.fields);
+        break;
+      case 'hprune':
+        args.push('T', k(op.key), String(op.rules.length));
+        for (const r of op.rules) args.push(r.prefix, numberArg(r.below));
+        break;
+      case 'pfadd':
+        args.push('P', k(op.key), String(op.members.length));
+        for (const m of op.members) args.push(m); // no spread: batches may carry more members than a call's argument limit
         break;
       case 'zadd':
         args.push('Z', k(op.key), op.member, numberArg(op.score), op.keepTop === undefined ? '' : String(op.keepTop));

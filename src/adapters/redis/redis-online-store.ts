@@ -36,6 +36,8 @@ const RETRIABLE_REPLY = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY
  *   ioredis `defineCommand`): fence check, conflict check, writes and fence update in one atomic
  *   step. The encoding and the all-or-nothing design are documented in `apply-script.ts`.
  * - `read` sends its queries as one MULTI/EXEC: one round trip and one consistent snapshot.
+ *   `zscores` is ZMSCORE (Redis >= 6.2); `pfcount` is PFCOUNT, whose estimate
+ *   `MemoryOnlineStore` reproduces exactly.
  * - `deleteByPrefix` walks SCAN MATCH and UNLINKs page by page (not atomic against writers).
  * - Numbers are stored as `%.17g` text and read back identically to `MemoryOnlineStore`.
  *
@@ -113,22 +115,29 @@ export class RedisOnlineStore implements OnlineStore {
   async read(queries: readonly ReadQuery[]): Promise<ReadValue[]> {
     validateReadQueries(queries);
     this.ensureOpen();
-    // Queries Redis would reject or answer with "everything" are answered locally.
-    const local = (q: ReadQuery): ReadValue | undefined =>
-      q.kind === 'hmget' && q.fields.length === 0
-        ? { kind: 'hmget', value: [] }
-        : q.kind === 'ztop' && q.limit === 0
-          ? { kind: 'ztop', value: [] }
-          : undefined;
+    // Queries Redis would reject (no arguments) or answer with "everything" are answered locally.
+    const local = (q: ReadQuery): ReadValue | undefined => {
+      if (q.kind === 'hmget' && q.fields.length === 0) return { kind: 'hmget', value: [] };
+      if (q.kind === 'ztop' && q.limit === 0) return { kind: 'ztop', value: [] };
+      if (q.kind === 'zscores' && q.members.length === 0) return { kind: 'zscores', value: [] };
+      if (q.kind === 'pfcount' && q.keys.length === 0) return { kind: 'pfcount', value: 0 };
+      return undefined;
+    };
     const remote = queries.filter((q) => local(q) === undefined);
     let results: [Error | null, unknown][] = [];
     if (remote.length > 0) {
       const tx = this.redis.multi();
       for (const q of remote) {
+        if (q.kind === 'pfcount') {
+          // PFCOUNT may rewrite its key's cached estimate; inside MULTI that is still one snapshot
+          tx.call('PFCOUNT', ...q.keys.map((k) => this.keyPrefix + k));
+          continue;
+        }
         const key = this.keyPrefix + q.key;
         if (q.kind === 'get') tx.get(key);
         else if (q.kind === 'hgetall') tx.call('HGETALL', key);
         else if (q.kind === 'hmget') tx.hmget(key, ...q.fields);
+        else if (q.kind === 'zscores') tx.call('ZMSCORE', key, ...q.members); // Redis >= 6.2
         else tx.zrevrange(key, 0, q.limit - 1, 'WITHSCORES');
       }
       try {
@@ -145,7 +154,7 @@ export class RedisOnlineStore implements OnlineStore {
       const answered = local(q);
       if (answered !== undefined) return answered;
       const [err, raw] = results[next++] ?? [null, null];
-      if (err) throw this.translate(err, `read ${q.kind} ${q.key}`);
+      if (err) throw this.translate(err, `read ${q.kind} ${q.kind === 'pfcount' ? q.keys.join(' ') : q.key}`);
       switch (q.kind) {
         case 'get':
           return { kind: 'get', value: raw === null ? null : String(raw) };
@@ -165,6 +174,10 @@ export class RedisOnlineStore implements OnlineStore {
           for (let i = 0; i + 1 < flat.length; i += 2) value.push({ member: flat[i] as string, score: Number(flat[i + 1]) });
           return { kind: 'ztop', value };
         }
+        case 'zscores':
+          return { kind: 'zscores', value: (raw as (string | null)[]).map((s) => (s === null ? null : Number(s))) };
+        case 'pfcount':
+          return { kind: 'pfcount', value: Number(raw) };
       }
     });
   }

@@ -54,4 +54,18 @@ describe('MemoryOnlineStore specifics', () => {
     expect((err as ServiceError).retriable).toBe(false);
     expect((err as Error).message).toMatch(/op #0 \(hincr s\): the key holds another type/);
   });
+
+  it('a HyperLogLog counts the same whatever the batching and order (sparse, dense, merges); get of one is refused', async () => {
+    const members = Array.from({ length: 5000 }, (_, i) => `m${(i * 7919) % 5000}`);
+    const one = new MemoryOnlineStore();
+    await one.apply([{ op: 'pfadd', key: 'p', members }]);
+    const many = new MemoryOnlineStore();
+    for (let i = members.length; i > 0; i -= 100) {
+      await many.apply([{ op: 'pfadd', key: `p${i % 3}`, members: members.slice(Math.max(0, i - 100), i).reverse() }]);
+    }
+    const [whole] = await one.read([{ kind: 'pfcount', keys: ['p'] }]);
+    expect(whole?.kind === 'pfcount' && Math.abs(whole.value - 5000) / 5000).toBeLessThan(0.03);
+    expect(await many.read([{ kind: 'pfcount', keys: ['p0', 'p1', 'p2'] }])).toEqual([whole]);
+    await expect(one.read([{ kind: 'get', key: 'p' }])).rejects.toThrow(/WRONGTYPE get on key p holding a hll/);
+  });
 });

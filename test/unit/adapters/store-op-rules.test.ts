@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../../src/errors.js';
-import { compareUtf8, numberArg, parseLatest, parseStoredNumber, validateReadQueries, validateStoreOps } from '../../../src/util/store-op-rules.js';
+import { compareUtf8, hpruneMatches, numberArg, parseLatest, parseStoredNumber, validateReadQueries, validateStoreOps } from '../../../src/util/store-op-rules.js';
 import { encodeApply } from '../../../src/adapters/redis/apply-script.js';
 
 describe('compareUtf8', () => {
@@ -35,6 +35,35 @@ describe('stored numbers', () => {
   });
 });
 
+describe('hpruneMatches', () => {
+  it('matches a prefix followed by a stored number below the bound, up to the next bar', () => {
+    const rules = [{ prefix: '3|60000|', below: 1_767_600_000_000 }];
+    const cases: [string, boolean][] = [
+      ['3|60000|1767599999999', true],
+      ['3|60000|1767600000000', false],
+      ['3|60000|1767500000000|sum', true],
+      ['3|60000|-1', true],
+      ['3|60000|1.5e12', true],
+      ['3|60000|', false],
+      ['3|60000||1', false],
+      ['3|60000|x1', false],
+      ['3|60000|1e400', false], // infinite: not a stored number
+      ['3|600000|1', false],
+      ['03|60000|1', false],
+      ['3|60000', false],
+    ];
+    for (const [field, expected] of cases) expect(hpruneMatches(field, rules), field).toBe(expected);
+  });
+
+  it('tries every rule; an empty prefix looks at the first segment', () => {
+    const rules = [
+      { prefix: 'a|', below: 10 },
+      { prefix: '', below: 0 },
+    ];
+    expect(['a|5', 'a|50', '-1|x', '1|x', 'b|1'].map((f) => hpruneMatches(f, rules))).toEqual([true, false, true, false, false]);
+  });
+});
+
 describe('validation', () => {
   it('names the op and what is wrong', () => {
     expect(() => validateStoreOps([{ op: 'set', key: 'k', value: 'v' }, { op: 'hincr', key: 'k', field: 'f', by: Number.NaN }])).toThrow(
@@ -43,6 +72,17 @@ describe('validation', () => {
     expect(() => validateStoreOps([], { key: 'k', field: 'f', offset: 2 ** 53 })).toThrow(UsageError);
     expect(() => validateReadQueries([{ kind: 'hmget', key: 'k', fields: ['a', 1 as unknown as string] }])).toThrow(/query #0/);
     expect(() => validateStoreOps([{ op: 'zadd', key: 'z', member: 'm', score: 1, keepTop: 1.5 }])).toThrow(/keepTop/);
+    expect(() => validateStoreOps([{ op: 'hprune', key: 'h', rules: [{ prefix: 'p', below: 1 }, { prefix: 'q', below: Number.NaN }] }])).toThrow(
+      /op #0 \(hprune\)\.rules\[1\]\.below must be a finite number/,
+    );
+    expect(() => validateStoreOps([{ op: 'pfadd', key: 'p', members: [] }])).toThrow(/op #0 \(pfadd\)\.members must be a non-empty array/);
+  });
+
+  it('pfcount takes keys (possibly none) instead of a key', () => {
+    expect(() => validateReadQueries([{ kind: 'pfcount', keys: [] }, { kind: 'pfcount', keys: ['a', 'b'] }])).not.toThrow();
+    expect(() => validateReadQueries([{ kind: 'pfcount', keys: ['a', ''] }])).toThrow(/query #0\.keys: key must be a non-empty string/);
+    expect(() => validateReadQueries([{ kind: 'zscores', key: 'z', members: [] }])).not.toThrow();
+    expect(() => validateReadQueries([{ kind: 'zscores', key: '', members: [] }])).toThrow(UsageError);
   });
 });
 
@@ -71,5 +111,15 @@ describe('encodeApply (the Lua script arguments)', () => {
       'E', '1', '1000',
     ]);
     expect(encodeApply([{ op: 'del', key: 'k' }], undefined, '').args).toEqual(['0', '', '0', 'K', '1']);
+    expect(
+      encodeApply(
+        [
+          { op: 'hprune', key: 't', rules: [{ prefix: '3|60000|', below: 1.5 }, { prefix: '', below: -0 }] },
+          { op: 'pfadd', key: 'p', members: ['a', '', 'é'] },
+        ],
+        undefined,
+        '',
+      ).args,
+    ).toEqual(['0', '', '0', 'T', '1', '2', '3|60000|', '1.5', '', '-0', 'P', '2', '3', 'a', '', 'é']);
   });
 });

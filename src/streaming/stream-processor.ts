@@ -1,0 +1,226 @@
+import { InvalidEventError } from '../errors.js';
+import type { AnyEvent, EventType } from '../events/event-types.js';
+import type { SchemaRegistry } from '../events/schema-registry.js';
+import type { Topics } from '../events/topics.js';
+import { validateEvent } from '../events/validate.js';
+import type { FeatureGroupDef } from '../features/definitions.js';
+import type { Metrics } from '../observability/metrics.js';
+import { tpKey, type ConsumedRecord, type EventLog, type RecordBatch, type Subscription, type TopicPartition } from '../ports/event-log.js';
+import type { Logger } from '../ports/logger.js';
+import type { OnlineStore, StoreOp } from '../ports/online-store.js';
+import { retry } from '../util/retry.js';
+import type { StreamKeys } from './stream-keys.js';
+import { longestRetentionMs, planEvent, retentionRules, type Touched } from './tile-layout.js';
+
+/** What `tessera stream` needs; wired by the composition root. */
+export interface StreamDeps {
+  log: EventLog;
+  store: OnlineStore;
+  registry: SchemaRegistry;
+  topics: Topics;
+  keys: StreamKeys;
+  groups: readonly FeatureGroupDef[];
+  logger: Logger;
+  metrics: Metrics;
+  /** Wall clock, epoch ms: only for the eventTime sanity check and freshness metrics. */
+  clock: () => number;
+}
+
+export interface StreamOptions {
+  /** Consumer group. Default `tessera-stream`. */
+  groupId?: string;
+  /** Events later than this behind their partition's watermark go to the late topic. Default 10 min. */
+  latenessMs?: number;
+  /** Producer duplicates of an eventId within this event-time horizon are applied once. Default 24 h. */
+  dedupeHorizonMs?: number;
+  /** Exit once caught up. */
+  untilIdle?: boolean;
+  idleMs?: number;
+  /** Records per atomic store update. Default 2000. */
+  maxBatchRecords?: number;
+  /** Wall-clock TTL added on top of the longest retention, ms: forgets entities idle that long. Default 1 day. */
+  ttlSlackMs?: number;
+  maxFutureMs?: number;
+  /** Called after each batch is applied (tests use it to crash between batches). */
+  onBatchApplied?: (batch: RecordBatch, applied: number) => void | Promise<void>;
+}
+
+/** Per-partition state kept in memory; the store holds the truth and is re-read at every assignment. */
+interface PartitionState {
+  watermark: number;
+}
+
+export const STREAM_DEFAULTS = {
+  groupId: 'tessera-stream',
+  latenessMs: 10 * 60_000,
+  dedupeHorizonMs: 24 * 3_600_000,
+  maxBatchRecords: 2000,
+  ttlSlackMs: 86_400_000,
+} as const;
+
+/**
+ * `tessera stream`: the speed layer. Consumes the event topics the feature groups read and turns
+ * each partition batch into one atomic, offset-fenced update of the online store:
+ *
+ * 1. decode (records the sink dead-letters are skipped and counted here: the sink owns the
+ *    dead-letter topic);
+ * 2. drop producer duplicates: eventIds already applied for this partition within the dedupe
+ *    horizon (event time), and repeats inside the batch;
+ * 3. route events older than the partition watermark minus the allowed lateness to the late topic;
+ * 4. plan the tile updates of every other event, advance the watermark, record the eventIds,
+ *    prune tiles that fell out of every window in event time, refresh wall-clock TTLs;
+ * 5. apply all of it with the partition's next offset as fence, in one atomic step.
+ *
+ * Offsets live in the store beside the state (the log's committed offsets are not used), so a
+ * crash, rebalance or replay re-delivers only batches whose fence is already stored, which the
+ * store then refuses: nothing is applied twice.
+ */
+export function startStream(deps: StreamDeps, options: StreamOptions = {}): Subscription {
+  const { log, store, registry, topics, keys, groups, logger, metrics, clock } = deps;
+  const groupId = options.groupId ?? STREAM_DEFAULTS.groupId;
+  const latenessMs = options.latenessMs ?? STREAM_DEFAULTS.latenessMs;
+  const horizonMs = options.dedupeHorizonMs ?? STREAM_DEFAULTS.dedupeHorizonMs;
+  const maxFutureMs = options.maxFutureMs ?? 86_400_000;
+  const ttlMs = Math.max(...groups.map((g) => longestRetentionMs(g, latenessMs))) + (options.ttlSlackMs ?? STREAM_DEFAULTS.ttlSlackMs);
+  const rules = new Map(groups.map((g) => [g.name, retentionRules(g, latenessMs)]));
+  const sources = new Set<EventType>(groups.flatMap((g) => g.aggregations.map((a) => a.source)));
+  const partitions = new Map<string, PartitionState>();
+  const offsetsKey = keys.offsets(groupId);
+
+  const startOffsets = async (assigned: readonly TopicPartition[]): Promise<Map<string, number>> => {
+    const fields = assigned.map((tp) => tpKey(tp.topic, tp.partition));
+    const [offs, wms] = await store.read([
+      { kind: 'hmget', key: offsetsKey, fields },
+      { kind: 'hmget', key: keys.watermarks(), fields },
+    ]);
+    const out = new Map<string, number>();
+    fields.forEach((f, i) => {
+      const next = offs?.kind === 'hmget' ? offs.value[i] : null;
+      const wm = wms?.kind === 'hmget' ? wms.value[i] : null;
+      partitions.set(f, { watermark: wm == null ? -Infinity : Number(wm) });
+      if (next != null) out.set(f, Number(next));
+    });
+    logger.info('stream.assigned', { partitions: fields, resumeFrom: Object.fromEntries(out) });
+    return out;
+  };
+
+  const handle = async (batch: RecordBatch): Promise<void> => {
+    const tp = tpKey(batch.topic, batch.partition);
+    const type = topics.typeOf(batch.topic);
+    if (type === undefined) throw new Error(`stream subscribed to ${batch.topic}, which is not an event topic`);
+    const dedupeKey = keys.dedupe(batch.topic, batch.partition);
+    const now = clock();
+
+    // 1. decode; bad records are the sink's to dead-letter
+    const decoded: { record: ConsumedRecord; event: AnyEvent }[] = [];
+    for (const record of batch.records) {
+      try {
+        const event = registry.decode(record.value, type);
+        validateEvent(event, now, maxFutureMs);
+        decoded.push({ record, event });
+      } catch (err) {
+        if (!(err instanceof InvalidEventError)) throw err;
+        metrics.inc('tessera_stream_bad_records_total', { type, reason: err.reason }, 1, 'Records skipped as undecodable or invalid (dead-lettered by the sink)');
+      }
+    }
+
+    // 2. the fence and the dedupe set, in one round trip
+    const [stored, seen] = await store.read([
+      { kind: 'hmget', key: offsetsKey, fields: [tp] },
+      { kind: 'zscores', key: dedupeKey, members: decoded.map((d) => d.event.eventId) },
+    ]);
+    const storedNext = stored?.kind === 'hmget' && stored.value[0] != null ? Number(stored.value[0]) : -1;
+    const last = batch.records[batch.records.length - 1] as ConsumedRecord;
+    if (storedNext > last.offset) {
+      metrics.inc('tessera_stream_redelivered_batches_total', {}, 1, 'Batches skipped because their offsets were already applied');
+      return;
+    }
+    const seenScores = seen?.kind === 'zscores' ? seen.value : [];
+
+    // 3 + 4. plan
+    const state = partitions.get(tp) ?? { watermark: -Infinity };
+    let watermark = state.watermark;
+    const ops: StoreOp[] = [];
+    const touched: Touched = { entities: new Map(), others: new Set() };
+    const inBatch = new Map<string, number>(); // eventId -> eventTime of the events applied
+    const late: ConsumedRecord[] = [];
+    let applied = 0;
+    let duplicates = 0;
+    decoded.forEach(({ record, event }, i) => {
+      if (record.offset < storedNext) return; // already applied by an earlier owner
+      if (seenScores[i] != null || inBatch.has(event.eventId)) {
+        duplicates++;
+        return;
+      }
+      if (event.eventTime < watermark - latenessMs) {
+        late.push(record);
+        return;
+      }
+      inBatch.set(event.eventId, event.eventTime);
+      if (!sources.has(event.type)) return;
+      planEvent(groups, keys, event, ops, touched);
+      watermark = Math.max(watermark, event.eventTime);
+      applied++;
+    });
+    for (const [id, t] of inBatch) ops.push({ op: 'zadd', key: dedupeKey, member: id, score: t });
+    if (Number.isFinite(watermark)) {
+      ops.push({ op: 'hmax', key: keys.watermarks(), field: tp, value: watermark });
+      ops.push({ op: 'zremBelow', key: dedupeKey, below: watermark - horizonMs });
+      for (const [key, group] of touched.entities) {
+        const groupRules = rules.get(group.name) ?? [];
+        if (groupRules.length > 0) ops.push({ op: 'hprune', key, rules: groupRules.map((r) => ({ prefix: r.prefix, below: watermark - r.keepMs })) });
+        ops.push({ op: 'expire', key, ttlMs });
+      }
+      for (const key of touched.others) ops.push({ op: 'expire', key, ttlMs });
+    }
+
+    // late events: to the late topic before the state moves on (at-least-once, keyed by source)
+    if (late.length > 0) {
+      await retry(() =>
+        log.send(
+          late.map((r) => ({
+            topic: topics.late(),
+            key: `${r.topic}:${r.partition}:${r.offset}`,
+            value: r.value,
+            headers: { 'tessera-reason': 'LATE', 'tessera-watermark': String(state.watermark), 'tessera-source-topic': r.topic, 'tessera-source-partition': String(r.partition), 'tessera-source-offset': String(r.offset) },
+          })),
+        ),
+      );
+    }
+
+    // 5. one atomic, fenced step
+    const result = await retry(() => store.apply(ops, { key: offsetsKey, field: tp, offset: last.offset + 1 }));
+    if (!result.applied) {
+      // another owner got there first; take its watermark and let the next batch continue from its offset
+      metrics.inc('tessera_stream_redelivered_batches_total', {}, 1);
+      const [wm] = await store.read([{ kind: 'hmget', key: keys.watermarks(), fields: [tp] }]);
+      const v = wm?.kind === 'hmget' ? wm.value[0] : null;
+      partitions.set(tp, { watermark: v == null ? -Infinity : Number(v) });
+      return;
+    }
+    partitions.set(tp, { watermark });
+    metrics.inc('tessera_stream_events_applied_total', { type }, applied, 'Events applied to the online store');
+    metrics.inc('tessera_stream_duplicates_total', { type }, duplicates, 'Producer duplicates dropped (same eventId within the dedupe horizon)');
+    metrics.inc('tessera_stream_late_events_total', { type }, late.length, 'Events later than the allowed lateness, routed to the late topic');
+    metrics.set('tessera_stream_lag', batch.highWatermark - last.offset - 1, { topic: batch.topic, partition: String(batch.partition) }, 'Records behind the log end');
+    if (Number.isFinite(watermark)) {
+      metrics.set('tessera_stream_watermark_ms', watermark, { topic: batch.topic, partition: String(batch.partition) }, 'Latest event time applied');
+    }
+    metrics.set('tessera_stream_freshness_ms', now - last.timestamp, { topic: batch.topic, partition: String(batch.partition) }, 'Wall time from append to applied, for the last record of the latest batch');
+    await options.onBatchApplied?.(batch, applied);
+  };
+
+  return log.consume(
+    {
+      groupId,
+      topics: [...sources].map((t) => topics.events(t)),
+      fromBeginning: true,
+      commit: false,
+      startOffsets,
+      untilIdle: options.untilIdle ?? false,
+      idleMs: options.idleMs ?? 1000,
+      maxBatchRecords: options.maxBatchRecords ?? STREAM_DEFAULTS.maxBatchRecords,
+    },
+    handle,
+  );
+}
