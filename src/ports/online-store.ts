@@ -72,6 +72,13 @@ export interface Fence {
   key: string;
   field: string;
   offset: number;
+  /**
+   * Compare-and-set: when given, apply only if the stored offset equals `expected` exactly
+   * (`null`: only if none is stored). A consumer that read the stored offset before planning its
+   * batch passes it here, so a stale owner of the partition racing a new one can never apply the
+   * same records twice. A refused apply reports the stored offset (-1 when none).
+   */
+  expected?: number | null;
 }
 
 export type ApplyResult = { applied: true } | { applied: false; storedOffset: number };

@@ -3,7 +3,7 @@ import type { AnyEvent, EventType } from '../events/event-types.js';
 import type { SchemaRegistry } from '../events/schema-registry.js';
 import type { Topics } from '../events/topics.js';
 import { validateEvent } from '../events/validate.js';
-import type { FeatureGroupDef } from '../features/definitions.js';
+import type { CompiledGroup } from '../features/definitions.js';
 import type { Metrics } from '../observability/metrics.js';
 import { tpKey, type ConsumedRecord, type EventLog, type RecordBatch, type Subscription, type TopicPartition } from '../ports/event-log.js';
 import type { Logger } from '../ports/logger.js';
@@ -19,7 +19,8 @@ export interface StreamDeps {
   registry: SchemaRegistry;
   topics: Topics;
   keys: StreamKeys;
-  groups: readonly FeatureGroupDef[];
+  /** Compiled (validated) feature groups. */
+  groups: readonly CompiledGroup[];
   logger: Logger;
   metrics: Metrics;
   /** Wall clock, epoch ms: only for the eventTime sanity check and freshness metrics. */
@@ -68,7 +69,8 @@ export const STREAM_DEFAULTS = {
  *    horizon (event time), and repeats inside the batch;
  * 3. route events older than the partition watermark minus the allowed lateness to the late topic;
  * 4. plan the tile updates of every other event, advance the watermark, record the eventIds,
- *    prune tiles that fell out of every window in event time, refresh wall-clock TTLs;
+ *    prune the touched entities' tiles that fell out of every window (in event time, behind each
+ *    entity's latest event), refresh wall-clock TTLs;
  * 5. apply all of it with the partition's next offset as fence, in one atomic step.
  *
  * Offsets live in the store beside the state (the log's committed offsets are not used), so a
@@ -83,7 +85,7 @@ export function startStream(deps: StreamDeps, options: StreamOptions = {}): Subs
   const maxFutureMs = options.maxFutureMs ?? 86_400_000;
   const ttlMs = Math.max(...groups.map((g) => longestRetentionMs(g, latenessMs))) + (options.ttlSlackMs ?? STREAM_DEFAULTS.ttlSlackMs);
   const rules = new Map(groups.map((g) => [g.name, retentionRules(g, latenessMs)]));
-  const sources = new Set<EventType>(groups.flatMap((g) => g.aggregations.map((a) => a.source)));
+  const sources = new Set<EventType>(groups.flatMap((g) => g.sources));
   const partitions = new Map<string, PartitionState>();
   const offsetsKey = keys.offsets(groupId);
 
@@ -105,6 +107,13 @@ export function startStream(deps: StreamDeps, options: StreamOptions = {}): Subs
   };
 
   const handle = async (batch: RecordBatch): Promise<void> => {
+    // A refused compare-and-set means another owner applied part of this range meanwhile: re-read
+    // the fence and apply what is left.
+    for (let attempt = 0; attempt < 5; attempt++) if ((await applyBatch(batch)) === 'done') return;
+    throw new Error(`stream: ${batch.topic}[${batch.partition}] kept losing the offset fence to another consumer`);
+  };
+
+  const applyBatch = async (batch: RecordBatch): Promise<'done' | 'retry'> => {
     const tp = tpKey(batch.topic, batch.partition);
     const type = topics.typeOf(batch.topic);
     if (type === undefined) throw new Error(`stream subscribed to ${batch.topic}, which is not an event topic`);
@@ -133,7 +142,7 @@ export function startStream(deps: StreamDeps, options: StreamOptions = {}): Subs
     const last = batch.records[batch.records.length - 1] as ConsumedRecord;
     if (storedNext > last.offset) {
       metrics.inc('tessera_stream_redelivered_batches_total', {}, 1, 'Batches skipped because their offsets were already applied');
-      return;
+      return 'done';
     }
     const seenScores = seen?.kind === 'zscores' ? seen.value : [];
 
@@ -166,9 +175,9 @@ export function startStream(deps: StreamDeps, options: StreamOptions = {}): Subs
     if (Number.isFinite(watermark)) {
       ops.push({ op: 'hmax', key: keys.watermarks(), field: tp, value: watermark });
       ops.push({ op: 'zremBelow', key: dedupeKey, below: watermark - horizonMs });
-      for (const [key, group] of touched.entities) {
+      for (const [key, { group, latest }] of touched.entities) {
         const groupRules = rules.get(group.name) ?? [];
-        if (groupRules.length > 0) ops.push({ op: 'hprune', key, rules: groupRules.map((r) => ({ prefix: r.prefix, below: watermark - r.keepMs })) });
+        if (groupRules.length > 0) ops.push({ op: 'hprune', key, rules: groupRules.map((r) => ({ prefix: r.prefix, below: latest - r.keepMs })) });
         ops.push({ op: 'expire', key, ttlMs });
       }
       for (const key of touched.others) ops.push({ op: 'expire', key, ttlMs });
@@ -189,14 +198,15 @@ export function startStream(deps: StreamDeps, options: StreamOptions = {}): Subs
     }
 
     // 5. one atomic, fenced step
-    const result = await retry(() => store.apply(ops, { key: offsetsKey, field: tp, offset: last.offset + 1 }));
+    const fence = { key: offsetsKey, field: tp, offset: last.offset + 1, expected: storedNext < 0 ? null : storedNext };
+    const result = await retry(() => store.apply(ops, fence));
     if (!result.applied) {
-      // another owner got there first; take its watermark and let the next batch continue from its offset
-      metrics.inc('tessera_stream_redelivered_batches_total', {}, 1);
+      // another owner moved the fence since we read it: take its watermark and try again
+      metrics.inc('tessera_stream_fence_conflicts_total', {}, 1, 'Batches re-planned because another consumer moved the offset fence');
       const [wm] = await store.read([{ kind: 'hmget', key: keys.watermarks(), fields: [tp] }]);
       const v = wm?.kind === 'hmget' ? wm.value[0] : null;
       partitions.set(tp, { watermark: v == null ? -Infinity : Number(v) });
-      return;
+      return 'retry';
     }
     partitions.set(tp, { watermark });
     metrics.inc('tessera_stream_events_applied_total', { type }, applied, 'Events applied to the online store');
@@ -208,6 +218,7 @@ export function startStream(deps: StreamDeps, options: StreamOptions = {}): Subs
     }
     metrics.set('tessera_stream_freshness_ms', now - last.timestamp, { topic: batch.topic, partition: String(batch.partition) }, 'Wall time from append to applied, for the last record of the latest batch');
     await options.onBatchApplied?.(batch, applied);
+    return 'done';
   };
 
   return log.consume(

@@ -1,159 +1,237 @@
 import type { AnyEvent } from '../events/event-types.js';
-import type { AggregationDef, FeatureGroupDef } from '../features/definitions.js';
-import { hopFor, tileStart } from '../features/windows.js';
+import { EVENT_FIELDS, type FieldKind } from '../events/event-fields.js';
+import { aggregatorFor, type AggState, type DecayState, type TimedValue } from '../features/aggregators.js';
+import type { AggregationDef, CompiledGroup } from '../features/definitions.js';
+import { eventUpdates } from '../features/event-input.js';
+import { tileStart } from '../features/windows.js';
+import type { GroupStates } from '../features/window-assembly.js';
 import type { StoreOp } from '../ports/online-store.js';
 import type { StreamKeys } from './stream-keys.js';
 
 /**
- * How one feature group's state is laid out in the online store, and how an event becomes store
- * operations. Every operation is a commutative merge the store applies atomically (add, max, min,
- * latest-wins, sorted-set add, HyperLogLog add), so two consumers that own different partitions can
- * update the same item entity without reading it first.
+ * How a feature group's aggregation states are laid out in the online store, both ways: events
+ * become store operations (write path), stored fields become the aggregation core's states (read
+ * path). Every operation is a commutative merge the store applies atomically (add, max, min,
+ * latest-wins, sorted-set add), so consumers owning different partitions can update the same item
+ * without reading it first; the aggregation core's `merge` does the same on the read side.
  *
- * Entity hash fields (`|`-separated; `<i>` is the aggregation's index in the group):
- * - `<i>|<hop>|<tileStart>`   a windowed aggregation's state for one time tile of `hop` ms
- *   (count, sum, min, max, last as `<t>|<value>`, last_seen, decayed_count's Σ 2^((t - tileStart)/H));
- *   avg keeps `…|s` (sum) and `…|n` (count);
- * - `<i>|L`                   a lifetime aggregation's state (same encodings);
- * - `t|<hop>|<tileStart>`     the latest event time in that tile, over the whole group: a read at a
- *   query time inside the tile is exact only when this is before it;
- * - `_t`                      the entity's latest applied event time.
- * last_k lives in its own sorted set; approx_distinct in one HyperLogLog per tile.
+ * Entity hash fields (`<i>` is the aggregation's index in the group definition):
+ * - `<i>|<hop>|<tileStart>`: a windowed aggregation's state in one tile of `hop` ms: count and sum
+ *   a number; min and max a number; avg as `…|s` (sum) and `…|n` (count);
+ * - `<i>|L`: a lifetime aggregation's state (count, sum, min, max, avg like tiles; last as
+ *   `<t>|<value>`, latest wins; last_seen the max time);
+ * - `<i>|3600000|<tileStart>`: decayed_count, kept in hourly tiles as Σ 2^((t - tileStart)/H) so no
+ *   sum overflows however long an entity lives; tiles 64 half-lives old weigh < 2^-64 and are pruned;
+ * - `t|<hop>|<tileStart>`: the latest event time applied to that tile, over the whole group (a
+ *   read at a query time inside the tile is exact only when this is before it);
+ * - `_t`: the entity's latest applied event time.
+ * last_k lives in a sorted set per entity (member value, score its latest time, trimmed to k).
  */
 
-/** Decayed counts are kept in hourly tiles (each tile's sum is relative to its start, so nothing overflows). */
 export const DECAY_TILE_MS = 3_600_000;
-/** Decayed-count tiles older than this many half-lives weigh < 2^-64 and are pruned. */
 export const DECAY_HORIZON_HALF_LIVES = 64;
 
-/** The tilings (hop sizes, or 'L' for lifetime) an aggregation is stored under. */
-export function tilingsOf(agg: AggregationDef): (number | 'L')[] {
-  if (agg.op === 'decayed_count') return [DECAY_TILE_MS];
-  const windows = agg.windowsMs ?? [];
-  if (windows.length === 0) return ['L'];
-  return [...new Set(windows.map(hopFor))];
-}
-
-/** The entity key of an event for a group: its key fields joined with ':'; null when one is missing. */
-export function entityKeyOf(group: FeatureGroupDef, event: AnyEvent): string | null {
-  const parts: string[] = [];
-  for (const f of group.entity.keyFields) {
-    const v = (event as unknown as Record<string, unknown>)[f];
-    if (v === null || v === undefined || v === '') return null;
-    parts.push(String(v));
-  }
-  return parts.join(':');
-}
-
-function fieldValue(event: AnyEvent, field: string | undefined): unknown {
-  return field === undefined ? undefined : (event as unknown as Record<string, unknown>)[field];
-}
-
-/** What a batch touched, for pruning and expiry once the batch's events are planned. */
+/** What a batch touched, for pruning and expiry once its events are planned. */
 export interface Touched {
-  /** entity hash key -> its group */
-  entities: Map<string, FeatureGroupDef>;
-  /** sorted-set and HyperLogLog keys written */
+  /** entity hash key -> its group and the latest event time this batch applied to it */
+  entities: Map<string, { group: CompiledGroup; latest: number }>;
+  /** sorted-set keys written */
   others: Set<string>;
 }
 
 /**
- * Appends the operations that apply `event` to every group that reads its kind.
+ * Appends the store operations that apply `event` to every group reading its kind.
  * Returns how many (group, entity) pairs it updated.
  */
-export function planEvent(groups: readonly FeatureGroupDef[], keys: StreamKeys, event: AnyEvent, ops: StoreOp[], touched: Touched): number {
+export function planEvent(groups: readonly CompiledGroup[], keys: StreamKeys, event: AnyEvent, ops: StoreOp[], touched: Touched): number {
   let updated = 0;
   const t = event.eventTime;
   for (const group of groups) {
-    const aggs = group.aggregations;
-    if (!aggs.some((a) => a.source === event.type)) continue;
-    const entity = entityKeyOf(group, event);
-    if (entity === null) continue;
-    const key = keys.entity(group.name, entity);
+    const planned = eventUpdates(group, event);
+    if (planned === null) continue;
+    const key = keys.entity(group.name, planned.entityKey);
     const hops = new Set<number>();
-    aggs.forEach((agg, i) => {
-      if (agg.source !== event.type) return;
-      const value = fieldValue(event, agg.field);
-      if (agg.op !== 'count' && agg.op !== 'last_seen' && agg.op !== 'decayed_count' && (value === null || value === undefined)) return;
-      if (agg.op === 'last_k') {
-        const z = keys.lastK(group.name, i, entity);
-        ops.push({ op: 'zadd', key: z, member: String(value), score: t, keepTop: agg.k ?? 1 });
+    for (const u of planned.updates) {
+      const def = group.def.aggregations[u.aggregation] as AggregationDef;
+      const i = u.aggregation;
+      if (def.op === 'last_k') {
+        const z = keys.lastK(group.name, i, planned.entityKey);
+        ops.push({ op: 'zadd', key: z, member: String(u.value), score: t, keepTop: def.k ?? 1 });
         touched.others.add(z);
-        return;
+        continue;
       }
-      for (const tiling of tilingsOf(agg)) {
-        const ts = tiling === 'L' ? 0 : tileStart(t, tiling);
-        if (tiling !== 'L') hops.add(tiling);
-        const base = tiling === 'L' ? `${i}|L` : `${i}|${tiling}|${ts}`;
-        if (agg.op === 'approx_distinct') {
-          const h = keys.hll(group.name, i, tiling === 'L' ? 'L' : `${tiling}|${ts}`, entity);
-          ops.push({ op: 'pfadd', key: h, members: [String(value)] });
-          touched.others.add(h);
-          continue;
-        }
-        switch (agg.op) {
-          case 'count':
-            ops.push({ op: 'hincr', key, field: base, by: 1 });
-            break;
-          case 'sum':
-            ops.push({ op: 'hincr', key, field: base, by: Number(value) });
-            break;
-          case 'avg':
-            ops.push({ op: 'hincr', key, field: `${base}|s`, by: Number(value) }, { op: 'hincr', key, field: `${base}|n`, by: 1 });
-            break;
-          case 'min':
-            ops.push({ op: 'hmin', key, field: base, value: Number(value) });
-            break;
-          case 'max':
-            ops.push({ op: 'hmax', key, field: base, value: Number(value) });
-            break;
-          case 'last':
-            ops.push({ op: 'hlatest', key, field: base, value: String(value), at: t });
-            break;
-          case 'last_seen':
-            ops.push({ op: 'hmax', key, field: base, value: t });
-            break;
-          case 'decayed_count':
-            ops.push({ op: 'hincr', key, field: base, by: Math.pow(2, (t - ts) / (agg.halfLifeMs as number)) });
-            break;
-        }
+      if (def.op === 'approx_distinct') {
+        throw new Error('approx_distinct is not served by the streaming layer yet (see README, "Limits")');
       }
-    });
+      if (def.op === 'decayed_count') {
+        const ts = tileStart(t, DECAY_TILE_MS);
+        ops.push({ op: 'hincr', key, field: `${i}|${DECAY_TILE_MS}|${ts}`, by: Math.pow(2, (t - ts) / (def.halfLifeMs as number)) });
+        continue;
+      }
+      if (u.hopMs !== null) hops.add(u.hopMs);
+      const base = u.hopMs === null ? `${i}|L` : `${i}|${u.hopMs}|${u.tileStart}`;
+      switch (def.op) {
+        case 'count':
+          ops.push({ op: 'hincr', key, field: base, by: 1 });
+          break;
+        case 'sum':
+          ops.push({ op: 'hincr', key, field: base, by: Number(u.value) });
+          break;
+        case 'avg':
+          ops.push({ op: 'hincr', key, field: `${base}|s`, by: Number(u.value) }, { op: 'hincr', key, field: `${base}|n`, by: 1 });
+          break;
+        case 'min':
+          ops.push({ op: 'hmin', key, field: base, value: Number(u.value) });
+          break;
+        case 'max':
+          ops.push({ op: 'hmax', key, field: base, value: Number(u.value) });
+          break;
+        case 'last':
+          ops.push({ op: 'hlatest', key, field: base, value: String(u.value), at: t });
+          break;
+        case 'last_seen':
+          ops.push({ op: 'hmax', key, field: base, value: t });
+          break;
+      }
+    }
     for (const hop of hops) ops.push({ op: 'hmax', key, field: `t|${hop}|${tileStart(t, hop)}`, value: t });
     ops.push({ op: 'hmax', key, field: '_t', value: t });
-    touched.entities.set(key, group);
+    const seen = touched.entities.get(key);
+    touched.entities.set(key, { group, latest: Math.max(seen?.latest ?? -Infinity, t) });
     updated++;
   }
   return updated;
 }
 
 /**
- * How long tiles of each (aggregation, hop) are kept behind the stream's watermark, in event
- * time: the longest window using that hop plus the allowed lateness plus one hop, so that any read
- * at a query time >= watermark - lateness still finds every tile it needs.
+ * How long each kind of tile is kept behind the entity's latest event: the longest window using
+ * that hop plus the allowed lateness plus one hop. A read after the entity's latest event needs
+ * tiles back to (latest - window - hop); a read at an earlier q is served only when q >= stream
+ * watermark - lateness (see FeatureReader), which needs tiles back to (watermark - lateness -
+ * window - hop), and the entity's latest event is never after the watermark. Pruning relative to
+ * the entity's own latest event, not the batch's watermark, matters: an item is updated from every
+ * partition, and a batch can span hours.
  */
-export function retentionRules(group: FeatureGroupDef, latenessMs: number): { prefix: string; keepMs: number }[] {
+export function retentionRules(group: CompiledGroup, latenessMs: number): { prefix: string; keepMs: number }[] {
   const rules: { prefix: string; keepMs: number }[] = [];
-  group.aggregations.forEach((agg, i) => {
-    if (agg.op === 'last_k' || agg.op === 'approx_distinct') return;
-    if (agg.op === 'decayed_count') {
-      rules.push({ prefix: `${i}|${DECAY_TILE_MS}|`, keepMs: DECAY_HORIZON_HALF_LIVES * (agg.halfLifeMs as number) + DECAY_TILE_MS });
-      return;
+  const byHop = new Map<number, number>();
+  for (const agg of group.aggregations) {
+    if (agg.def.op === 'decayed_count') {
+      rules.push({ prefix: `${agg.index}|${DECAY_TILE_MS}|`, keepMs: DECAY_HORIZON_HALF_LIVES * (agg.def.halfLifeMs as number) + DECAY_TILE_MS });
+      continue;
     }
-    const byHop = new Map<number, number>();
-    for (const w of agg.windowsMs ?? []) byHop.set(hopFor(w), Math.max(byHop.get(hopFor(w)) ?? 0, w));
-    for (const [hop, w] of byHop) rules.push({ prefix: `${i}|${hop}|`, keepMs: w + latenessMs + hop });
-  });
-  const hops = new Map<number, number>();
-  for (const r of rules) {
-    const hop = Number(r.prefix.split('|')[1]);
-    hops.set(hop, Math.max(hops.get(hop) ?? 0, r.keepMs));
+    for (const tile of agg.tiles) {
+      const keepMs = Math.max(...tile.windowsMs) + latenessMs + tile.hopMs;
+      rules.push({ prefix: `${agg.index}|${tile.hopMs}|`, keepMs });
+      byHop.set(tile.hopMs, Math.max(byHop.get(tile.hopMs) ?? 0, keepMs));
+    }
   }
-  for (const [hop, keepMs] of hops) rules.push({ prefix: `t|${hop}|`, keepMs });
+  for (const [hop, keepMs] of byHop) rules.push({ prefix: `t|${hop}|`, keepMs });
   return rules;
 }
 
-/** The longest event-time span any state of the group must be kept for (sets the wall-clock TTL too). */
-export function longestRetentionMs(group: FeatureGroupDef, latenessMs: number): number {
+/** The longest event-time span any state of the group is kept for. */
+export function longestRetentionMs(group: CompiledGroup, latenessMs: number): number {
   return Math.max(0, ...retentionRules(group, latenessMs).map((r) => r.keepMs));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Read path
+
+function fieldKind(def: AggregationDef): FieldKind | undefined {
+  if (def.field === undefined) return undefined;
+  return (EVENT_FIELDS[def.source] as Record<string, FieldKind>)[def.field];
+}
+
+/** A stored `last` / last_k value back in the type the event field had (numbers stay numbers). */
+function typedValue(def: AggregationDef, text: string): string | number {
+  const kind = fieldKind(def);
+  return kind === 'int' || kind === 'nullableInt' || kind === 'double' || kind === 'nullableDouble' || kind === 'instant' || kind === 'nullableInstant'
+    ? Number(text)
+    : text;
+}
+
+function parseLatest(def: AggregationDef, text: string): TimedValue {
+  const bar = text.indexOf('|');
+  return { t: Number(text.slice(0, bar)), v: typedValue(def, text.slice(bar + 1)) };
+}
+
+/** One entity's stored fields decoded for the aggregation core, plus what the exactness check needs. */
+export interface EntityStates extends GroupStates {
+  /** Latest applied event time of the entity, null when nothing was applied. */
+  readonly latest: number | null;
+  /** Latest event time applied to a tile, null when none. */
+  tileMax(hopMs: number, start: number): number | null;
+}
+
+/**
+ * Decodes an entity hash (`HGETALL`) and its last_k sorted sets into the aggregation core's
+ * states, per the layout above.
+ */
+export function decodeEntity(group: CompiledGroup, hash: Readonly<Record<string, string>>, lastK: ReadonlyMap<number, { member: string; score: number }[]>): EntityStates {
+  const tiles = new Map<string, Map<number, AggState>>(); // `${agg}|${hop}` -> start -> state
+  const lifetime = new Map<number, AggState>();
+  const tileMax = new Map<string, number>();
+  const avgParts = new Map<string, { sum: number; count: number }>();
+  const decayParts = new Map<number, DecayState[]>();
+  const defs = group.def.aggregations;
+  const put = (agg: number, hop: number | null, start: number, state: AggState) => {
+    if (hop === null) {
+      lifetime.set(agg, state);
+      return;
+    }
+    const k = `${agg}|${hop}`;
+    let m = tiles.get(k);
+    if (!m) tiles.set(k, (m = new Map()));
+    m.set(start, state);
+  };
+  for (const [field, value] of Object.entries(hash)) {
+    const parts = field.split('|');
+    if (parts[0] === '_t') continue;
+    if (parts[0] === 't') {
+      tileMax.set(`${parts[1]}|${parts[2]}`, Number(value));
+      continue;
+    }
+    const agg = Number(parts[0]);
+    const def = defs[agg];
+    if (def === undefined) continue; // a field of a newer definition: ignore
+    const hop = parts[1] === 'L' ? null : Number(parts[1]);
+    const start = hop === null ? 0 : Number(parts[2]);
+    const part = hop === null ? parts[2] : parts[3];
+    if (def.op === 'decayed_count') {
+      const list = decayParts.get(agg) ?? [];
+      list.push({ ref: start, s: Number(value) });
+      decayParts.set(agg, list);
+      continue;
+    }
+    if (def.op === 'avg') {
+      const k = `${agg}|${parts[1]}|${start}`;
+      const p = avgParts.get(k) ?? { sum: 0, count: 0 };
+      if (part === 's') p.sum = Number(value);
+      else p.count = Number(value);
+      avgParts.set(k, p);
+      put(agg, hop, start, p);
+      continue;
+    }
+    if (def.op === 'last') put(agg, hop, start, parseLatest(def, value));
+    else put(agg, hop, start, Number(value));
+  }
+  // decayed_count: one DecayState per hourly tile (ref = tile start), combined by the core's merge
+  for (const [agg, parts] of decayParts) {
+    const core = aggregatorFor(defs[agg] as AggregationDef);
+    lifetime.set(agg, parts.sort((a, b) => a.ref - b.ref).reduce((acc, d) => core.merge(acc, d), core.init()));
+  }
+  return {
+    latest: hash._t === undefined ? null : Number(hash._t),
+    tileMax: (hopMs, start) => tileMax.get(`${hopMs}|${start}`) ?? null,
+    tiles: (agg, hopMs) => tiles.get(`${agg}|${hopMs}`),
+    lifetime: (agg) => {
+      const def = defs[agg];
+      if (def?.op === 'last_k') {
+        const z = lastK.get(agg);
+        return z ? z.map((e) => ({ t: e.score, v: typedValue(def, e.member) })) : undefined;
+      }
+      return lifetime.get(agg);
+    },
+  };
 }

@@ -20,6 +20,9 @@ export function validateStoreOps(ops: readonly StoreOp[], fence?: Fence): void {
     if (!Number.isSafeInteger(fence.offset) || fence.offset < 0) {
       throw new UsageError(`${where}.offset must be a non-negative safe integer (got ${String(fence.offset)})`);
     }
+    if (fence.expected !== undefined && fence.expected !== null && (!Number.isSafeInteger(fence.expected) || fence.expected < 0)) {
+      throw new UsageError(`${where}.expected must be null or a non-negative safe integer (got ${String(fence.expected)})`);
+    }
   }
 }
 

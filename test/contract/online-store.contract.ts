@@ -471,6 +471,20 @@ export function onlineStoreContract(name: string, makeStore: () => Promise<Onlin
       const counter = (by = 1): StoreOp => ({ op: 'hincr', key: 'c', field: 'n', by });
       const fence = (offset: number) => ({ key: 'offsets', field: 'events:0', offset });
 
+      it('with expected, applies only when the stored offset is exactly the one the caller read (compare-and-set)', async () => {
+        const f = (offset: number, expected: number | null) => ({ ...fence(offset), expected });
+        // nothing stored yet: only expected null passes
+        expect(await store.apply([counter()], f(10, 0))).toEqual({ applied: false, storedOffset: -1 });
+        expect(await store.apply([counter()], f(10, null))).toEqual({ applied: true });
+        expect(await store.apply([counter()], f(20, null))).toEqual({ applied: false, storedOffset: 10 });
+        // a stale owner that read 5 and a current one that read 10, both planning up to 20
+        expect(await store.apply([counter(100)], f(20, 5))).toEqual({ applied: false, storedOffset: 10 });
+        expect(await store.apply([counter()], f(20, 10))).toEqual({ applied: true });
+        expect(await field('c', 'n')).toBe('2');
+        expect(await field('offsets', 'events:0')).toBe('20');
+        await expect(store.apply([counter()], f(30, -1))).rejects.toThrow(/expected must be null or a non-negative/);
+      });
+
       it('applies once per offset and refuses an equal or lower one without applying anything', async () => {
         expect(await store.apply([counter(), { op: 'set', key: 's', value: 'first' }], fence(5))).toEqual({ applied: true });
         expect(await store.apply([counter(), { op: 'set', key: 's', value: 'again' }], fence(5))).toEqual({ applied: false, storedOffset: 5 });

@@ -67,10 +67,14 @@ export class MemoryOnlineStore implements OnlineStore {
       const entry = this.entry(fence.key);
       if (entry !== undefined && entry.type !== 'hash') this.conflict(ops, -1, 'wrongtype', fence);
       const stored = entry?.type === 'hash' ? entry.fields.get(fence.field) : undefined;
+      let storedOffset: number | undefined;
       if (stored !== undefined) {
-        const storedOffset = parseStoredNumber(stored);
+        storedOffset = parseStoredNumber(stored);
         if (storedOffset === undefined) this.conflict(ops, -1, 'notnumber', fence);
         if (storedOffset >= fence.offset) return { applied: false, storedOffset };
+      }
+      if (fence.expected !== undefined && (storedOffset ?? null) !== fence.expected) {
+        return { applied: false, storedOffset: storedOffset ?? -1 };
       }
     }
     this.check(ops, fence);

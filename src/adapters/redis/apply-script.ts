@@ -9,6 +9,7 @@ import { numberArg } from '../../util/store-op-rules.js';
  *
  * ```
  * ARGV[1] fence key index into KEYS ("0": no fence)   ARGV[2] fence field   ARGV[3] fence offset
+ * ARGV[4] expected stored offset ("": none given, "-": none may be stored)
  * then one record per op, an opcode followed by its fixed arguments (k = index into KEYS):
  *   S k value            set           H k field value      hset
  *   I k field by         hincr         X k field value      hmax        N k field value   hmin
@@ -94,7 +95,7 @@ end
 local function fmt(n) return string.format('%.17g', n) end
 local function conflict(i, why) return redis.error_reply('TESSERA_CONFLICT ' .. i .. ' ' .. why) end
 
-local ops, i = {}, 4
+local ops, i = {}, 5
 while i <= #ARGV do
   local c, k = ARGV[i], tonumber(ARGV[i + 1])
   local op = { c = c, k = k }
@@ -128,11 +129,15 @@ if fk > 0 then
   local t = redis.call('TYPE', KEYS[fk])['ok']
   if t ~= 'none' and t ~= 'hash' then return conflict(0, 'wrongtype') end
   local stored = redis.call('HGET', KEYS[fk], ff)
+  local s = nil
   if stored then
-    local s = num(stored)
+    s = num(stored)
     if s == nil then return conflict(0, 'notnumber') end
     if s >= foff then return { 0, stored } end
   end
+  local exp = ARGV[4]
+  if exp == '-' and s ~= nil then return { 0, stored } end
+  if exp ~= '' and exp ~= '-' and (s == nil or s ~= tonumber(exp)) then return { 0, stored or '-1' } end
 end
 
 -- 2. check pass: no writes
@@ -245,7 +250,8 @@ export function encodeApply(ops: readonly StoreOp[], fence: Fence | undefined, k
     }
     return String(i);
   };
-  const args: string[] = fence === undefined ? ['0', '', '0'] : [k(fence.key), fence.field, numberArg(fence.offset)];
+  const expected = fence?.expected === undefined ? '' : fence.expected === null ? '-' : numberArg(fence.expected);
+  const args: string[] = fence === undefined ? ['0', '', '0', ''] : [k(fence.key), fence.field, numberArg(fence.offset), expected];
   for (const op of ops) {
     switch (op.op) {
       case 'set':

@@ -1,5 +1,6 @@
 import type { Command } from '../command.js';
 import { numberOption, stringOption } from '../command.js';
+import { compileGroup } from '../../features/definitions.js';
 import { REFERENCE_GROUPS } from '../../features/reference.js';
 import { serveMetrics } from '../../observability/metrics-server.js';
 import { createStreamKeys } from '../../streaming/stream-keys.js';
@@ -39,7 +40,7 @@ SIGTERM/SIGINT stop after the batch in flight. Needs TESSERA_KAFKA_BROKERS; TESS
           registry: rt.registry,
           topics: rt.topics,
           keys: createStreamKeys(rt.config.topicPrefix, stringOption(ctx, 'namespace') ?? 'live'),
-          groups: REFERENCE_GROUPS,
+          groups: REFERENCE_GROUPS.map(compileGroup),
           logger: rt.logger,
           metrics: rt.metrics,
           clock: rt.clock,

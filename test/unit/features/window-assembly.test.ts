@@ -91,7 +91,7 @@ describe('assembled features equal the naive oracle (random event logs)', () => 
       expect(states.size).toBeGreaterThan(0);
       for (const [key, entity] of states) {
         const last = Math.max(...entity.maxTime.values());
-        const qs = [last + 1, last + rng.int(1, 60_000), last + rng.int(1, DAY_MS), last + rng.int(DAY_MS, 25 * DAY_MS)];
+        const qs = [last + 1, last + rng.int(1, 60_000), last + rng.int(1, DAY_MS), ...Array.from({ length: 6 }, () => last + rng.int(1, 25 * DAY_MS))];
         for (const q of qs) {
           const problems = expectFeaturesClose(assembleGroup(group, entity, q), oracleFeatures(group, events, key, q));
           expect(problems, `entity ${key} at q = last + ${q - last}`).toEqual([]);

@@ -1,0 +1,175 @@
+import { TesseraError, UsageError } from '../errors.js';
+import type { Context } from '../events/event-types.js';
+import type { FeatureValue } from '../features/aggregators.js';
+import { contextFeatures, type ContextFeatures } from '../features/context.js';
+import type { CompiledGroup } from '../features/definitions.js';
+import { assembleGroup, coldStartFeatures, headIsExact } from '../features/window-assembly.js';
+import { tileStart } from '../features/windows.js';
+import type { OnlineStore, ReadQuery, ReadValue } from '../ports/online-store.js';
+import type { StreamKeys } from '../streaming/stream-keys.js';
+import { decodeEntity } from '../streaming/tile-layout.js';
+
+/** The online state cannot answer this query time exactly; the message says what can. */
+export class InexactQueryError extends TesseraError {
+  constructor(message: string) {
+    super('QUERY_NOT_EXACT', message);
+  }
+}
+
+/** When to evaluate features: epoch ms, `now` (the injected clock) or `watermark` (latest applied event time + 1 ms). */
+export type QueryTime = number | 'now' | 'watermark';
+
+/** One entity of one feature group, e.g. `{ group: 'user', key: 'u42' }`. */
+export interface EntityRef {
+  group: string;
+  key: string;
+}
+
+/** The features of one entity at the query time, with their freshness. */
+export interface EntityFeatures {
+  group: string;
+  key: string;
+  /** Feature name -> value; cold-start defaults when the entity has no state. */
+  values: Record<string, FeatureValue>;
+  /** False when nothing was ever applied for this entity (cold start). */
+  known: boolean;
+  /** The latest event time applied to this entity; null for cold start. */
+  latestEventTime: number | null;
+  /** q - latestEventTime: how old the newest information behind these values is. */
+  ageMs: number | null;
+}
+
+export interface FeatureReaderDeps {
+  store: OnlineStore;
+  keys: StreamKeys;
+  groups: readonly CompiledGroup[];
+  clock: () => number;
+  /** The stream's allowed lateness (tiles are kept that far behind an entity's latest event). Default 10 min. */
+  latenessMs?: number;
+}
+
+/** A ranking request's features: the user, each candidate item and user x category, and the context. */
+export interface RequestFeatures {
+  q: number;
+  user: EntityFeatures;
+  items: { item: EntityFeatures; userCategory: EntityFeatures | null }[];
+  context: ContextFeatures;
+}
+
+/**
+ * The serving read path. Reads any number of entities in ONE store round trip (their hashes, their
+ * last-k sets and the stream's watermarks), then assembles every feature at the query time q with
+ * the shared aggregation core.
+ *
+ * Exactness. For q after an entity's latest applied event (serving: q = now; a replay: q =
+ * `watermark`) every value is exact per the window semantics. For an earlier q the reader answers
+ * only when the stored state still allows it: every window's head tile (the one containing q) has
+ * no event at or after q, no lifetime value is asked for, and q is no further before the entity's
+ * latest event than the allowed lateness (tiles are pruned behind it); otherwise it throws
+ * {@link InexactQueryError} naming what cannot be answered: ask the batch layer instead.
+ */
+export class FeatureReader {
+  private readonly groups: Map<string, CompiledGroup>;
+  private readonly latenessMs: number;
+
+  constructor(private readonly deps: FeatureReaderDeps) {
+    this.groups = new Map(deps.groups.map((g) => [g.name, g]));
+    this.latenessMs = deps.latenessMs ?? 10 * 60_000;
+  }
+
+  /** Feature values of the given entities at `at`, in one round trip. */
+  async read(refs: readonly EntityRef[], at: QueryTime = 'now'): Promise<{ q: number; entities: EntityFeatures[] }> {
+    const { keys, store } = this.deps;
+    const queries: ReadQuery[] = [{ kind: 'hgetall', key: keys.watermarks() }];
+    const plan = refs.map((ref) => {
+      const group = this.groups.get(ref.group);
+      if (!group) throw new UsageError(`unknown feature group "${ref.group}" (known: ${[...this.groups.keys()].join(', ')})`);
+      const first = queries.length;
+      queries.push({ kind: 'hgetall', key: keys.entity(group.name, ref.key) });
+      const lastK = group.aggregations.filter((a) => a.def.op === 'last_k');
+      for (const a of lastK) queries.push({ kind: 'ztop', key: keys.lastK(group.name, a.index, ref.key), limit: a.def.k ?? 1 });
+      return { ref, group, first, lastK };
+    });
+    const results = await store.read(queries);
+    const wm = hashOf(results[0]);
+    const maxWatermark = Math.max(-Infinity, ...Object.values(wm).map(Number));
+    const q = at === 'now' ? this.deps.clock() : at === 'watermark' ? watermarkTime(maxWatermark) : at;
+    const entities = plan.map(({ ref, group, first, lastK }) => {
+      const hash = hashOf(results[first]);
+      const sets = new Map(lastK.map((a, j) => [a.index, ztopOf(results[first + 1 + j])]));
+      const states = decodeEntity(group, hash, sets);
+      if (states.latest === null) {
+        return { group: group.name, key: ref.key, values: coldStartFeatures(group), known: false, latestEventTime: null, ageMs: null };
+      }
+      if (states.latest >= q) this.checkExact(group, ref, states, q);
+      return {
+        group: group.name,
+        key: ref.key,
+        values: assembleGroup(group, states, q),
+        known: true,
+        latestEventTime: states.latest,
+        ageMs: q - states.latest,
+      };
+    });
+    return { q, entities };
+  }
+
+  /**
+   * The features a ranking request needs, in one round trip: the user, each candidate item, and
+   * user x category for candidates whose category is given, plus the request-time context.
+   */
+  async readRequest(request: { userId: string; items: readonly { itemId: string; categoryId?: string | null }[]; context?: Context; at?: QueryTime }): Promise<RequestFeatures> {
+    const refs: EntityRef[] = [{ group: 'user', key: request.userId }];
+    for (const c of request.items) {
+      refs.push({ group: 'item', key: c.itemId });
+      if (c.categoryId) refs.push({ group: 'user_category', key: `${request.userId}:${c.categoryId}` });
+    }
+    const { q, entities } = await this.read(refs, request.at ?? 'now');
+    let i = 1;
+    const items = request.items.map((c) => {
+      const item = entities[i++] as EntityFeatures;
+      const userCategory = c.categoryId ? (entities[i++] as EntityFeatures) : null;
+      return { item, userCategory };
+    });
+    const ctx = request.context ?? { device: null, os: null, country: null, city: null, page: null, timezone: null };
+    return { q, user: entities[0] as EntityFeatures, items, context: contextFeatures(ctx, q) };
+  }
+
+  private checkExact(group: CompiledGroup, ref: EntityRef, states: ReturnType<typeof decodeEntity>, q: number): void {
+    const problems: string[] = [];
+    const latest = states.latest as number;
+    if (q < latest - this.latenessMs) {
+      problems.push(`q is more than the allowed lateness (${this.latenessMs} ms) before the entity's latest event, so tiles it needs may be pruned`);
+    }
+    for (const f of group.features) {
+      if (f.kind === 'lifetime') problems.push(`${f.name} is a lifetime value holding events at or after q`);
+      // a tile starting exactly at q is not read for q, so only a head tile starting before q matters
+      else if (f.kind === 'windowed' && tileStart(q, f.hopMs) < q && !headIsExact(states.tileMax(f.hopMs, tileStart(q, f.hopMs)), q)) {
+        problems.push(`${f.name}: its tile [${iso(tileStart(q, f.hopMs))}, +${f.hopMs} ms) holds events at or after q`);
+      }
+    }
+    if (problems.length > 0) {
+      throw new InexactQueryError(
+        `${ref.group}:${ref.key} at ${iso(q)} is before its latest applied event (${iso(states.latest as number)}); the online state cannot answer exactly: ${problems.slice(0, 4).join('; ')}${problems.length > 4 ? `; and ${problems.length - 4} more` : ''}. Ask the batch layer for past times, or use a q after ${iso(states.latest as number)}.`,
+      );
+    }
+  }
+}
+
+/** The query time `watermark` stands for: just after the latest applied event, so it is a feature. */
+export function watermarkTime(maxWatermark: number): number {
+  if (!Number.isFinite(maxWatermark)) throw new InexactQueryError('the stream has applied no event yet, so there is no watermark to read at');
+  return maxWatermark + 1;
+}
+
+function iso(ms: number): string {
+  return Number.isFinite(ms) ? new Date(ms).toISOString() : String(ms);
+}
+
+function hashOf(v: ReadValue | undefined): Record<string, string> {
+  return v?.kind === 'hgetall' ? v.value : {};
+}
+
+function ztopOf(v: ReadValue | undefined): { member: string; score: number }[] {
+  return v?.kind === 'ztop' ? v.value : [];
+}

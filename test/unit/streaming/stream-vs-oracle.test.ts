@@ -1,0 +1,120 @@
+import { describe, expect, it } from 'vitest';
+import { MemoryEventLog } from '../../../src/adapters/memory/memory-event-log.js';
+import { MemoryOnlineStore } from '../../../src/adapters/memory/memory-online-store.js';
+import type { AnyEvent } from '../../../src/events/event-types.js';
+import { createSchemaRegistry } from '../../../src/events/schema-registry.js';
+import { createTopics, topicSpecs } from '../../../src/events/topics.js';
+import { days, hours, minutes } from '../../../src/features/definitions.js';
+import { oracleFeatures } from '../../../src/features/oracle.js';
+import { createEventProducer } from '../../../src/ingest/producer.js';
+import { Metrics } from '../../../src/observability/metrics.js';
+import { SILENT_LOGGER } from '../../../src/ports/logger.js';
+import type { OnlineStore } from '../../../src/ports/online-store.js';
+import { FeatureReader, InexactQueryError } from '../../../src/serving/feature-reader.js';
+import { createStreamKeys } from '../../../src/streaming/stream-keys.js';
+import { startStream } from '../../../src/streaming/stream-processor.js';
+import { TEST_GROUPS, entitiesOf, randomStream, sameFeatures } from '../../helpers/feature-streams.js';
+
+const registry = createSchemaRegistry();
+
+async function runStream(events: readonly AnyEvent[], store: OnlineStore, options: { latenessMs?: number; maxBatchRecords?: number } = {}) {
+  const log = new MemoryEventLog();
+  const topics = createTopics('p');
+  await log.ensureTopics(topicSpecs(topics, 3));
+  await createEventProducer({ log, registry, topics, clock: Date.now }).send(events);
+  const metrics = new Metrics();
+  const keys = createStreamKeys('t', 'live');
+  const sub = startStream(
+    { log, store, registry, topics, keys, groups: TEST_GROUPS, logger: SILENT_LOGGER, metrics, clock: Date.now },
+    { untilIdle: true, idleMs: 50, maxBatchRecords: options.maxBatchRecords ?? 37, ...(options.latenessMs !== undefined ? { latenessMs: options.latenessMs } : {}) },
+  );
+  await sub.done;
+  const late: AnyEvent[] = [];
+  for (const p of await log.endOffsets(topics.late())) {
+    for (const r of await log.read(topics.late(), p.partition, 0, p.offset)) late.push(registry.decode(r.value));
+  }
+  await log.close();
+  return { metrics, keys, late };
+}
+
+describe('streaming features equal the naive oracle', () => {
+  it.each([1, 2, 3, 4])('random stream %i: out of order within the lateness, with duplicates, read from just after the last event to 40 days later', async (seed) => {
+    const events = randomStream(seed, 700);
+    const store = new MemoryOnlineStore();
+    const { metrics, keys } = await runStream(events, store);
+    const unique = new Set(events.map((e) => e.eventId)).size;
+    expect(metrics.total('tessera_stream_events_applied_total')).toBe(unique);
+    expect(metrics.total('tessera_stream_duplicates_total')).toBe(events.length - unique);
+    expect(metrics.total('tessera_stream_late_events_total')).toBe(0);
+    const reader = new FeatureReader({ store, keys, groups: TEST_GROUPS, clock: Date.now });
+    let compared = 0;
+    for (const group of TEST_GROUPS) {
+      for (const [entity, latest] of entitiesOf(group, events)) {
+        for (const dt of [1, 17, minutes(1) + 3, hours(1), hours(25) + 7, days(8), days(40)]) {
+          const q = latest + dt;
+          const { entities } = await reader.read([{ group: group.name, key: entity }], q);
+          const got = entities[0]!.values;
+          const want = oracleFeatures(group, events, entity, q);
+          expect(sameFeatures(got, want), `${group.name}:${entity} at latest+${dt}`).toBeNull();
+          compared++;
+        }
+      }
+    }
+    expect(compared).toBeGreaterThan(100);
+  });
+
+  it('answers earlier query times exactly where the head tiles allow, and refuses otherwise', async () => {
+    const random = randomStream(9, 600, { spanMs: hours(20) });
+    // an item whose latest event lies just after an hour boundary: at that boundary every head tile starts at q
+    const t0 = Date.UTC(2026, 0, 6, 2); // after the random span, so none of these is late
+    const edge = [t0 - hours(3), t0 - minutes(30), t0 + minutes(2)].map((t, i): AnyEvent => ({
+      type: 'impression', eventId: `edge-${i}`, eventTime: t, requestId: `re${i}`, userId: 'u-edge', itemId: 'i-edge', categoryId: null, position: 0,
+      context: { device: null, os: null, country: null, city: null, page: null, timezone: null },
+    }));
+    const events = [...random, ...edge];
+    const store = new MemoryOnlineStore();
+    const { keys } = await runStream(events, store);
+    const item = TEST_GROUPS.find((g) => g.name === 'item')!;
+    const reader = new FeatureReader({ store, keys, groups: [item], clock: Date.now });
+    let exact = 0;
+    let refused = 0;
+    for (const [key, last] of entitiesOf(item, events)) {
+      // within the lateness: tile-aligned query times, and arbitrary ones
+      const candidates = [Math.floor(last / hours(1)) * hours(1), Math.floor(last / minutes(1)) * minutes(1), last - minutes(1) - 7, last - minutes(4), Math.floor((last - minutes(9)) / hours(1)) * hours(1), last - minutes(9), last];
+      for (const q of candidates) {
+        try {
+          const { entities } = await reader.read([{ group: 'item', key }], q);
+          expect(sameFeatures(entities[0]!.values, oracleFeatures(item, events, key, q)), `item:${key} at ${q}`).toBeNull();
+          exact++;
+        } catch (err) {
+          if (!(err instanceof InexactQueryError)) throw err;
+          expect(err.message).toMatch(/holds events at or after q|more than the allowed lateness/);
+          refused++;
+        }
+      }
+      // further back than the lateness: always refused, the tiles may be gone
+      await expect(reader.read([{ group: 'item', key }], last - hours(2))).rejects.toThrow(/more than the allowed lateness/);
+    }
+    expect(exact).toBeGreaterThan(0);
+    expect(refused).toBeGreaterThan(0);
+  });
+
+  it('routes events later than the allowed lateness to the late topic and leaves them out', async () => {
+    const base = randomStream(5, 300, { spanMs: hours(10), dupRate: 0 });
+    // three stragglers, hours behind the stream, at the very end of the log
+    const stragglers = base.slice(0, 3).map((e, i) => ({ ...e, eventId: `late-${i}`, eventTime: Date.UTC(2026, 0, 5) - hours(5) }));
+    const events = [...base, ...stragglers];
+    const store = new MemoryOnlineStore();
+    const { metrics, keys, late } = await runStream(events, store, { latenessMs: minutes(10) });
+    expect(metrics.total('tessera_stream_late_events_total')).toBe(3);
+    expect(late.map((e) => e.eventId).sort()).toEqual(['late-0', 'late-1', 'late-2']);
+    const reader = new FeatureReader({ store, keys, groups: TEST_GROUPS, clock: Date.now });
+    for (const group of TEST_GROUPS) {
+      for (const [entity, lastApplied] of entitiesOf(group, base)) {
+        const q = lastApplied + hours(1);
+        const { entities } = await reader.read([{ group: group.name, key: entity }], q);
+        expect(sameFeatures(entities[0]!.values, oracleFeatures(group, base, entity, q))).toBeNull();
+      }
+    }
+  });
+});
