@@ -10,6 +10,8 @@ import { replayCommand } from './commands/replay.js';
 import { servicesCommand } from './commands/services.js';
 import { sinkCommand } from './commands/sink.js';
 import { topicsCommand } from './commands/topics.js';
+import { streamCommand } from './commands/stream.js';
+import { featuresCommand } from './commands/features.js';
 
 /** Every sub-command, in help order. */
 export const COMMANDS: readonly Command[] = [
@@ -19,6 +21,8 @@ export const COMMANDS: readonly Command[] = [
   produceCommand,
   replayCommand,
   sinkCommand,
+  streamCommand,
+  featuresCommand,
   topicsCommand,
   deadLettersCommand,
 ];

@@ -42,6 +42,12 @@ export interface StreamOptions {
   /** Wall-clock TTL added on top of the longest retention, ms: forgets entities idle that long. Default 1 day. */
   ttlSlackMs?: number;
   maxFutureMs?: number;
+  /**
+   * Re-read every partition from its earliest offset instead of resuming after the stored fence.
+   * Batches already applied are refused by the fence, so the state does not change: a way to
+   * check (and prove) that a replay never double-applies.
+   */
+  rereadFromStart?: boolean;
   /** Called after each batch is applied (tests use it to crash between batches). */
   onBatchApplied?: (batch: RecordBatch, applied: number) => void | Promise<void>;
 }
@@ -100,7 +106,8 @@ export function startStream(deps: StreamDeps, options: StreamOptions = {}): Subs
       const next = offs?.kind === 'hmget' ? offs.value[i] : null;
       const wm = wms?.kind === 'hmget' ? wms.value[i] : null;
       partitions.set(f, { watermark: wm == null ? -Infinity : Number(wm) });
-      if (next != null) out.set(f, Number(next));
+      if (next != null && !options.rereadFromStart) out.set(f, Number(next));
+      if (options.rereadFromStart) out.set(f, 0);
     });
     logger.info('stream.assigned', { partitions: fields, resumeFrom: Object.fromEntries(out) });
     return out;

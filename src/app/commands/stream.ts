@@ -26,6 +26,7 @@ SIGTERM/SIGINT stop after the batch in flight. Needs TESSERA_KAFKA_BROKERS; TESS
     'dedupe-horizon-ms': { type: 'string', description: 'Event-time horizon of eventId dedupe, ms', defaultText: String(STREAM_DEFAULTS.dedupeHorizonMs) },
     'max-batch': { type: 'string', description: 'Records per atomic update at most', defaultText: String(STREAM_DEFAULTS.maxBatchRecords) },
     namespace: { type: 'string', description: 'Online-state namespace (version)', defaultText: 'live' },
+    'reread-from-start': { type: 'boolean', description: 'Re-read the log from the start; the offset fence refuses what is already applied' },
     'metrics-port': { type: 'string', description: 'Serve Prometheus metrics on 127.0.0.1:<port>/metrics' },
   },
   async run(ctx) {
@@ -51,6 +52,7 @@ SIGTERM/SIGINT stop after the batch in flight. Needs TESSERA_KAFKA_BROKERS; TESS
           dedupeHorizonMs: numberOption(ctx, 'dedupe-horizon-ms', STREAM_DEFAULTS.dedupeHorizonMs, { min: 0 }),
           maxBatchRecords: numberOption(ctx, 'max-batch', STREAM_DEFAULTS.maxBatchRecords, { min: 1 }),
           untilIdle: ctx.values['until-idle'] === true,
+          rereadFromStart: ctx.values['reread-from-start'] === true,
           idleMs: numberOption(ctx, 'idle-ms', 2000, { min: 0 }),
           maxFutureMs: rt.config.maxFutureMs,
         },
