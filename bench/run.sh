@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs a benchmark against the real services: bash bench/run.sh <name> [args]
 #   ingest   produce + sink throughput beside Kafka's perf tools (issue 2)
+#   stream   streaming features: sustained rate, freshness, reader latency (issue 3)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"

@@ -162,6 +162,7 @@ export function startStream(deps: StreamDeps, options: StreamOptions = {}): Subs
     const late: ConsumedRecord[] = [];
     let applied = 0;
     let duplicates = 0;
+    let oversized = 0;
     decoded.forEach(({ record, event }, i) => {
       if (record.offset < storedNext) return; // already applied by an earlier owner
       if (seenScores[i] != null || inBatch.has(event.eventId)) {
@@ -174,7 +175,7 @@ export function startStream(deps: StreamDeps, options: StreamOptions = {}): Subs
       }
       inBatch.set(event.eventId, event.eventTime);
       if (!sources.has(event.type)) return;
-      planEvent(groups, keys, event, ops, touched);
+      oversized += planEvent(groups, keys, event, ops, touched).oversized;
       watermark = Math.max(watermark, event.eventTime);
       applied++;
     });
@@ -219,6 +220,7 @@ export function startStream(deps: StreamDeps, options: StreamOptions = {}): Subs
     metrics.inc('tessera_stream_events_applied_total', { type }, applied, 'Events applied to the online store');
     metrics.inc('tessera_stream_duplicates_total', { type }, duplicates, 'Producer duplicates dropped (same eventId within the dedupe horizon)');
     metrics.inc('tessera_stream_late_events_total', { type }, late.length, 'Events later than the allowed lateness, routed to the late topic');
+    metrics.inc('tessera_stream_oversized_values_total', { type }, oversized, 'Text values too long for last / last_k, left out (the rest of the event is applied)');
     metrics.set('tessera_stream_lag', batch.highWatermark - last.offset - 1, { topic: batch.topic, partition: String(batch.partition) }, 'Records behind the log end');
     if (Number.isFinite(watermark)) {
       metrics.set('tessera_stream_watermark_ms', watermark, { topic: batch.topic, partition: String(batch.partition) }, 'Latest event time applied');

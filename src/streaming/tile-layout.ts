@@ -39,12 +39,16 @@ export interface Touched {
   others: Set<string>;
 }
 
+/** Text values (last, last_k) longer than this many UTF-16 units are not stored: they would bloat every read. */
+export const MAX_VALUE_LENGTH = 1024;
+
 /**
  * Appends the store operations that apply `event` to every group reading its kind.
- * Returns how many (group, entity) pairs it updated.
+ * Returns how many (group, entity) pairs it updated and how many values it left out as oversized.
  */
-export function planEvent(groups: readonly CompiledGroup[], keys: StreamKeys, event: AnyEvent, ops: StoreOp[], touched: Touched): number {
+export function planEvent(groups: readonly CompiledGroup[], keys: StreamKeys, event: AnyEvent, ops: StoreOp[], touched: Touched): { updated: number; oversized: number } {
   let updated = 0;
+  let oversized = 0;
   const t = event.eventTime;
   for (const group of groups) {
     const planned = eventUpdates(group, event);
@@ -54,6 +58,10 @@ export function planEvent(groups: readonly CompiledGroup[], keys: StreamKeys, ev
     for (const u of planned.updates) {
       const def = group.def.aggregations[u.aggregation] as AggregationDef;
       const i = u.aggregation;
+      if ((def.op === 'last' || def.op === 'last_k') && String(u.value).length > MAX_VALUE_LENGTH) {
+        oversized++;
+        continue;
+      }
       if (def.op === 'last_k') {
         const z = keys.lastK(group.name, i, planned.entityKey);
         ops.push({ op: 'zadd', key: z, member: String(u.value), score: t, keepTop: def.k ?? 1 });
@@ -100,7 +108,7 @@ export function planEvent(groups: readonly CompiledGroup[], keys: StreamKeys, ev
     touched.entities.set(key, { group, latest: Math.max(seen?.latest ?? -Infinity, t) });
     updated++;
   }
-  return updated;
+  return { updated, oversized };
 }
 
 /**

@@ -24,7 +24,9 @@ export interface RedisOnlineStoreOptions {
   scanCount?: number;
 }
 
-type ApplyCommand = (numKeys: number, ...keysAndArgs: string[]) => Promise<unknown>;
+// ioredis flattens array arguments; passing arrays (not spreading them) keeps a batch of
+// hundreds of thousands of arguments off the JavaScript call stack.
+type ApplyCommand = (numKeys: number, keys: string[], args: string[]) => Promise<unknown>;
 
 /** Retrying can help for these Redis reply errors (server busy or changing roles). */
 const RETRIABLE_REPLY = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY|NOREPLICAS)\b/;
@@ -96,7 +98,7 @@ export class RedisOnlineStore implements OnlineStore {
     let reply: unknown;
     try {
       const run = (this.redis as unknown as { tesseraApply: ApplyCommand }).tesseraApply;
-      reply = await run.call(this.redis, keys.length, ...keys, ...args);
+      reply = await run.call(this.redis, keys.length, keys, args);
     } catch (err) {
       const conflict = err instanceof Error ? /^TESSERA_CONFLICT (\d+) (\w+)/.exec(err.message) : null;
       if (conflict !== null) {

@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import { MemoryEventLog } from '../../../src/adapters/memory/memory-event-log.js';
+import { MemoryOnlineStore } from '../../../src/adapters/memory/memory-online-store.js';
+import type { AnyEvent } from '../../../src/events/event-types.js';
+import { createSchemaRegistry } from '../../../src/events/schema-registry.js';
+import { createTopics, topicSpecs } from '../../../src/events/topics.js';
+import { compileGroup } from '../../../src/features/definitions.js';
+import { REFERENCE_GROUPS } from '../../../src/features/reference.js';
+import { oracleFeatures } from '../../../src/features/oracle.js';
+import { coldStartFeatures } from '../../../src/features/window-assembly.js';
+import { Metrics } from '../../../src/observability/metrics.js';
+import { SILENT_LOGGER } from '../../../src/ports/logger.js';
+import { FeatureReader } from '../../../src/serving/feature-reader.js';
+import { createStreamKeys } from '../../../src/streaming/stream-keys.js';
+import { startStream } from '../../../src/streaming/stream-processor.js';
+import { MAX_VALUE_LENGTH } from '../../../src/streaming/tile-layout.js';
+
+const GROUPS = REFERENCE_GROUPS.map(compileGroup);
+const ctx = { device: null, os: null, country: null, city: null, page: null, timezone: null };
+const T = Date.UTC(2026, 0, 5, 10);
+
+describe('stream: bad input is counted and never stops or corrupts the stream', () => {
+  it('skips undecodable records and NaN amounts, leaves out oversized last-k values, handles missing optional fields', async () => {
+    const registry = createSchemaRegistry();
+    const log = new MemoryEventLog();
+    const topics = createTopics('bad');
+    await log.ensureTopics(topicSpecs(topics, 1));
+    const click = (i: number, itemId: string, categoryId: string | null): AnyEvent => ({ type: 'click', eventId: `c${i}`, eventTime: T + i * 1000, requestId: `r${i}`, userId: 'u1', itemId, categoryId, position: null, context: ctx });
+    const good: AnyEvent[] = [click(1, 'i1', 'c1'), click(2, 'i2', null), click(4, 'i3', 'c1')];
+    const huge = click(3, 'x'.repeat(MAX_VALUE_LENGTH + 1), 'c2');
+    const nanOrder: AnyEvent = { type: 'order', eventId: 'o1', eventTime: T + 5000, orderId: 'o1', requestId: null, userId: 'u1', itemId: 'i1', categoryId: null, amount: Number.NaN, currency: 'USD', quantity: 1, context: ctx };
+    await log.send([
+      ...[good[0]!, good[1]!, huge, good[2]!].map((e) => ({ topic: topics.events('click'), key: 'u1', value: registry.encode(e) })),
+      { topic: topics.events('click'), key: 'u1', value: Buffer.from('garbage') },
+      { topic: topics.events('order'), key: 'u1', value: registry.encode(nanOrder) },
+    ]);
+    const store = new MemoryOnlineStore();
+    const keys = createStreamKeys('t', 'live');
+    const metrics = new Metrics();
+    await startStream({ log, store, registry, topics, keys, groups: GROUPS, logger: SILENT_LOGGER, metrics, clock: Date.now }, { untilIdle: true, idleMs: 50 }).done;
+
+    expect(metrics.value('tessera_stream_bad_records_total', { type: 'click', reason: 'UNDECODABLE' })).toBe(1);
+    expect(metrics.value('tessera_stream_bad_records_total', { type: 'order', reason: 'SCHEMA_INVALID' })).toBe(1);
+    expect(metrics.total('tessera_stream_oversized_values_total')).toBe(1);
+    expect(metrics.total('tessera_stream_events_applied_total')).toBe(4); // the oversized click still counts
+
+    const reader = new FeatureReader({ store, keys, groups: GROUPS, clock: Date.now });
+    const q = T + 10_000;
+    const { entities } = await reader.read(
+      [
+        { group: 'user', key: 'u1' },
+        { group: 'user_category', key: 'u1:c1' },
+        { group: 'item', key: 'never-seen' },
+      ],
+      q,
+    );
+    const [user, userCategory, unknown] = entities;
+    expect(user!.values.user_click_count_1h).toBe(4);
+    expect(user!.values.user_last_clicked_items).toEqual(['i3', 'i2', 'i1']); // the oversized value left out
+    expect(user!.values.user_order_count_30d).toBe(0); // the NaN order was skipped whole
+    expect(userCategory!.values).toEqual(oracleFeatures(GROUPS[2]!, [...good, huge], 'u1:c1', q));
+    expect(unknown).toMatchObject({ known: false, latestEventTime: null, values: coldStartFeatures(GROUPS[1]!) });
+    expect(unknown!.values.item_ctr_24h).toBe(1 / 20);
+  });
+});
