@@ -10,6 +10,8 @@ import type { Logger } from '../ports/logger.js';
 import type { OnlineStore, StoreOp } from '../ports/online-store.js';
 import { retry } from '../util/retry.js';
 import type { StreamKeys } from './stream-keys.js';
+import { entityKeyOf } from '../features/event-input.js';
+import { coalesceOps } from './coalesce-ops.js';
 import { longestRetentionMs, planEvent, retentionRules, type Touched } from './tile-layout.js';
 
 /** What `tessera stream` needs; wired by the composition root. */
@@ -39,7 +41,10 @@ export interface StreamOptions {
   idleMs?: number;
   /** Records per atomic store update. Default 2000. */
   maxBatchRecords?: number;
-  /** Wall-clock TTL added on top of the longest retention, ms: forgets entities idle that long. Default 1 day. */
+  /**
+   * Wall-clock TTL added on top of the longest retention, ms: forgets entities idle that long.
+   * Refreshed when an entity appears and once per prune period of its event time. Default 1 day.
+   */
   ttlSlackMs?: number;
   maxFutureMs?: number;
   /**
@@ -56,6 +61,9 @@ export interface StreamOptions {
 interface PartitionState {
   watermark: number;
 }
+
+/** How often, in an entity's own event time, its old tiles are pruned. */
+export const PRUNE_PERIOD_MS = 3_600_000;
 
 export const STREAM_DEFAULTS = {
   groupId: 'tessera-stream',
@@ -140,11 +148,27 @@ export function startStream(deps: StreamDeps, options: StreamOptions = {}): Subs
       }
     }
 
-    // 2. the fence and the dedupe set, in one round trip
-    const [stored, seen] = await store.read([
+    // 2. the fence, the dedupe set and the touched entities' prune periods, in one round trip
+    const entityKeys = new Set<string>();
+    for (const { event } of decoded) {
+      for (const g of groups) {
+        if (!g.sources.includes(event.type)) continue;
+        const k = entityKeyOf(g.entity, event);
+        if (k !== null) entityKeys.add(keys.entity(g.name, k));
+      }
+    }
+    const entityList = [...entityKeys];
+    const [stored, seen, ...epochRead] = await store.read([
       { kind: 'hmget', key: offsetsKey, fields: [tp] },
       { kind: 'zscores', key: dedupeKey, members: decoded.map((d) => d.event.eventId) },
+      ...entityList.map((key) => ({ kind: 'hmget' as const, key, fields: ['_p'] })),
     ]);
+    const pruneEpochs = new Map<string, number>();
+    entityList.forEach((key, i) => {
+      const v = epochRead[i];
+      const p = v?.kind === 'hmget' ? v.value[0] : null;
+      if (p != null) pruneEpochs.set(key, Number(p));
+    });
     const storedNext = stored?.kind === 'hmget' && stored.value[0] != null ? Number(stored.value[0]) : -1;
     const last = batch.records[batch.records.length - 1] as ConsumedRecord;
     if (storedNext > last.offset) {
@@ -185,10 +209,17 @@ export function startStream(deps: StreamDeps, options: StreamOptions = {}): Subs
       ops.push({ op: 'zremBelow', key: dedupeKey, below: watermark - horizonMs });
       for (const [key, { group, latest }] of touched.entities) {
         const groupRules = rules.get(group.name) ?? [];
-        if (groupRules.length > 0) ops.push({ op: 'hprune', key, rules: groupRules.map((r) => ({ prefix: r.prefix, below: latest - r.keepMs })) });
-        ops.push({ op: 'expire', key, ttlMs });
+        // Pruning scans the entity's fields, so it runs only when the entity's latest event enters
+        // a new prune period (`_p` holds the last one): tiles then outlive their retention by at
+        // most one period, which keeps more than reads need, never less.
+        const epoch = Math.floor(latest / PRUNE_PERIOD_MS);
+        const previous = pruneEpochs.get(key);
+        const due = previous === undefined || epoch > previous;
+        if (due) ops.push({ op: 'hmax', key, field: '_p', value: epoch });
+        if (due && previous !== undefined && groupRules.length > 0) ops.push({ op: 'hprune', key, rules: groupRules.map((r) => ({ prefix: r.prefix, below: latest - r.keepMs })) });
+        if (due) ops.push({ op: 'expire', key, ttlMs });
       }
-      for (const key of touched.others) ops.push({ op: 'expire', key, ttlMs });
+      for (const key of touched.others) ops.push({ op: 'expire', key, ttlMs }); // last-k sets: one per entity, cheap
     }
 
     // late events: to the late topic before the state moves on (at-least-once, keyed by source)
@@ -207,7 +238,8 @@ export function startStream(deps: StreamDeps, options: StreamOptions = {}): Subs
 
     // 5. one atomic, fenced step
     const fence = { key: offsetsKey, field: tp, offset: last.offset + 1, expected: storedNext < 0 ? null : storedNext };
-    const result = await retry(() => store.apply(ops, fence));
+    const coalesced = coalesceOps(ops);
+    const result = await retry(() => store.apply(coalesced, fence));
     if (!result.applied) {
       // another owner moved the fence since we read it: take its watermark and try again
       metrics.inc('tessera_stream_fence_conflicts_total', {}, 1, 'Batches re-planned because another consumer moved the offset fence');

@@ -24,7 +24,9 @@ import type { StreamKeys } from './stream-keys.js';
  *   sum overflows however long an entity lives; tiles 64 half-lives old weigh < 2^-64 and are pruned;
  * - `t|<hop>|<tileStart>`: the latest event time applied to that tile, over the whole group (a
  *   read at a query time inside the tile is exact only when this is before it);
- * - `_t`: the entity's latest applied event time.
+ * - `_t`: the entity's latest applied event time, kept only for groups without tiles (otherwise it
+ *   is the greatest `t|…` value, read from the same hash);
+ * - `_p`: the prune period (hour of event time) in which the entity's tiles were last pruned.
  * last_k lives in a sorted set per entity (member value, score its latest time, trimmed to k).
  */
 
@@ -103,7 +105,8 @@ export function planEvent(groups: readonly CompiledGroup[], keys: StreamKeys, ev
       }
     }
     for (const hop of hops) ops.push({ op: 'hmax', key, field: `t|${hop}|${tileStart(t, hop)}`, value: t });
-    ops.push({ op: 'hmax', key, field: '_t', value: t });
+    // with tiles, the latest event time is the greatest tile maximum; only tile-less groups need `_t`
+    if (group.tileSizesMs.length === 0) ops.push({ op: 'hmax', key, field: '_t', value: t });
     const seen = touched.entities.get(key);
     touched.entities.set(key, { group, latest: Math.max(seen?.latest ?? -Infinity, t) });
     updated++;
@@ -182,6 +185,7 @@ export function decodeEntity(group: CompiledGroup, hash: Readonly<Record<string,
   const tileMax = new Map<string, number>();
   const avgParts = new Map<string, { sum: number; count: number }>();
   const decayParts = new Map<number, DecayState[]>();
+  let latest: number | null = null;
   const defs = group.def.aggregations;
   const put = (agg: number, hop: number | null, start: number, state: AggState) => {
     if (hop === null) {
@@ -195,9 +199,14 @@ export function decodeEntity(group: CompiledGroup, hash: Readonly<Record<string,
   };
   for (const [field, value] of Object.entries(hash)) {
     const parts = field.split('|');
-    if (parts[0] === '_t') continue;
+    if (parts[0] === '_p') continue;
+    if (parts[0] === '_t') {
+      latest = Math.max(latest ?? -Infinity, Number(value));
+      continue;
+    }
     if (parts[0] === 't') {
       tileMax.set(`${parts[1]}|${parts[2]}`, Number(value));
+      latest = Math.max(latest ?? -Infinity, Number(value));
       continue;
     }
     const agg = Number(parts[0]);
@@ -230,7 +239,7 @@ export function decodeEntity(group: CompiledGroup, hash: Readonly<Record<string,
     lifetime.set(agg, parts.sort((a, b) => a.ref - b.ref).reduce((acc, d) => core.merge(acc, d), core.init()));
   }
   return {
-    latest: hash._t === undefined ? null : Number(hash._t),
+    latest,
     tileMax: (hopMs, start) => tileMax.get(`${hopMs}|${start}`) ?? null,
     tiles: (agg, hopMs) => tiles.get(`${agg}|${hopMs}`),
     lifetime: (agg) => {

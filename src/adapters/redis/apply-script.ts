@@ -153,7 +153,7 @@ local function field(k, s, f)
   if v ~= nil then return v end
   if s.fresh or s.t ~= 'hash' then return false end
   for _, rules in ipairs(s.pr) do if prunes(f, rules) then return false end end
-  return redis.call('HGET', KEYS[k], f)
+  return redis.call('HGET', KEYS[k], f), true
 end
 for n, op in ipairs(ops) do
   local c, s = op.c, state(op.k)
@@ -175,11 +175,15 @@ for n, op in ipairs(ops) do
       for f, _ in pairs(s.f) do if prunes(f, op.rules) then s.f[f] = false end end
       s.pr[#s.pr + 1] = op.rules
     elseif c == 'L' then
-      local v = field(op.k, s, op.f)
+      local v, read = field(op.k, s, op.f)
+      -- a value read from the store here is still current in the write pass (no earlier op of the
+      -- batch touched the field), so the write pass reuses it instead of reading again
+      if read then op.cur = v end
       if v == NUM or (type(v) == 'string' and latest(v) == nil) then return conflict(n, 'notlatest') end
       s.t = 'hash'; s.f[op.f] = LATEST
     else
-      local v = field(op.k, s, op.f)
+      local v, read = field(op.k, s, op.f)
+      if read then op.cur = v end
       if v == LATEST or (type(v) == 'string' and num(v) == nil) then return conflict(n, 'notnumber') end
       s.t = 'hash'; s.f[op.f] = NUM
     end
@@ -196,14 +200,17 @@ for _, op in ipairs(ops) do
   if c == 'S' then redis.call('SET', k, op.v)
   elseif c == 'H' then redis.call('HSET', k, op.f, op.v)
   elseif c == 'I' then
-    local cur = redis.call('HGET', k, op.f)
+    local cur = op.cur
+    if cur == nil then cur = redis.call('HGET', k, op.f) end
     redis.call('HSET', k, op.f, fmt((cur and num(cur) or 0) + op.n))
   elseif c == 'X' or c == 'N' then
-    local cur = redis.call('HGET', k, op.f)
+    local cur = op.cur
+    if cur == nil then cur = redis.call('HGET', k, op.f) end
     local s = cur and num(cur)
     if not s or (c == 'X' and op.n > s) or (c == 'N' and op.n < s) then redis.call('HSET', k, op.f, fmt(op.n)) end
   elseif c == 'L' then
-    local cur = redis.call('HGET', k, op.f)
+    local cur = op.cur
+    if cur == nil then cur = redis.call('HGET', k, op.f) end
     local write = not cur
     if cur then
       local at, v = latest(cur)
