@@ -96,7 +96,12 @@ const live = startStream(
 await new Promise((r) => setTimeout(r, 3000)); // let the group form
 const rate = sustained / 2;
 const freshSecs = Number(values['fresh-seconds']);
-const gen = generateEvents({ users: 20_000, items: 100_000, events: Math.ceil(rate * freshSecs), seed: 4, start: Date.now() - 3_600_000, days: 1 })[Symbol.iterator]();
+// activity only (profiles are not stream sources), event times around now
+const gen = (function* () {
+  for (const r of generateEvents({ users: 20_000, items: 100_000, events: Math.ceil(rate * freshSecs), seed: 4, start: Date.now() - 600_000, days: 1 })) {
+    if (r.event.type !== 'item_profile' && r.event.type !== 'user_profile') yield r;
+  }
+})();
 const tickMs = 50;
 const perTick = Math.max(1, Math.round((rate * tickMs) / 1000));
 const fStart = Date.now();
@@ -128,7 +133,9 @@ for (let i = 0; i < 2000; i++) {
 }
 
 // 5. ceilings in the same run
-const consLines = execFileSync('java', ['-Xmx1g', '-cp', `${libs}/*`, 'org.apache.kafka.tools.ConsumerPerformance', '--bootstrap-server', brokers.join(','), '--include', `${prefix}\\.events\\..*`, '--messages', String(produced), '--timeout', '60000'], { encoding: 'utf8' }).trim().split('\n');
+// ConsumerPerformance reads one topic: the impression topic, the largest, same broker, same run
+const impressions = (await log.endOffsets(topics.events('impression'))).reduce((a, p) => a + p.offset, 0);
+const consLines = execFileSync('java', ['-Xmx1g', '-cp', `${libs}/*`, 'org.apache.kafka.tools.ConsumerPerformance', '--bootstrap-server', brokers.join(','), '--topic', topics.events('impression'), '--messages', String(impressions), '--timeout', '60000'], { encoding: 'utf8' }).trim().split('\n');
 const consRate = Number((consLines[consLines.length - 1] ?? '').split(',')[5]);
 const rb = execFileSync('redis-benchmark', ['-p', redisPort, '-n', '2000000', '-P', '64', '-t', 'hset,zadd', '-q', '--csv'], { encoding: 'utf8' });
 const rbRates = Object.fromEntries(rb.trim().split('\n').slice(1).map((l) => l.split(',').map((x) => x.replace(/"/g, ''))).map((f) => [f[0], Number(f[1])]));

@@ -1,4 +1,5 @@
 import type { Command } from '../command.js';
+import { UsageError } from '../../errors.js';
 import { numberOption, stringOption } from '../command.js';
 import { compileGroup } from '../../features/definitions.js';
 import { REFERENCE_GROUPS } from '../../features/reference.js';
@@ -16,8 +17,7 @@ export const streamCommand: Command = {
 Redis update fenced by the partition's next offset, so crashes, rebalances and replays never apply
 an event twice; producer duplicates of an eventId within the dedupe horizon are applied once;
 events later than the allowed lateness behind their partition's watermark go to the late topic.
-SIGTERM/SIGINT stop after the batch in flight. Needs TESSERA_KAFKA_BROKERS; TESSERA_REDIS_URL
-(unset: the in-process store, which lives only in this process).`,
+SIGTERM/SIGINT stop after the batch in flight. Needs TESSERA_KAFKA_BROKERS and TESSERA_REDIS_URL.`,
   options: {
     'until-idle': { type: 'boolean', description: 'Exit once every partition is caught up' },
     'idle-ms': { type: 'string', description: 'How long the log must stay caught up before --until-idle exits, ms', defaultText: '2000' },
@@ -31,6 +31,7 @@ SIGTERM/SIGINT stop after the batch in flight. Needs TESSERA_KAFKA_BROKERS; TESS
   },
   async run(ctx) {
     return withRuntime(ctx, {}, async (rt) => {
+      if (!rt.config.redisUrl) throw new UsageError('stream writes the online store: set TESSERA_REDIS_URL (the in-process store lives only inside one process)');
       await rt.ensureTopics();
       const metricsPort = stringOption(ctx, 'metrics-port');
       const server = metricsPort ? await serveMetrics(rt.metrics, numberOption(ctx, 'metrics-port', 0, { min: 1 })) : null;
