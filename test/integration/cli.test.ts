@@ -69,5 +69,7 @@ describe('tessera CLI on the real services', () => {
     expect(out).toContain('event log in-process');
     expect(out).toMatch(/raw_impressions\s+3000/);
     expect(out).toMatch(/dead letters: EVENT_TIME_OUT_OF_RANGE 1, MISSING_ID 1, UNDECODABLE 1, UNKNOWN_FINGERPRINT 1/);
+    expect(out).toMatch(/streaming features: applied \d+ events \(0 duplicates, 0 late\)/);
+    expect(out).toMatch(/user_ctr_7d\s+0\.\d+/);
   });
 });

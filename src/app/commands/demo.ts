@@ -12,10 +12,15 @@ import { SILENT_LOGGER } from '../../ports/logger.js';
 import { Progress } from '../progress.js';
 import type { Runtime } from '../runtime.js';
 import { withRuntime } from '../with-runtime.js';
+import { compileGroup } from '../../features/definitions.js';
+import { REFERENCE_GROUPS } from '../../features/reference.js';
+import { FeatureReader } from '../../serving/feature-reader.js';
+import { createStreamKeys } from '../../streaming/stream-keys.js';
+import { startStream } from '../../streaming/stream-processor.js';
 
 export const demoCommand: Command = {
   name: 'demo',
-  summary: 'Run the pipeline end to end on the embedded defaults: generate events, produce them as Avro, sink them into ClickHouse, report what arrived.',
+  summary: 'Run the pipeline end to end on the embedded defaults: generate events, produce them as Avro, sink them into ClickHouse, build streaming features, report.',
   usage: 'tessera demo [--events <n>] [--users <n>] [--items <n>] [--seed <n>] [--keep]',
   details: `Runs in one process: the in-process event log and chDB (TESSERA_CHDB_PATH, default
 .tessera/chdb), or Kafka / a ClickHouse server when their variables are set. A few malformed
@@ -75,6 +80,26 @@ unless --keep is given (re-running with --keep and the same seed adds nothing: r
 
       // 3. what reached the raw store
       await report(rt, out);
+
+      // 4. streaming features from the same log, read back as the serving path would
+      const groups = REFERENCE_GROUPS.map(compileGroup);
+      const keys = createStreamKeys(rt.config.topicPrefix, 'demo');
+      const streamProgress = new Progress('stream', produced + bad.length, ctx.stderr);
+      await startStream(
+        { log: rt.log(), store: rt.online(), registry: rt.registry, topics: rt.topics, keys, groups, logger: rt.logger, metrics: rt.metrics, clock: rt.clock },
+        { groupId: 'tessera-demo-stream', untilIdle: true, idleMs: 300, onBatchApplied: (b) => streamProgress.tick(b.records.length) },
+      ).done;
+      streamProgress.finish();
+      const m = rt.metrics;
+      out(`\nstreaming features: applied ${m.total('tessera_stream_events_applied_total')} events (${m.total('tessera_stream_duplicates_total')} duplicates, ${m.total('tessera_stream_late_events_total')} late) into the ${rt.config.redisUrl ? 'Redis' : 'in-process'} online store`);
+      const [top] = await store.query<{ userId: string }>(`SELECT userId FROM ${dedupedSource('click')} GROUP BY userId ORDER BY count() DESC, userId LIMIT 1`);
+      if (top) {
+        const reader = new FeatureReader({ store: rt.online(), keys, groups, clock: rt.clock });
+        const { q, entities } = await reader.read([{ group: 'user', key: top.userId }], 'watermark');
+        const e = entities[0]!;
+        out(`features of the most active user, ${e.group}:${e.key}, at the stream watermark ${formatInstant(q)}:`);
+        for (const [name, value] of Object.entries(e.values)) out(`  ${name.padEnd(30)} ${JSON.stringify(value)}`);
+      }
       return 0;
     });
   },
