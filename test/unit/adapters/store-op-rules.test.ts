@@ -102,7 +102,7 @@ describe('encodeApply (the Lua script arguments)', () => {
     );
     expect(keys).toEqual(['ns:offs', 'ns:u:1', 'ns:top', 'ns:u:2']);
     expect(args).toEqual([
-      '1', 'events:3', '42',
+      '1', 'events:3', '42', '',
       'I', '2', 'n', '-0',
       'Z', '3', 'm', '1e+21', '',
       'Z', '3', 'x', '0.1', '3',
@@ -110,7 +110,7 @@ describe('encodeApply (the Lua script arguments)', () => {
       'L', '4', 'f', '5', 'v|w',
       'E', '1', '1000',
     ]);
-    expect(encodeApply([{ op: 'del', key: 'k' }], undefined, '').args).toEqual(['0', '', '0', 'K', '1']);
+    expect(encodeApply([{ op: 'del', key: 'k' }], undefined, '').args).toEqual(['0', '', '0', '', 'K', '1']);
     expect(
       encodeApply(
         [
@@ -120,6 +120,15 @@ describe('encodeApply (the Lua script arguments)', () => {
         undefined,
         '',
       ).args,
-    ).toEqual(['0', '', '0', 'T', '1', '2', '3|60000|', '1.5', '', '-0', 'P', '2', '3', 'a', '', 'é']);
+    ).toEqual(['0', '', '0', '', 'T', '1', '2', '3|60000|', '1.5', '', '-0', 'P', '2', '3', 'a', '', 'é']);
+  });
+});
+
+describe('encodeApply: the compare-and-set fence', () => {
+  it('sends the expected offset, "-" for none stored, and "" when not given', () => {
+    const at = (expected?: number | null) => encodeApply([], { key: 'o', field: 'p', offset: 9, ...(expected === undefined ? {} : { expected }) }, '').args.slice(0, 4);
+    expect(at()).toEqual(['1', 'p', '9', '']);
+    expect(at(null)).toEqual(['1', 'p', '9', '-']);
+    expect(at(7)).toEqual(['1', 'p', '9', '7']);
   });
 });
