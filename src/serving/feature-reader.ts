@@ -7,7 +7,7 @@ import { assembleGroup, coldStartFeatures, headIsExact } from '../features/windo
 import { tileStart } from '../features/windows.js';
 import type { OnlineStore, ReadQuery, ReadValue } from '../ports/online-store.js';
 import type { StreamKeys } from '../streaming/stream-keys.js';
-import { decodeEntity } from '../streaming/tile-layout.js';
+import { decodeEntity } from '../streaming/tile-decode.js';
 
 /** The online state cannot answer this query time exactly; the message says what can. */
 export class InexactQueryError extends TesseraError {
