@@ -1,4 +1,4 @@
-import { days, hours, type EntityDef, type FeatureGroupDef } from './definitions.js';
+import { days, hours, type DerivedDef, type EntityDef, type FeatureGroupDef } from './definitions.js';
 
 /**
  * The reference feature set: the defaults `tessera` runs, whose names users and tests rely on
@@ -15,6 +15,18 @@ export const USER_CATEGORY: EntityDef = { name: 'user_category', keyFields: ['us
 /** The smoothing of the reference CTRs: (clicks + 1) / (impressions + 20), i.e. a 5 % prior worth 20 impressions. */
 const CTR_PRIOR = { alpha: 1, beta: 20 } as const;
 
+/** The smoothed click-through rate over one window: `<entity>_ctr_<w>`. */
+function ctr(windowMs: number): DerivedDef {
+  return {
+    op: 'smoothed_ratio',
+    label: 'ctr',
+    numerator: { source: 'click', op: 'count' },
+    denominator: { source: 'impression', op: 'count' },
+    ...CTR_PRIOR,
+    windowsMs: [windowMs],
+  };
+}
+
 /**
  * User features: impression and click counts (1h, 24h, 7d), order count and amount (30d),
  * `user_ctr_7d`, the last 20 distinct clicked items and the last click time.
@@ -30,16 +42,7 @@ export const USER_GROUP: FeatureGroupDef = {
     { source: 'click', op: 'last_k', field: 'itemId', k: 20 },
     { source: 'click', op: 'last_seen' },
   ],
-  derived: [
-    {
-      op: 'smoothed_ratio',
-      label: 'ctr',
-      numerator: { source: 'click', op: 'count' },
-      denominator: { source: 'impression', op: 'count' },
-      ...CTR_PRIOR,
-      windowsMs: [days(7)],
-    },
-  ],
+  derived: [ctr(days(7))],
 };
 
 /** Item features: impression and click counts (1h, 24h), `item_ctr_24h`, order count (7d). */
@@ -51,16 +54,7 @@ export const ITEM_GROUP: FeatureGroupDef = {
     { source: 'click', op: 'count', windowsMs: [hours(1), hours(24)] },
     { source: 'order', op: 'count', windowsMs: [days(7)] },
   ],
-  derived: [
-    {
-      op: 'smoothed_ratio',
-      label: 'ctr',
-      numerator: { source: 'click', op: 'count' },
-      denominator: { source: 'impression', op: 'count' },
-      ...CTR_PRIOR,
-      windowsMs: [hours(24)],
-    },
-  ],
+  derived: [ctr(hours(24))],
 };
 
 /** User x category features: click count (7d). */
