@@ -86,6 +86,12 @@ export type ApplyResult = { applied: true } | { applied: false; storedOffset: nu
 export type ReadQuery =
   | { kind: 'get'; key: string }
   | { kind: 'hgetall'; key: string }
+  /**
+   * The whole hash as one flat array `[field1, value1, field2, value2, ...]` (order unspecified;
+   * `[]` for a missing key). Same content as `hgetall`, without building an object: the fast form
+   * for reading many hashes (the feature reader).
+   */
+  | { kind: 'hgetallFlat'; key: string }
   | { kind: 'hmget'; key: string; fields: readonly string[] }
   /** Highest scores first (ties: greater member first), at most `limit`. */
   | { kind: 'ztop'; key: string; limit: number }
@@ -101,6 +107,7 @@ export type ReadQuery =
 export type ReadValue =
   | { kind: 'get'; value: string | null }
   | { kind: 'hgetall'; value: Record<string, string> }
+  | { kind: 'hgetallFlat'; value: readonly string[] }
   | { kind: 'hmget'; value: (string | null)[] }
   | { kind: 'ztop'; value: { member: string; score: number }[] }
   | { kind: 'zscores'; value: (number | null)[] }

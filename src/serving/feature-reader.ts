@@ -71,6 +71,7 @@ export interface RequestFeatures {
 export class FeatureReader {
   private readonly groups: Map<string, CompiledGroup>;
   private readonly latenessMs: number;
+  private readonly lastKByGroup = new Map<CompiledGroup, CompiledGroup['aggregations']>();
 
   constructor(private readonly deps: FeatureReaderDeps) {
     this.groups = new Map(deps.groups.map((g) => [g.name, g]));
@@ -85,8 +86,8 @@ export class FeatureReader {
       const group = this.groups.get(ref.group);
       if (!group) throw new UsageError(`unknown feature group "${ref.group}" (known: ${[...this.groups.keys()].join(', ')})`);
       const first = queries.length;
-      queries.push({ kind: 'hgetall', key: keys.entity(group.name, ref.key) });
-      const lastK = group.aggregations.filter((a) => a.def.op === 'last_k');
+      queries.push({ kind: 'hgetallFlat', key: keys.entity(group.name, ref.key) });
+      const lastK = this.lastKOf(group);
       for (const a of lastK) queries.push({ kind: 'ztop', key: keys.lastK(group.name, a.index, ref.key), limit: a.def.k ?? 1 });
       return { ref, group, first, lastK };
     });
@@ -95,8 +96,8 @@ export class FeatureReader {
     const maxWatermark = Math.max(-Infinity, ...Object.values(wm).map(Number));
     const q = at === 'now' ? this.deps.clock() : at === 'watermark' ? watermarkTime(maxWatermark) : at;
     const entities = plan.map(({ ref, group, first, lastK }) => {
-      const hash = hashOf(results[first]);
-      const sets = new Map(lastK.map((a, j) => [a.index, ztopOf(results[first + 1 + j])]));
+      const hash = flatOf(results[first]);
+      const sets = lastK.length === 0 ? NO_SETS : new Map(lastK.map((a, j) => [a.index, ztopOf(results[first + 1 + j])]));
       const states = decodeEntity(group, hash, sets);
       if (states.latest === null) {
         return { group: group.name, key: ref.key, values: coldStartFeatures(group), known: false, latestEventTime: null, ageMs: null };
@@ -135,6 +136,12 @@ export class FeatureReader {
     return { q, user: entities[0] as EntityFeatures, items, context: contextFeatures(ctx, q) };
   }
 
+  private lastKOf(group: CompiledGroup): CompiledGroup['aggregations'] {
+    let found = this.lastKByGroup.get(group);
+    if (found === undefined) this.lastKByGroup.set(group, (found = group.aggregations.filter((a) => a.def.op === 'last_k')));
+    return found;
+  }
+
   private checkExact(group: CompiledGroup, ref: EntityRef, states: ReturnType<typeof decodeEntity>, q: number): void {
     const problems: string[] = [];
     const latest = states.latest as number;
@@ -168,6 +175,12 @@ function iso(ms: number): string {
 
 function hashOf(v: ReadValue | undefined): Record<string, string> {
   return v?.kind === 'hgetall' ? v.value : {};
+}
+
+const NO_SETS: ReadonlyMap<number, { member: string; score: number }[]> = new Map();
+
+function flatOf(v: ReadValue | undefined): readonly string[] {
+  return v?.kind === 'hgetallFlat' ? v.value : [];
 }
 
 function ztopOf(v: ReadValue | undefined): { member: string; score: number }[] {

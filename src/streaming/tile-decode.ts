@@ -34,54 +34,112 @@ export interface EntityStates extends GroupStates {
   tileMax(hopMs: number, start: number): number | null;
 }
 
+/** `Number(s.slice(from, to))`, without the slice for plain digit runs (exact below 2^53: at most 15 digits). */
+function num(s: string, from: number, to: number): number {
+  const n = to - from;
+  if (n > 0 && n <= 15) {
+    let v = 0;
+    for (let i = from; i < to; i++) {
+      const d = s.charCodeAt(i) - 48;
+      if (d < 0 || d > 9) return Number(s.slice(from, to));
+      v = v * 10 + d;
+    }
+    return v;
+  }
+  return Number(s.slice(from, to));
+}
+
+/** The text between `from` and the next `|` (or the end) of a field name, as `split('|')` would give it. */
+function partEnd(s: string, from: number): number {
+  const bar = s.indexOf('|', from);
+  return bar < 0 ? s.length : bar;
+}
+
 /**
- * Decodes an entity hash (`HGETALL`) and its last_k sorted sets into the aggregation core's
- * states, per the layout above.
+ * Decodes an entity hash and its last_k sorted sets into the aggregation core's states, per the
+ * layout above. The hash is either an `HGETALL` object or the flat `[field, value, ...]` array of
+ * the store's `hgetallFlat` read (the reader's fast path; same result).
  */
-export function decodeEntity(group: CompiledGroup, hash: Readonly<Record<string, string>>, lastK: ReadonlyMap<number, { member: string; score: number }[]>): EntityStates {
-  const tiles = new Map<string, Map<number, AggState>>(); // `${agg}|${hop}` -> start -> state
-  const lifetime = new Map<number, AggState>();
-  const tileMax = new Map<string, number>();
-  const avgParts = new Map<string, { sum: number; count: number }>();
-  const decayParts = new Map<number, DecayState[]>();
-  let latest: number | null = null;
+export function decodeEntity(
+  group: CompiledGroup,
+  hash: Readonly<Record<string, string>> | readonly string[],
+  lastK: ReadonlyMap<number, { member: string; score: number }[]>,
+): EntityStates {
+  const flat: readonly string[] = Array.isArray(hash) ? (hash as readonly string[]) : Object.entries(hash as Record<string, string>).flat();
   const defs = group.def.aggregations;
+  // per aggregation: hop -> start -> state; per hop: start -> latest event time of the tile
+  const tiles: (Map<number, Map<number, AggState>> | undefined)[] = [];
+  const lifetime = new Map<number, AggState>();
+  const tileMax = new Map<number, Map<number, number>>();
+  let avgParts: Map<string, { sum: number; count: number }> | undefined;
+  let decayParts: Map<number, DecayState[]> | undefined;
+  let latest: number | null = null;
   const put = (agg: number, hop: number | null, start: number, state: AggState) => {
     if (hop === null) {
       lifetime.set(agg, state);
       return;
     }
-    const k = `${agg}|${hop}`;
-    let m = tiles.get(k);
-    if (!m) tiles.set(k, (m = new Map()));
+    let byHop = tiles[agg];
+    if (byHop === undefined) tiles[agg] = byHop = new Map();
+    let m = byHop.get(hop);
+    if (m === undefined) byHop.set(hop, (m = new Map()));
     m.set(start, state);
   };
-  for (const [field, value] of Object.entries(hash)) {
-    const parts = field.split('|');
-    if (parts[0] === '_p') continue;
-    if (parts[0] === '_t') {
-      latest = Math.max(latest ?? -Infinity, Number(value));
+  for (let i = 0; i + 1 < flat.length; i += 2) {
+    const field = flat[i] as string;
+    const value = flat[i + 1] as string;
+    // field = p0|p1|p2|p3 (split('|') semantics: missing parts are undefined)
+    const e0 = partEnd(field, 0);
+    const c0 = field.charCodeAt(0);
+    if (e0 === 2 && c0 === 95 /* _ */) {
+      const c1 = field.charCodeAt(1);
+      if (c1 === 112 /* p */) continue; // `_p`
+      if (c1 === 116 /* t */) {
+        // `_t`
+        const v = Number(value);
+        latest = Math.max(latest ?? -Infinity, v);
+        continue;
+      }
+    }
+    const has1 = e0 < field.length;
+    const e1 = has1 ? partEnd(field, e0 + 1) : -1;
+    const has2 = has1 && e1 < field.length;
+    const e2 = has2 ? partEnd(field, e1 + 1) : -1;
+    if (e0 === 1 && c0 === 116 /* t */) {
+      // `t|<hop>|<start>`: the key was `${parts[1]}|${parts[2]}`, read back by numbers; only a
+      // canonical number text can be asked for, so others are never read
+      const v = Number(value);
+      const hopText = has1 ? field.slice(e0 + 1, e1) : 'undefined';
+      const startText = has2 ? field.slice(e1 + 1, e2) : 'undefined';
+      const hop = num(field, e0 + 1, e1);
+      const start = has2 ? num(field, e1 + 1, e2) : NaN;
+      if (String(hop) === hopText && String(start) === startText) {
+        let m = tileMax.get(hop);
+        if (m === undefined) tileMax.set(hop, (m = new Map()));
+        m.set(start, v);
+      }
+      latest = Math.max(latest ?? -Infinity, v);
       continue;
     }
-    if (parts[0] === 't') {
-      tileMax.set(`${parts[1]}|${parts[2]}`, Number(value));
-      latest = Math.max(latest ?? -Infinity, Number(value));
-      continue;
-    }
-    const agg = Number(parts[0]);
+    const agg = Number(field.slice(0, e0));
     const def = defs[agg];
     if (def === undefined) continue; // a field of a newer definition: ignore
-    const hop = parts[1] === 'L' ? null : Number(parts[1]);
-    const start = hop === null ? 0 : Number(parts[2]);
-    const part = hop === null ? parts[2] : parts[3];
+    const lifetimeField = has1 && e1 - e0 === 2 && field.charCodeAt(e0 + 1) === 76; /* L */
+    const hop = lifetimeField ? null : has1 ? num(field, e0 + 1, e1) : NaN;
+    const start = hop === null ? 0 : has2 ? num(field, e1 + 1, e2) : NaN;
     if (def.op === 'decayed_count') {
+      decayParts ??= new Map();
       const list = decayParts.get(agg) ?? [];
       list.push({ ref: start, s: Number(value) });
       decayParts.set(agg, list);
       continue;
     }
     if (def.op === 'avg') {
-      const k = `${agg}|${parts[1]}|${start}`;
+      const partFrom = hop === null ? e1 + 1 : e2 + 1;
+      const partTo = hop === null ? e2 : has2 && e2 < field.length ? partEnd(field, e2 + 1) : -1;
+      const part = (hop === null ? has2 : has2 && e2 < field.length) ? field.slice(partFrom, partTo) : undefined;
+      avgParts ??= new Map();
+      const k = `${agg}|${has1 ? field.slice(e0 + 1, e1) : 'undefined'}|${start}`;
       const p = avgParts.get(k) ?? { sum: 0, count: 0 };
       if (part === 's') p.sum = Number(value);
       else p.count = Number(value);
@@ -93,14 +151,16 @@ export function decodeEntity(group: CompiledGroup, hash: Readonly<Record<string,
     else put(agg, hop, start, Number(value));
   }
   // decayed_count: one DecayState per hourly tile (ref = tile start), combined by the core's merge
-  for (const [agg, parts] of decayParts) {
-    const core = aggregatorFor(defs[agg] as AggregationDef);
-    lifetime.set(agg, parts.sort((a, b) => a.ref - b.ref).reduce((acc, d) => core.merge(acc, d), core.init()));
+  if (decayParts !== undefined) {
+    for (const [agg, parts] of decayParts) {
+      const core = aggregatorFor(defs[agg] as AggregationDef);
+      lifetime.set(agg, parts.sort((a, b) => a.ref - b.ref).reduce((acc, d) => core.merge(acc, d), core.init()));
+    }
   }
   return {
     latest,
-    tileMax: (hopMs, start) => tileMax.get(`${hopMs}|${start}`) ?? null,
-    tiles: (agg, hopMs) => tiles.get(`${agg}|${hopMs}`),
+    tileMax: (hopMs, start) => tileMax.get(hopMs)?.get(start) ?? null,
+    tiles: (agg, hopMs) => tiles[agg]?.get(hopMs),
     lifetime: (agg) => {
       const def = defs[agg];
       if (def?.op === 'last_k') {

@@ -45,6 +45,7 @@ export function validateReadQueries(queries: readonly ReadQuery[]): void {
     switch (q.kind) {
       case 'get':
       case 'hgetall':
+      case 'hgetallFlat':
         return;
       case 'hmget':
         if (!Array.isArray(q.fields)) throw new UsageError(`${where}: fields must be an array of strings`);

@@ -47,6 +47,37 @@ export function onlineStoreContract(name: string, makeStore: () => Promise<Onlin
         expect(await get('missing')).toBeNull();
       });
 
+      it('hgetallFlat reads whole hashes as flat [field, value, ...] arrays, in one snapshot with other queries', async () => {
+        await store.apply([
+          { op: 'hset', key: 'f1', field: 'a', value: '1' },
+          { op: 'hset', key: 'f1', field: 'b|2', value: 'x y ✓' },
+          { op: 'hset', key: 'f1', field: '', value: '' },
+          { op: 'hset', key: 'f2', field: 'n\u0000ul', value: 'v\u0000' },
+          { op: 'hset', key: 'f2', field: 'c', value: '' },
+          { op: 'hset', key: 'f3', field: '', value: '' },
+          { op: 'set', key: 's', value: 'str' },
+        ]);
+        const pairs = (flat: readonly string[]) => {
+          const out: [string, string][] = [];
+          for (let i = 0; i < flat.length; i += 2) out.push([flat[i] as string, flat[i + 1] as string]);
+          return out.sort((x, y) => (x[0] < y[0] ? -1 : 1));
+        };
+        const res = await store.read([
+          { kind: 'hgetallFlat', key: 'f1' },
+          { kind: 'get', key: 's' },
+          { kind: 'hgetallFlat', key: 'missing' },
+          { kind: 'hgetallFlat', key: 'f2' },
+          { kind: 'hgetallFlat', key: 'f3' },
+        ]);
+        expect(res.map((r) => r.kind)).toEqual(['hgetallFlat', 'get', 'hgetallFlat', 'hgetallFlat', 'hgetallFlat']);
+        expect(pairs(value([res[0] as ReadValue], 'hgetallFlat'))).toEqual([['', ''], ['a', '1'], ['b|2', 'x y ✓']]);
+        expect(value([res[1] as ReadValue], 'get')).toBe('str');
+        expect(value([res[2] as ReadValue], 'hgetallFlat')).toEqual([]);
+        expect(pairs(value([res[3] as ReadValue], 'hgetallFlat'))).toEqual([['c', ''], ['n\u0000ul', 'v\u0000']]);
+        expect(value([res[4] as ReadValue], 'hgetallFlat')).toEqual(['', '']);
+        await expect(store.read([{ kind: 'hgetallFlat', key: 's' }])).rejects.toThrow(/WRONGTYPE/);
+      });
+
       it('hset writes fields; hgetall and hmget read them, missing fields as null', async () => {
         await store.apply([
           { op: 'hset', key: 'h', field: 'a', value: '1' },

@@ -130,7 +130,7 @@ describe('raw sink, exactly once in effect (real Kafka + chDB)', () => {
     const underWay = new Promise<void>((r) => (joined = r));
     const slow = (count: () => number) => async () => {
       if (count() === 3) joined();
-      await new Promise((r) => setTimeout(r, 25));
+      await new Promise((r) => setTimeout(r, 60)); // slow enough that the second member's join lands mid-stream
     };
     const a2 = startRawSink(deps, { groupId: 'rebalance', maxBatchRecords: 200, untilIdle: true, idleMs: 1500, onBatchStored: slow(() => ++batchesA2) });
     await underWay;

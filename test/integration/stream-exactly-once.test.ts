@@ -122,7 +122,7 @@ describe('stream: exactly once on real Kafka + Redis', () => {
     const a = await run('rebalance', 'g-rebalance', {
       onBatchApplied: async () => {
         if (++batchesA === 3) started();
-        await new Promise((r) => setTimeout(r, 20));
+        await new Promise((r) => setTimeout(r, 100)); // slow enough that the second member's join lands mid-stream
       },
     });
     await underWay;

@@ -111,6 +111,9 @@ export class MemoryOnlineStore implements OnlineStore {
         case 'hgetall':
           expect('hash');
           return { kind: 'hgetall', value: entry?.type === 'hash' ? Object.fromEntries(entry.fields) : {} };
+        case 'hgetallFlat':
+          expect('hash');
+          return { kind: 'hgetallFlat', value: entry?.type === 'hash' ? [...entry.fields].flat() : [] };
         case 'hmget':
           expect('hash');
           return {

@@ -33,8 +33,15 @@ import { numberArg } from '../../util/store-op-rules.js';
  * because HINCRBYFLOAT adds in long double and prints a rounded decimal (0.1 + 0.2 stores "0.3",
  * not the double sum 0.30000000000000004 that every other layer computes).
  * `hlatest` ties compare bytes, not `<` (which is strcoll, locale dependent, inside Redis).
- * `zadd` keeps the greater score with ZSCORE + ZADD (ZADD GT needs Redis >= 6.2) and trims with
+ * `zadd` keeps the greater score with ZADD GT (Redis >= 6.2, like the reads' ZMSCORE) and trims with
  * ZREMRANGEBYRANK 0 -(top+1), i.e. it keeps the top entries of (score, member bytes).
+ * Cost per batch, not per op: the check pass reads the pre-batch values of all the fields the
+ * batch's `hincr`/`hmax`/`hmin`/`hlatest` ops need with ONE HMGET per key (after its TYPE),
+ * simulates the batch on them (the same model that finds conflicts also computes each op's
+ * result), and the write pass sends one HSET per key with all its field/value pairs (and one
+ * ZADD GT per key for untrimmed sorted-set adds), flushed before any other op on that key so each
+ * key still sees its operations in batch order. ARGV normally arrives packed in one string
+ * (`packArgs`), which the client writes and Redis parses far faster than ~50,000 arguments.
  * `hprune` reads HKEYS once per op and deletes the matching fields with HDEL; the check pass
  * models it exactly (a pruned field counts as missing for later ops of the batch), like the
  * memory store. `pfadd` is PFADD; since PFADD fails on a string that is not a HyperLogLog, the
@@ -89,14 +96,24 @@ local function ishll(key)
   return enc == 1 or (enc == 0 and len == 12304)
 end
 local CHUNK = 7000
-local function chunked(cmd, k, list)
-  for j = 1, #list, CHUNK do redis.call(cmd, k, unpack(list, j, math.min(j + CHUNK - 1, #list))) end
+local function chunked(cmd, k, list, flag)
+  for j = 1, #list, CHUNK do
+    if flag then redis.call(cmd, k, flag, unpack(list, j, math.min(j + CHUNK - 1, #list)))
+    else redis.call(cmd, k, unpack(list, j, math.min(j + CHUNK - 1, #list))) end
+  end
 end
 local function fmt(n) return string.format('%.17g', n) end
 local function conflict(i, why) return redis.error_reply('TESSERA_CONFLICT ' .. i .. ' ' .. why) end
 
-local ops, i = {}, 5
-while i <= #ARGV do
+-- ARGV may come packed (see packArgs): ARGV[1] = '@', ARGV[2] = every argument followed by byte 31
+local ARGV = ARGV
+if ARGV[1] == '@' then
+  local a, n = {}, 0
+  for w in string.gmatch(ARGV[2], '([^\\31]*)\\31') do n = n + 1; a[n] = w end
+  ARGV = a
+end
+local ops, i, nargv = {}, 5, #ARGV
+while i <= nargv do
   local c, k = ARGV[i], tonumber(ARGV[i + 1])
   local op = { c = c, k = k }
   if c == 'S' then op.v = ARGV[i + 2]; i = i + 3
@@ -140,20 +157,45 @@ if fk > 0 then
   if exp ~= '' and exp ~= '-' and (s == nil or s ~= tonumber(exp)) then return { 0, stored or '-1' } end
 end
 
--- 2. check pass: no writes
-local NUM, LATEST = {}, {}
+-- 2. check pass: no writes. It also decides every field op's outcome: the values the fields of
+-- the batch's numeric and latest-wins ops hold before the batch are read with ONE HMGET per key,
+-- the batch is simulated on them (values tracked as Lua numbers / {at, v}), and each op keeps the
+-- text it will write (op.w; nil when the stored value wins).
+local want, wantn = {}, {}
+for _, op in ipairs(ops) do
+  local c = op.c
+  if c == 'I' or c == 'X' or c == 'N' or c == 'L' then
+    local w = want[op.k]
+    if not w then w = {}; want[op.k] = w; wantn[op.k] = {} end
+    if not w[op.f] then w[op.f] = true; local l = wantn[op.k]; l[#l + 1] = op.f end
+  end
+end
 local st = {}
 local function state(k)
   local s = st[k]
-  if not s then s = { t = redis.call('TYPE', KEYS[k])['ok'], fresh = false, f = {}, pr = {} }; st[k] = s end
+  if not s then
+    s = { t = redis.call('TYPE', KEYS[k])['ok'], fresh = false, f = {}, pr = {}, db = {} }
+    local l = wantn[k]
+    if s.t == 'hash' and l then
+      for j = 1, #l, CHUNK do
+        local got = redis.call('HMGET', KEYS[k], unpack(l, j, math.min(j + CHUNK - 1, #l)))
+        for x = 1, #got do s.db[l[j + x - 1]] = got[x] end
+      end
+    end
+    st[k] = s
+  end
   return s
 end
-local function field(k, s, f)
+-- the field's value at this point of the batch: false (missing), a string (stored or hset), a
+-- number (left by hincr/hmax/hmin) or a table {at, v} (left by hlatest)
+local function field(s, f)
   local v = s.f[f]
   if v ~= nil then return v end
   if s.fresh or s.t ~= 'hash' then return false end
   for _, rules in ipairs(s.pr) do if prunes(f, rules) then return false end end
-  return redis.call('HGET', KEYS[k], f), true
+  v = s.db[f]
+  if v == nil then return false end
+  return v
 end
 for n, op in ipairs(ops) do
   local c, s = op.c, state(op.k)
@@ -175,17 +217,34 @@ for n, op in ipairs(ops) do
       for f, _ in pairs(s.f) do if prunes(f, op.rules) then s.f[f] = false end end
       s.pr[#s.pr + 1] = op.rules
     elseif c == 'L' then
-      local v, read = field(op.k, s, op.f)
-      -- a value read from the store here is still current in the write pass (no earlier op of the
-      -- batch touched the field), so the write pass reuses it instead of reading again
-      if read then op.cur = v end
-      if v == NUM or (type(v) == 'string' and latest(v) == nil) then return conflict(n, 'notlatest') end
-      s.t = 'hash'; s.f[op.f] = LATEST
+      local v = field(s, op.f)
+      local at, val
+      if type(v) == 'table' then at, val = v.at, v.v
+      elseif type(v) == 'string' then
+        at, val = latest(v)
+        if at == nil then return conflict(n, 'notlatest') end
+      elseif v ~= false then return conflict(n, 'notlatest') end
+      if at == nil or op.n > at or (op.n == at and bytecmp(op.v, val) > 0) then
+        at, val = op.n, op.v
+        op.w = fmt(at) .. '|' .. val
+      end
+      s.t = 'hash'; s.f[op.f] = { at = at, v = val }
     else
-      local v, read = field(op.k, s, op.f)
-      if read then op.cur = v end
-      if v == LATEST or (type(v) == 'string' and num(v) == nil) then return conflict(n, 'notnumber') end
-      s.t = 'hash'; s.f[op.f] = NUM
+      local v = field(s, op.f)
+      local cur
+      if type(v) == 'number' then cur = v
+      elseif type(v) == 'string' then
+        cur = num(v)
+        if cur == nil then return conflict(n, 'notnumber') end
+      elseif v ~= false then return conflict(n, 'notnumber') end
+      if c == 'I' then
+        cur = (cur or 0) + op.n
+        op.w = fmt(cur)
+      elseif cur == nil or (c == 'X' and op.n > cur) or (c == 'N' and op.n < cur) then
+        cur = op.n
+        op.w = fmt(cur)
+      end
+      s.t = 'hash'; s.f[op.f] = cur
     end
   end
 end
@@ -194,44 +253,49 @@ if fk > 0 then
   if s.t ~= 'none' and s.t ~= 'hash' then return conflict(0, 'wrongtype') end
 end
 
--- 3. writes
+-- 3. writes. Field writes are gathered per key into one HSET (and sorted-set adds without a trim
+-- into one ZADD GT), flushed before any other op on that key and at the end, so every key sees
+-- its operations in batch order.
+local pend, pendz = {}, {}
+local function flush(k)
+  local p = pend[k]
+  if p then pend[k] = nil; chunked('HSET', KEYS[k], p) end
+  p = pendz[k]
+  if p then pendz[k] = nil; chunked('ZADD', KEYS[k], p, 'GT') end
+end
+local function hput(k, f, v)
+  local p = pend[k]
+  if not p then p = {}; pend[k] = p end
+  p[#p + 1] = f; p[#p + 1] = v
+end
 for _, op in ipairs(ops) do
-  local c, k = op.c, KEYS[op.k]
-  if c == 'S' then redis.call('SET', k, op.v)
-  elseif c == 'H' then redis.call('HSET', k, op.f, op.v)
-  elseif c == 'I' then
-    local cur = op.cur
-    if cur == nil then cur = redis.call('HGET', k, op.f) end
-    redis.call('HSET', k, op.f, fmt((cur and num(cur) or 0) + op.n))
-  elseif c == 'X' or c == 'N' then
-    local cur = op.cur
-    if cur == nil then cur = redis.call('HGET', k, op.f) end
-    local s = cur and num(cur)
-    if not s or (c == 'X' and op.n > s) or (c == 'N' and op.n < s) then redis.call('HSET', k, op.f, fmt(op.n)) end
-  elseif c == 'L' then
-    local cur = op.cur
-    if cur == nil then cur = redis.call('HGET', k, op.f) end
-    local write = not cur
-    if cur then
-      local at, v = latest(cur)
-      write = op.n > at or (op.n == at and bytecmp(op.v, v) > 0)
+  local c, kk = op.c, op.k
+  if c == 'H' then hput(kk, op.f, op.v)
+  elseif c == 'I' or c == 'X' or c == 'N' or c == 'L' then if op.w then hput(kk, op.f, op.w) end
+  elseif c == 'Z' and not op.top then
+    local p = pendz[kk]
+    if not p then p = {}; pendz[kk] = p end
+    p[#p + 1] = op.s; p[#p + 1] = op.m
+  else
+    flush(kk)
+    local k = KEYS[kk]
+    if c == 'S' then redis.call('SET', k, op.v)
+    elseif c == 'D' then chunked('HDEL', k, op.fs)
+    elseif c == 'T' then
+      local gone = {}
+      for _, f in ipairs(redis.call('HKEYS', k)) do if prunes(f, op.rules) then gone[#gone + 1] = f end end
+      chunked('HDEL', k, gone)
+    elseif c == 'P' then chunked('PFADD', k, op.ms)
+    elseif c == 'Z' then
+      redis.call('ZADD', k, 'GT', op.s, op.m)
+      redis.call('ZREMRANGEBYRANK', k, 0, -(op.top + 1))
+    elseif c == 'R' then redis.call('ZREMRANGEBYSCORE', k, '-inf', '(' .. op.s)
+    elseif c == 'K' then redis.call('DEL', k)
+    elseif c == 'E' then redis.call('PEXPIRE', k, op.ttl)
     end
-    if write then redis.call('HSET', k, op.f, fmt(op.n) .. '|' .. op.v) end
-  elseif c == 'D' then chunked('HDEL', k, op.fs)
-  elseif c == 'T' then
-    local gone = {}
-    for _, f in ipairs(redis.call('HKEYS', k)) do if prunes(f, op.rules) then gone[#gone + 1] = f end end
-    chunked('HDEL', k, gone)
-  elseif c == 'P' then chunked('PFADD', k, op.ms)
-  elseif c == 'Z' then
-    local cur = redis.call('ZSCORE', k, op.m)
-    if not cur or op.n > tonumber(cur) then redis.call('ZADD', k, op.s, op.m) end
-    if op.top then redis.call('ZREMRANGEBYRANK', k, 0, -(op.top + 1)) end
-  elseif c == 'R' then redis.call('ZREMRANGEBYSCORE', k, '-inf', '(' .. op.s)
-  elseif c == 'K' then redis.call('DEL', k)
-  elseif c == 'E' then redis.call('PEXPIRE', k, op.ttl)
   end
 end
+for k = 1, #KEYS do flush(k) end
 if fk > 0 then redis.call('HSET', KEYS[fk], ff, fmt(foff)) end
 return { 1 }
 `;
@@ -305,4 +369,19 @@ export function encodeApply(ops: readonly StoreOp[], fence: Fence | undefined, k
     }
   }
   return { keys, args };
+}
+
+/** The separator of packed arguments: byte 31 (US), which UTF-8 carries only as U+001F itself. */
+const SEP = '\x1f';
+
+/**
+ * The arguments as the script's packed form when no argument contains the separator:
+ * `['@', a1 SEP a2 SEP ... an SEP]`. One string instead of tens of thousands of arguments: the
+ * client writes and Redis parses one bulk string, and the script splits it with one `gmatch`
+ * (measured on a 13,000-op batch: ~18 ms of argument handling down to ~6 ms). Otherwise the
+ * arguments unchanged (exact for every string).
+ */
+export function packArgs(args: readonly string[]): string[] {
+  for (const a of args) if (a.includes(SEP)) return args as string[];
+  return ['@', args.join(SEP) + SEP];
 }

@@ -3,7 +3,7 @@ import { ConfigError, ServiceError, TesseraError } from '../../errors.js';
 import { SILENT_LOGGER, type Logger } from '../../ports/logger.js';
 import type { ApplyResult, Fence, OnlineStore, ReadQuery, ReadValue, StoreOp } from '../../ports/online-store.js';
 import { conflictMessage, validateReadQueries, validateStoreOps, type ConflictReason } from '../../util/store-op-rules.js';
-import { APPLY_LUA, encodeApply } from './apply-script.js';
+import { APPLY_LUA, encodeApply, packArgs } from './apply-script.js';
 
 /** Options of {@link RedisOnlineStore}. */
 export interface RedisOnlineStoreOptions {
@@ -30,6 +30,27 @@ type ApplyCommand = (numKeys: number, keys: string[], args: string[]) => Promise
 
 /** Retrying can help for these Redis reply errors (server busy or changing roles). */
 const RETRIABLE_REPLY = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY|NOREPLICAS)\b/;
+
+/**
+ * `hgetallFlat` for many keys in one EVAL (inside the read's MULTI): each hash comes back as ONE
+ * bulk string, its flat HGETALL joined by NUL, instead of one bulk string per field and value, so
+ * the client parses a few hundred replies rather than tens of thousands. A hash whose fields or
+ * values themselves hold a NUL byte comes back as the plain flat array (checked by counting the
+ * separators). An empty hash is the empty string.
+ */
+const HGETALL_FLAT_LUA = `local out = {}
+for i, k in ipairs(KEYS) do
+  local flat = redis.call('HGETALL', k)
+  local n = #flat
+  if n == 0 then
+    out[i] = ''
+  else
+    local s = table.concat(flat, '\\0')
+    local _, seps = string.gsub(s, '%z', '')
+    if seps == n - 1 then out[i] = s else out[i] = flat end
+  end
+end
+return out`;
 
 /**
  * {@link OnlineStore} on one Redis node, via ioredis.
@@ -98,7 +119,7 @@ export class RedisOnlineStore implements OnlineStore {
     let reply: unknown;
     try {
       const run = (this.redis as unknown as { tesseraApply: ApplyCommand }).tesseraApply;
-      reply = await run.call(this.redis, keys.length, keys, args);
+      reply = await run.call(this.redis, keys.length, keys, packArgs(args));
     } catch (err) {
       const conflict = err instanceof Error ? /^TESSERA_CONFLICT (\d+) (\w+)/.exec(err.message) : null;
       if (conflict !== null) {
@@ -125,9 +146,12 @@ export class RedisOnlineStore implements OnlineStore {
       if (q.kind === 'pfcount' && q.keys.length === 0) return { kind: 'pfcount', value: 0 };
       return undefined;
     };
-    const remote = queries.filter((q) => local(q) === undefined);
+    const remote = queries.filter((q) => local(q) === undefined && q.kind !== 'hgetallFlat');
+    const flatKeys: string[] = [];
+    for (const q of queries) if (q.kind === 'hgetallFlat') flatKeys.push(this.keyPrefix + q.key);
     let results: [Error | null, unknown][] = [];
-    if (remote.length > 0) {
+    let flat: [Error | null, unknown] = [null, []];
+    if (remote.length > 0 || flatKeys.length > 0) {
       const tx = this.redis.multi();
       for (const q of remote) {
         if (q.kind === 'pfcount') {
@@ -140,19 +164,31 @@ export class RedisOnlineStore implements OnlineStore {
         else if (q.kind === 'hgetall') tx.call('HGETALL', key);
         else if (q.kind === 'hmget') tx.hmget(key, ...q.fields);
         else if (q.kind === 'zscores') tx.call('ZMSCORE', key, ...q.members); // Redis >= 6.2
-        else tx.zrevrange(key, 0, q.limit - 1, 'WITHSCORES');
+        else if (q.kind === 'ztop') tx.zrevrange(key, 0, q.limit - 1, 'WITHSCORES');
       }
+      // one EVAL for every hgetallFlat key, in the same MULTI (same snapshot); EVAL, not EVALSHA,
+      // so a script cache flushed between calls cannot fail the transaction
+      if (flatKeys.length > 0) tx.eval(HGETALL_FLAT_LUA, flatKeys.length, ...flatKeys);
+      let replies: [Error | null, unknown][];
       try {
-        results = ((await tx.exec()) ?? []) as [Error | null, unknown][];
+        replies = ((await tx.exec()) ?? []) as [Error | null, unknown][];
       } catch (err) {
         throw this.translate(err, 'read');
       }
-      if (results.length !== remote.length) {
+      if (replies.length !== remote.length + (flatKeys.length > 0 ? 1 : 0)) {
         throw new ServiceError('redis', 'read: the transaction was aborted', { retriable: true });
       }
+      results = replies;
+      if (flatKeys.length > 0) flat = replies[remote.length] as [Error | null, unknown];
     }
     let next = 0;
+    let nextFlat = 0;
     return queries.map((q): ReadValue => {
+      if (q.kind === 'hgetallFlat') {
+        if (flat[0]) throw this.translate(flat[0], `read hgetallFlat ${q.key}`);
+        const packed = (flat[1] as (string | string[])[])[nextFlat++];
+        return { kind: 'hgetallFlat', value: typeof packed === 'string' ? (packed === '' ? [] : packed.split('\0')) : (packed ?? []) };
+      }
       const answered = local(q);
       if (answered !== undefined) return answered;
       const [err, raw] = results[next++] ?? [null, null];
