@@ -1,4 +1,4 @@
-import { InvalidEventError } from '../errors.js';
+import { InvalidEventError, UsageError } from '../errors.js';
 import type { AnyEvent, EventType } from '../events/event-types.js';
 import type { SchemaRegistry } from '../events/schema-registry.js';
 import type { Topics } from '../events/topics.js';
@@ -93,6 +93,14 @@ export const STREAM_DEFAULTS = {
  */
 export function startStream(deps: StreamDeps, options: StreamOptions = {}): Subscription {
   const { log, store, registry, topics, keys, groups, logger, metrics, clock } = deps;
+  for (const g of groups) {
+    const unsupported = g.aggregations.find((a) => a.def.op === 'approx_distinct');
+    if (unsupported) {
+      throw new UsageError(
+        `feature group "${g.name}": approx_distinct (aggregation ${unsupported.index}) is computed by the aggregation core but not yet served by the streaming layer; remove it from the groups given to \`tessera stream\``,
+      );
+    }
+  }
   const groupId = options.groupId ?? STREAM_DEFAULTS.groupId;
   const latenessMs = options.latenessMs ?? STREAM_DEFAULTS.latenessMs;
   const horizonMs = options.dedupeHorizonMs ?? STREAM_DEFAULTS.dedupeHorizonMs;

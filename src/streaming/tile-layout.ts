@@ -68,7 +68,7 @@ export function planEvent(groups: readonly CompiledGroup[], keys: StreamKeys, ev
         continue;
       }
       if (def.op === 'approx_distinct') {
-        throw new Error('approx_distinct is not served by the streaming layer yet (see README, "Limits")');
+        throw new Error('approx_distinct is not served by the streaming layer (startStream refuses such groups)');
       }
       if (def.op === 'decayed_count') {
         const ts = tileStart(t, DECAY_TILE_MS);
