@@ -97,6 +97,11 @@ export interface ConsumeOptions {
   untilIdle?: boolean;
   /** How long the log must stay caught up before `untilIdle` ends it. Default 1000 ms. */
   idleMs?: number;
+  /**
+   * How many partitions' batches may be handled at the same time (each partition still strictly
+   * in order, one batch at a time). Default 1. An adapter may run fewer.
+   */
+  concurrentPartitions?: number;
   /** Upper bound on records per handler call. Default 5000. */
   maxBatchRecords?: number;
 }

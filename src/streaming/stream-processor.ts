@@ -39,6 +39,12 @@ export interface StreamOptions {
   /** Exit once caught up. */
   untilIdle?: boolean;
   idleMs?: number;
+  /**
+   * Partitions handled at the same time, so one partition's decoding and planning overlaps another's
+   * store update. Safe: state and fences are per partition, and entities shared across partitions
+   * (items) only receive commutative merges. Default 4.
+   */
+  concurrentPartitions?: number;
   /** Records per atomic store update. Default 2000. */
   maxBatchRecords?: number;
   /**
@@ -70,6 +76,7 @@ export const STREAM_DEFAULTS = {
   latenessMs: 10 * 60_000,
   dedupeHorizonMs: 24 * 3_600_000,
   maxBatchRecords: 2000,
+  concurrentPartitions: 4,
   ttlSlackMs: 86_400_000,
 } as const;
 
@@ -280,6 +287,7 @@ export function startStream(deps: StreamDeps, options: StreamOptions = {}): Subs
       untilIdle: options.untilIdle ?? false,
       idleMs: options.idleMs ?? 1000,
       maxBatchRecords: options.maxBatchRecords ?? STREAM_DEFAULTS.maxBatchRecords,
+      concurrentPartitions: options.concurrentPartitions ?? STREAM_DEFAULTS.concurrentPartitions,
     },
     handle,
   );

@@ -151,7 +151,7 @@ export class KafkaSubscription implements Subscription {
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: 1,
+      partitionsConsumedConcurrently: Math.max(1, this.options.concurrentPartitions ?? 1),
       eachBatch: (payload) => this.eachBatch(payload),
     });
     if (this.options.untilIdle === true && !this.stopping) {
