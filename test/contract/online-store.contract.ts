@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ServiceError, TesseraError, UsageError } from '../../src/errors.js';
 import type { OnlineStore, ReadQuery, ReadValue, StoreOp } from '../../src/ports/online-store.js';
 import { formatDouble } from '../../src/util/format-double.js';
+import { Rng } from '../../src/ingest/rng.js';
 
 /** What a contract run needs from an adapter. */
 export interface OnlineStoreHarness {
@@ -279,7 +280,7 @@ export function onlineStoreContract(name: string, makeStore: () => Promise<Onlin
       });
 
       it('stores random doubles as exactly the %.17g text, which reads back to the same double', async () => {
-        const rand = mulberry32(20240601);
+        const rand = uniformSource(20240601);
         const xs: number[] = [];
         const view = new DataView(new ArrayBuffer(8));
         while (xs.length < 150) {
@@ -833,14 +834,8 @@ function value<K extends ReadValue['kind']>(values: ReadValue[], kind: K): Value
   return (v as { value: unknown }).value as ValueOf<K>;
 }
 
-/** A small seeded PRNG, so random cases are the same on every run and every adapter. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+/** Seeded uniform numbers in [0, 1), the same on every run and adapter (the project's PRNG). */
+export function uniformSource(seed: number): () => number {
+  const rng = new Rng(seed, 'online-store-contract');
+  return () => rng.uniform();
 }

@@ -3,7 +3,7 @@ import { MemoryOnlineStore } from '../../src/adapters/memory/memory-online-store
 import { createRedisOnlineStore } from '../../src/adapters/redis/redis-online-store.js';
 import type { ReadQuery } from '../../src/ports/online-store.js';
 import { TEST_REDIS_URL, randomName } from '../helpers/env.js';
-import { onlineStoreContract } from './online-store.contract.js';
+import { onlineStoreContract, uniformSource } from './online-store.contract.js';
 
 // The Redis started by `scripts/services.sh up redis`; every case writes under its own random prefix.
 onlineStoreContract(`redis at ${TEST_REDIS_URL}`, async () => {
@@ -32,7 +32,7 @@ describe('MemoryOnlineStore HyperLogLog vs Redis (oracle)', () => {
     const redis = createRedisOnlineStore({ url: TEST_REDIS_URL, keyPrefix: `${randomName('hll')}:` });
     const memory = new MemoryOnlineStore();
     try {
-      const rand = seeded(977);
+      const rand = uniformSource(977);
       const member = (): string => {
         const n = Math.floor(rand() * 24);
         let s = '';
@@ -69,14 +69,3 @@ describe('MemoryOnlineStore HyperLogLog vs Redis (oracle)', () => {
     }
   });
 });
-
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
