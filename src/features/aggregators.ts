@@ -283,7 +283,7 @@ const approxDistinct: Aggregator<Uint8Array> = {
   encode: (s) => hllToBase64(s),
   decode: (json) => {
     const registers = typeof json === 'string' ? hllFromBase64(json) : null;
-    if (registers === null) throw bad('approx_distinct', 'base64 text of 4096 HyperLogLog registers', json);
+    if (registers === null) throw bad('approx_distinct', 'HyperLogLog registers as hllToBase64 text', json);
     return registers;
   },
 };

@@ -102,7 +102,12 @@ export type ReadQuery =
    * (Redis PFCOUNT k1 k2 ...): missing keys count as empty, no keys gives 0. Both adapters
    * compute Redis's estimate exactly (Ertl's estimator over the same registers).
    */
-  | { kind: 'pfcount'; keys: readonly string[] };
+  | { kind: 'pfcount'; keys: readonly string[] }
+  /**
+   * The registers of the HyperLogLog at `key` (2^14 bytes, one rank each; see features/hll.ts),
+   * null for a missing key: what a caller merges itself, e.g. the tiles of a window.
+   */
+  | { kind: 'hll'; key: string };
 
 export type ReadValue =
   | { kind: 'get'; value: string | null }
@@ -111,4 +116,5 @@ export type ReadValue =
   | { kind: 'hmget'; value: (string | null)[] }
   | { kind: 'ztop'; value: { member: string; score: number }[] }
   | { kind: 'zscores'; value: (number | null)[] }
-  | { kind: 'pfcount'; value: number };
+  | { kind: 'pfcount'; value: number }
+  | { kind: 'hll'; value: Uint8Array | null };

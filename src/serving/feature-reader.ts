@@ -4,7 +4,8 @@ import type { FeatureValue } from '../features/aggregators.js';
 import { contextFeatures, type ContextFeatures } from '../features/context.js';
 import type { CompiledGroup } from '../features/definitions.js';
 import { assembleGroup, coldStartFeatures, headIsExact } from '../features/window-assembly.js';
-import { tileStart } from '../features/windows.js';
+import { tileStart, windowRange } from '../features/windows.js';
+import { hllTileLabel } from '../streaming/tile-layout.js';
 import type { OnlineStore, ReadQuery, ReadValue } from '../ports/online-store.js';
 import type { StreamKeys } from '../streaming/stream-keys.js';
 import { decodeEntity } from '../streaming/tile-decode.js';
@@ -72,44 +73,68 @@ export class FeatureReader {
   private readonly groups: Map<string, CompiledGroup>;
   private readonly latenessMs: number;
   private readonly lastKByGroup = new Map<CompiledGroup, CompiledGroup['aggregations']>();
+  private readonly hllByGroup = new Map<CompiledGroup, CompiledGroup['aggregations']>();
 
   constructor(private readonly deps: FeatureReaderDeps) {
     this.groups = new Map(deps.groups.map((g) => [g.name, g]));
     this.latenessMs = deps.latenessMs ?? 10 * 60_000;
   }
 
-  /** Feature values of the given entities at `at`, in one round trip. */
+  /**
+   * Feature values of the given entities at `at`, in one round trip. Groups with approx_distinct
+   * read one HyperLogLog key per tile of the query's windows, which needs q before the read: with
+   * `at = 'watermark'` such groups cost one more round trip (the watermark first).
+   */
   async read(refs: readonly EntityRef[], at: QueryTime = 'now'): Promise<{ q: number; entities: EntityFeatures[] }> {
     const { keys, store } = this.deps;
-    const queries: ReadQuery[] = [{ kind: 'hgetall', key: keys.watermarks() }];
-    const plan = refs.map((ref) => {
+    const groups = refs.map((ref) => {
       const group = this.groups.get(ref.group);
       if (!group) throw new UsageError(`unknown feature group "${ref.group}" (known: ${[...this.groups.keys()].join(', ')})`);
+      return group;
+    });
+    let q: number | undefined = at === 'now' ? this.deps.clock() : at === 'watermark' ? undefined : at;
+    if (q === undefined && groups.some((g) => this.hllOf(g).length > 0)) {
+      q = watermarkTime(maxWatermark(hashOf((await store.read([{ kind: 'hgetall', key: keys.watermarks() }]))[0])));
+    }
+    const queries: ReadQuery[] = [{ kind: 'hgetall', key: keys.watermarks() }];
+    const plan = refs.map((ref, i) => {
+      const group = groups[i] as CompiledGroup;
       const first = queries.length;
       queries.push({ kind: 'hgetallFlat', key: keys.entity(group.name, ref.key) });
       const lastK = this.lastKOf(group);
       for (const a of lastK) queries.push({ kind: 'ztop', key: keys.lastK(group.name, a.index, ref.key), limit: a.def.k ?? 1 });
-      return { ref, group, first, lastK };
+      const hlls: { aggregation: number; label: string; at: number }[] = [];
+      for (const { aggregation, label } of hllTilesToRead(this.hllOf(group), q as number)) {
+        hlls.push({ aggregation, label, at: queries.length });
+        queries.push({ kind: 'hll', key: keys.hll(group.name, aggregation, label, ref.key) });
+      }
+      return { ref, group, first, lastK, hlls };
     });
     const results = await store.read(queries);
-    const wm = hashOf(results[0]);
-    const maxWatermark = Math.max(-Infinity, ...Object.values(wm).map(Number));
-    const q = at === 'now' ? this.deps.clock() : at === 'watermark' ? watermarkTime(maxWatermark) : at;
-    const entities = plan.map(({ ref, group, first, lastK }) => {
+    q ??= watermarkTime(maxWatermark(hashOf(results[0])));
+    const entities = plan.map(({ ref, group, first, lastK, hlls }) => {
       const hash = flatOf(results[first]);
       const sets = lastK.length === 0 ? NO_SETS : new Map(lastK.map((a, j) => [a.index, ztopOf(results[first + 1 + j])]));
-      const states = decodeEntity(group, hash, sets);
+      const sketches = new Map<number, Map<string, Uint8Array>>();
+      for (const h of hlls) {
+        const v = results[h.at];
+        if (v?.kind !== 'hll' || v.value === null) continue;
+        let m = sketches.get(h.aggregation);
+        if (m === undefined) sketches.set(h.aggregation, (m = new Map()));
+        m.set(h.label, v.value);
+      }
+      const states = decodeEntity(group, hash, sets, sketches);
       if (states.latest === null) {
         return { group: group.name, key: ref.key, values: coldStartFeatures(group), known: false, latestEventTime: null, ageMs: null };
       }
-      if (states.latest >= q) this.checkExact(group, ref, states, q);
+      if (states.latest >= (q as number)) this.checkExact(group, ref, states, q as number);
       return {
         group: group.name,
         key: ref.key,
-        values: assembleGroup(group, states, q),
+        values: assembleGroup(group, states, q as number),
         known: true,
         latestEventTime: states.latest,
-        ageMs: q - states.latest,
+        ageMs: (q as number) - states.latest,
       };
     });
     return { q, entities };
@@ -134,6 +159,12 @@ export class FeatureReader {
     });
     const ctx = request.context ?? { device: null, os: null, country: null, city: null, page: null, timezone: null };
     return { q, user: entities[0] as EntityFeatures, items, context: contextFeatures(ctx, q) };
+  }
+
+  private hllOf(group: CompiledGroup): CompiledGroup['aggregations'] {
+    let found = this.hllByGroup.get(group);
+    if (found === undefined) this.hllByGroup.set(group, (found = group.aggregations.filter((a) => a.def.op === 'approx_distinct')));
+    return found;
   }
 
   private lastKOf(group: CompiledGroup): CompiledGroup['aggregations'] {
@@ -161,6 +192,30 @@ export class FeatureReader {
       );
     }
   }
+}
+
+/**
+ * The HyperLogLog tiles a read at q needs for approx_distinct aggregations: per tile size, every
+ * tile from the longest window's start to the one holding q (the head, for the exactness check's
+ * sake read like any tile), or the lifetime sketch.
+ */
+export function hllTilesToRead(aggregations: CompiledGroup['aggregations'], q: number): { aggregation: number; label: string }[] {
+  const out: { aggregation: number; label: string }[] = [];
+  for (const agg of aggregations) {
+    if (agg.lifetime) {
+      out.push({ aggregation: agg.index, label: hllTileLabel(null, 0) });
+      continue;
+    }
+    for (const tile of agg.tiles) {
+      const from = windowRange(q, Math.max(...tile.windowsMs)).from;
+      for (let s = from; s <= tileStart(q, tile.hopMs); s += tile.hopMs) out.push({ aggregation: agg.index, label: hllTileLabel(tile.hopMs, s) });
+    }
+  }
+  return out;
+}
+
+function maxWatermark(wm: Record<string, string>): number {
+  return Math.max(-Infinity, ...Object.values(wm).map(Number));
 }
 
 /** The query time `watermark` stands for: just after the latest applied event, so it is a feature. */

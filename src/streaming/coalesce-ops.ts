@@ -4,9 +4,10 @@ import type { StoreOp } from '../ports/online-store.js';
  * Merges store operations of one batch that hit the same key and field into one, so the store
  * does each piece of work once per batch instead of once per event: additions are summed, max and
  * min taken, latest-wins values decided, sorted-set adds of one member kept at the greatest score,
- * prunes, trims and expiries deduplicated. Valid because every op the streaming layer emits is a
- * commutative merge on its own field and none of them deletes a key; the first occurrence's
- * position is kept, so relative order across fields is unchanged.
+ * prunes, trims and expiries deduplicated, HyperLogLog adds to one key joined. Valid because every
+ * op the streaming layer plans for events is a commutative merge on its own field or key; the
+ * deletes it adds (HyperLogLog tiles out of retention) come after all of them and are not merged.
+ * The first occurrence's position is kept, so relative order across fields is unchanged.
  *
  * Only integer `hincr`s are merged: floating-point addition is not associative, and merging
  * fractional ones would make a sum's last bits depend on where batches happen to split.
@@ -42,9 +43,10 @@ function identity(op: StoreOp): string | null {
     case 'zremBelow':
     case 'expire':
     case 'hprune':
+    case 'pfadd':
       return `${op.op}\u0000${op.key}`;
     default:
-      return null; // set, hset, hdel, del, pfadd: kept as they are
+      return null; // set, hset, hdel, del: kept as they are
   }
 }
 
@@ -59,6 +61,7 @@ function merge(a: StoreOp, b: StoreOp): StoreOp {
   if (a.op === 'zadd' && b.op === 'zadd') return b.score > a.score ? b : a;
   if (a.op === 'zremBelow' && b.op === 'zremBelow') return b.below > a.below ? b : a;
   if (a.op === 'expire' && b.op === 'expire') return b;
+  if (a.op === 'pfadd' && b.op === 'pfadd') return { ...a, members: [...a.members, ...b.members] };
   if (a.op === 'hprune' && b.op === 'hprune') {
     // the same rules, keep the later (higher) cutoffs
     const below = new Map(a.rules.map((r) => [r.prefix, r.below]));

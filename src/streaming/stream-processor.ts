@@ -12,7 +12,7 @@ import { retry } from '../util/retry.js';
 import type { StreamKeys } from './stream-keys.js';
 import { entityKeyOf } from '../features/event-input.js';
 import { coalesceOps } from './coalesce-ops.js';
-import { longestRetentionMs, planEvent, retentionRules, type Touched } from './tile-layout.js';
+import { hllTilesToDrop, longestRetentionMs, planEvent, retentionRules, type Touched } from './tile-layout.js';
 
 /** What `tessera stream` needs; wired by the composition root. */
 export interface StreamDeps {
@@ -100,14 +100,6 @@ export const STREAM_DEFAULTS = {
  */
 export function startStream(deps: StreamDeps, options: StreamOptions = {}): Subscription {
   const { log, store, registry, topics, keys, groups, logger, metrics, clock } = deps;
-  for (const g of groups) {
-    const unsupported = g.aggregations.find((a) => a.def.op === 'approx_distinct');
-    if (unsupported) {
-      throw new UsageError(
-        `feature group "${g.name}": approx_distinct (aggregation ${unsupported.index}) is computed by the aggregation core but not yet served by the streaming layer; remove it from the groups given to \`tessera stream\``,
-      );
-    }
-  }
   const groupId = options.groupId ?? STREAM_DEFAULTS.groupId;
   const latenessMs = options.latenessMs ?? STREAM_DEFAULTS.latenessMs;
   const horizonMs = options.dedupeHorizonMs ?? STREAM_DEFAULTS.dedupeHorizonMs;
@@ -193,6 +185,7 @@ export function startStream(deps: StreamDeps, options: StreamOptions = {}): Subs
     const seenScores = seen?.kind === 'zscores' ? seen.value : [];
 
     // 3 + 4. plan
+    const planRetention = { latenessMs, pruneReference: (key: string) => { const p = pruneEpochs.get(key); return p === undefined ? undefined : p * PRUNE_PERIOD_MS; } };
     const state = partitions.get(tp) ?? { watermark: -Infinity };
     let watermark = state.watermark;
     const ops: StoreOp[] = [];
@@ -214,7 +207,7 @@ export function startStream(deps: StreamDeps, options: StreamOptions = {}): Subs
       }
       inBatch.set(event.eventId, event.eventTime);
       if (!sources.has(event.type)) return;
-      oversized += planEvent(groups, keys, event, ops, touched).oversized;
+      oversized += planEvent(groups, keys, event, ops, touched, planRetention).oversized;
       watermark = Math.max(watermark, event.eventTime);
       applied++;
     });
@@ -222,7 +215,7 @@ export function startStream(deps: StreamDeps, options: StreamOptions = {}): Subs
     if (Number.isFinite(watermark)) {
       ops.push({ op: 'hmax', key: keys.watermarks(), field: tp, value: watermark });
       ops.push({ op: 'zremBelow', key: dedupeKey, below: watermark - horizonMs });
-      for (const [key, { group, latest }] of touched.entities) {
+      for (const [key, { group, entityKey, latest }] of touched.entities) {
         const groupRules = rules.get(group.name) ?? [];
         // Pruning scans the entity's fields, so it runs only when the entity's latest event enters
         // a new prune period (`_p` holds the last one): tiles then outlive their retention by at
@@ -232,9 +225,14 @@ export function startStream(deps: StreamDeps, options: StreamOptions = {}): Subs
         const due = previous === undefined || epoch > previous;
         if (due) ops.push({ op: 'hmax', key, field: '_p', value: epoch });
         if (due && previous !== undefined && groupRules.length > 0) ops.push({ op: 'hprune', key, rules: groupRules.map((r) => ({ prefix: r.prefix, below: latest - r.keepMs })) });
+        if (due && previous !== undefined) {
+          for (const { aggregation, label } of hllTilesToDrop(group, latenessMs, latest, previous, PRUNE_PERIOD_MS)) {
+            ops.push({ op: 'del', key: keys.hll(group.name, aggregation, label, entityKey) });
+          }
+        }
         if (due) ops.push({ op: 'expire', key, ttlMs });
       }
-      for (const key of touched.others) ops.push({ op: 'expire', key, ttlMs }); // last-k sets: one per entity, cheap
+      for (const key of touched.others) ops.push({ op: 'expire', key, ttlMs }); // last-k sets and HyperLogLog tiles written
     }
 
     // late events: to the late topic before the state moves on (at-least-once, keyed by source)

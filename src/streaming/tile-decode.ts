@@ -26,6 +26,8 @@ function parseLatest(def: AggregationDef, text: string): TimedValue {
   return { t: Number(text.slice(0, bar)), v: typedValue(def, text.slice(bar + 1)) };
 }
 
+const NO_HLLS: ReadonlyMap<number, ReadonlyMap<string, Uint8Array>> = new Map();
+
 /** One entity's stored fields decoded for the aggregation core, plus what the exactness check needs. */
 export interface EntityStates extends GroupStates {
   /** Latest applied event time of the entity, null when nothing was applied. */
@@ -56,7 +58,8 @@ function partEnd(s: string, from: number): number {
 }
 
 /**
- * Decodes an entity hash and its last_k sorted sets into the aggregation core's states, per the
+ * Decodes an entity hash, its last_k sorted sets and its approx_distinct HyperLogLog tiles
+ * (aggregation -> tile label -> registers; only the tiles the caller read) into the aggregation core's states, per the
  * layout above. The hash is either an `HGETALL` object or the flat `[field, value, ...]` array of
  * the store's `hgetallFlat` read (the reader's fast path; same result).
  */
@@ -64,6 +67,7 @@ export function decodeEntity(
   group: CompiledGroup,
   hash: Readonly<Record<string, string>> | readonly string[],
   lastK: ReadonlyMap<number, { member: string; score: number }[]>,
+  hlls: ReadonlyMap<number, ReadonlyMap<string, Uint8Array>> = NO_HLLS,
 ): EntityStates {
   const flat: readonly string[] = Array.isArray(hash) ? (hash as readonly string[]) : Object.entries(hash as Record<string, string>).flat();
   const defs = group.def.aggregations;
@@ -155,6 +159,17 @@ export function decodeEntity(
     for (const [agg, parts] of decayParts) {
       const core = aggregatorFor(defs[agg] as AggregationDef);
       lifetime.set(agg, parts.sort((a, b) => a.ref - b.ref).reduce((acc, d) => core.merge(acc, d), core.init()));
+    }
+  }
+  // approx_distinct: the HyperLogLog tiles the caller read, by tile label (see tile-layout.ts)
+  for (const [agg, byLabel] of hlls) {
+    for (const [label, registers] of byLabel) {
+      if (label === 'L') {
+        put(agg, null, 0, registers);
+        continue;
+      }
+      const bar = label.indexOf('|');
+      put(agg, Number(label.slice(0, bar)), Number(label.slice(bar + 1)), registers);
     }
   }
   return {

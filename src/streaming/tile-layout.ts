@@ -1,6 +1,6 @@
 import type { AnyEvent } from '../events/event-types.js';
 import type { AggregationDef, CompiledGroup } from '../features/definitions.js';
-import { eventUpdates } from '../features/event-input.js';
+import { eventUpdates, type StateUpdate } from '../features/event-input.js';
 import { tileStart } from '../features/windows.js';
 import type { StoreOp } from '../ports/online-store.js';
 import type { StreamKeys } from './stream-keys.js';
@@ -25,6 +25,11 @@ import type { StreamKeys } from './stream-keys.js';
  *   is the greatest `t|…` value, read from the same hash);
  * - `_p`: the prune period (hour of event time) in which the entity's tiles were last pruned.
  * last_k lives in a sorted set per entity (member value, score its latest time, trimmed to k).
+ * approx_distinct lives in one Redis HyperLogLog per tile (`StreamKeys.hll`, tile label
+ * `<hop>|<tileStart>`, or `L` for a lifetime one), written with PFADD: the aggregation core's sketch
+ * is Redis's own (features/hll.ts), so the reader merges these tiles with the core exactly.
+ * Tiles that fall out of retention are deleted when the entity's hash is pruned
+ * ({@link hllTilesToDrop}).
  */
 
 export const DECAY_TILE_MS = 3_600_000;
@@ -32,10 +37,34 @@ export const DECAY_HORIZON_HALF_LIVES = 64;
 
 /** What a batch touched, for pruning and expiry once its events are planned. */
 export interface Touched {
-  /** entity hash key -> its group and the latest event time this batch applied to it */
-  entities: Map<string, { group: CompiledGroup; latest: number }>;
-  /** sorted-set keys written */
+  /** entity hash key -> its group, entity key and the latest event time this batch applied to it */
+  entities: Map<string, { group: CompiledGroup; entityKey: string; latest: number }>;
+  /** sorted-set and HyperLogLog keys written */
   others: Set<string>;
+}
+
+/**
+ * What planning needs to leave out tiles that are already out of retention when written. An
+ * entity's events arrive from several topics (a user's impressions, clicks and orders), each with
+ * its own partition watermark, so during a catch-up one topic can run days behind another; its
+ * events are not late for their own partition, but their tiles are older than anything a read of
+ * the entity can still need (`pruneReference - keep`), and pruning, which runs when the entity's
+ * latest event enters a new period, would not see them again soon. Lifetime states still take them.
+ */
+export interface PlanRetention {
+  latenessMs: number;
+  /** The entity hash key's last prune reference time (its `_p` period start), undefined when never pruned. */
+  pruneReference(entityHashKey: string): number | undefined;
+}
+
+function isStaleTile(group: CompiledGroup, u: StateUpdate, reference: number, retention: PlanRetention): boolean {
+  const agg = group.aggregations[u.aggregation];
+  if (agg === undefined) return false;
+  if (agg.def.op === 'decayed_count') return tileStart(u.t, DECAY_TILE_MS) < reference - (DECAY_HORIZON_HALF_LIVES * (agg.def.halfLifeMs as number) + DECAY_TILE_MS);
+  if (u.hopMs === null) return false;
+  const hop = u.hopMs;
+  const tile = agg.tiles.find((t) => t.hopMs === hop);
+  return tile !== undefined && (u.tileStart ?? 0) < reference - (Math.max(...tile.windowsMs) + retention.latenessMs + hop);
 }
 
 /** Text values (last, last_k) longer than this many UTF-16 units are not stored: they would bloat every read. */
@@ -45,7 +74,14 @@ export const MAX_VALUE_LENGTH = 1024;
  * Appends the store operations that apply `event` to every group reading its kind.
  * Returns how many (group, entity) pairs it updated and how many values it left out as oversized.
  */
-export function planEvent(groups: readonly CompiledGroup[], keys: StreamKeys, event: AnyEvent, ops: StoreOp[], touched: Touched): { updated: number; oversized: number } {
+export function planEvent(
+  groups: readonly CompiledGroup[],
+  keys: StreamKeys,
+  event: AnyEvent,
+  ops: StoreOp[],
+  touched: Touched,
+  retention?: PlanRetention,
+): { updated: number; oversized: number } {
   let updated = 0;
   let oversized = 0;
   const t = event.eventTime;
@@ -54,9 +90,11 @@ export function planEvent(groups: readonly CompiledGroup[], keys: StreamKeys, ev
     if (planned === null) continue;
     const key = keys.entity(group.name, planned.entityKey);
     const hops = new Set<number>();
+    const reference = retention?.pruneReference(key);
     for (const u of planned.updates) {
       const def = group.def.aggregations[u.aggregation] as AggregationDef;
       const i = u.aggregation;
+      if (reference !== undefined && isStaleTile(group, u, reference, retention as PlanRetention)) continue;
       if ((def.op === 'last' || def.op === 'last_k') && String(u.value).length > MAX_VALUE_LENGTH) {
         oversized++;
         continue;
@@ -68,7 +106,13 @@ export function planEvent(groups: readonly CompiledGroup[], keys: StreamKeys, ev
         continue;
       }
       if (def.op === 'approx_distinct') {
-        throw new Error('approx_distinct is not served by the streaming layer (startStream refuses such groups)');
+        // one Redis HyperLogLog per tile (PFADD is native and idempotent); the tile's latest-event
+        // field below serves the exactness check like any other tile
+        const h = keys.hll(group.name, i, hllTileLabel(u.hopMs, u.tileStart ?? 0), planned.entityKey);
+        ops.push({ op: 'pfadd', key: h, members: [String(u.value)] });
+        touched.others.add(h);
+        if (u.hopMs !== null) hops.add(u.hopMs);
+        continue;
       }
       if (def.op === 'decayed_count') {
         const ts = tileStart(t, DECAY_TILE_MS);
@@ -105,7 +149,7 @@ export function planEvent(groups: readonly CompiledGroup[], keys: StreamKeys, ev
     // with tiles, the latest event time is the greatest tile maximum; only tile-less groups need `_t`
     if (group.tileSizesMs.length === 0) ops.push({ op: 'hmax', key, field: '_t', value: t });
     const seen = touched.entities.get(key);
-    touched.entities.set(key, { group, latest: Math.max(seen?.latest ?? -Infinity, t) });
+    touched.entities.set(key, { group, entityKey: planned.entityKey, latest: Math.max(seen?.latest ?? -Infinity, t) });
     updated++;
   }
   return { updated, oversized };
@@ -136,6 +180,36 @@ export function retentionRules(group: CompiledGroup, latenessMs: number): { pref
   }
   for (const [hop, keepMs] of byHop) rules.push({ prefix: `t|${hop}|`, keepMs });
   return rules;
+}
+
+/** The tile label of an approx_distinct HyperLogLog key: `<hop>|<tileStart>`, or `L` for lifetime. */
+export function hllTileLabel(hopMs: number | null, start: number): string {
+  return hopMs === null ? 'L' : `${hopMs}|${start}`;
+}
+
+/**
+ * The HyperLogLog tile labels of one entity to delete when its tiles are pruned at `latest`, the
+ * previous prune having run in prune period `previousPeriod` (of `periodMs`). A HyperLogLog is a
+ * key of its own, so there is no field scan: the tiles that can exist and be due are enumerated.
+ * Every tile older than `previousPeriod * periodMs - keepMs` went at the previous prune (or never
+ * existed: the stream applies no event further than the lateness behind the entity's latest), and
+ * none starts after the previous latest event, i.e. at or after `(previousPeriod + 1) * periodMs`,
+ * except the ones this batch wrote, which are recent. So about (periodMs + keepMs) / hop labels per
+ * tile size at most.
+ */
+export function hllTilesToDrop(group: CompiledGroup, latenessMs: number, latest: number, previousPeriod: number, periodMs: number): { aggregation: number; label: string }[] {
+  const out: { aggregation: number; label: string }[] = [];
+  for (const agg of group.aggregations) {
+    if (agg.def.op !== 'approx_distinct') continue;
+    for (const tile of agg.tiles) {
+      const keepMs = Math.max(...tile.windowsMs) + latenessMs + tile.hopMs;
+      const below = Math.min(latest - keepMs, (previousPeriod + 1) * periodMs);
+      for (let s = tileStart(previousPeriod * periodMs - keepMs, tile.hopMs) - tile.hopMs; s < below; s += tile.hopMs) {
+        out.push({ aggregation: agg.index, label: hllTileLabel(tile.hopMs, s) });
+      }
+    }
+  }
+  return out;
 }
 
 /** The longest event-time span any state of the group is kept for. */

@@ -46,6 +46,7 @@ export function validateReadQueries(queries: readonly ReadQuery[]): void {
       case 'get':
       case 'hgetall':
       case 'hgetallFlat':
+      case 'hll':
         return;
       case 'hmget':
         if (!Array.isArray(q.fields)) throw new UsageError(`${where}: fields must be an array of strings`);

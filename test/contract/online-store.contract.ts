@@ -3,6 +3,7 @@ import { ServiceError, TesseraError, UsageError } from '../../src/errors.js';
 import type { OnlineStore, ReadQuery, ReadValue, StoreOp } from '../../src/ports/online-store.js';
 import { formatDouble } from '../../src/util/format-double.js';
 import { Rng } from '../../src/ingest/rng.js';
+import { hllCreate, hllEstimate, hllPosition } from '../../src/features/hll.js';
 
 /** What a contract run needs from an adapter. */
 export interface OnlineStoreHarness {
@@ -427,6 +428,34 @@ export function onlineStoreContract(name: string, makeStore: () => Promise<Onlin
         // a new member can move the estimate
         await store.apply([{ op: 'pfadd', key: 'small', members: ['w'] }]);
         expect(await pfcount('small')).toBe(5);
+      });
+
+      it("hll returns the registers PFADD built: the core's sketch of the same members, sparse or dense", async () => {
+        const sketch = (members: readonly string[]): Uint8Array => {
+          const r = hllCreate();
+          for (const m of members) {
+            const { index, rank } = hllPosition(m);
+            if (rank > (r[index] as number)) r[index] = rank;
+          }
+          return r;
+        };
+        const small = ['x', 'y', '', 'é😀'];
+        const big = users(0, 5000); // past Redis's sparse limit: dense encoding
+        await store.apply([
+          { op: 'pfadd', key: 'small', members: small },
+          { op: 'pfadd', key: 'big', members: big },
+          { op: 'hset', key: 'h', field: 'f', value: 'v' },
+        ]);
+        const [a, b, missing] = await store.read([
+          { kind: 'hll', key: 'small' },
+          { kind: 'hll', key: 'big' },
+          { kind: 'hll', key: 'missing' },
+        ]);
+        expect(a).toEqual({ kind: 'hll', value: sketch(small) });
+        expect(b).toEqual({ kind: 'hll', value: sketch(big) });
+        expect(missing).toEqual({ kind: 'hll', value: null });
+        expect(hllEstimate(sketch(big))).toBe(await pfcount('big'));
+        await expect(store.read([{ kind: 'hll', key: 'h' }])).rejects.toThrow(ServiceError);
       });
 
       it('pfadd conflicts with any other type; del, expire and set work on a HyperLogLog', async () => {

@@ -4,7 +4,7 @@ import { REFERENCE_GROUPS } from '../../src/features/reference.js';
 import type { FeatureValue } from '../../src/features/aggregators.js';
 import { Rng } from '../../src/ingest/rng.js';
 
-/** Every op the streaming layer serves (approx_distinct aside), with lifetime and windowed forms. */
+/** Every op the streaming layer serves, with lifetime and windowed forms. */
 export const ALL_OPS_GROUP: FeatureGroupDef = {
   name: 'probe',
   entity: { name: 'probe', keyFields: ['userId'] },
@@ -19,6 +19,8 @@ export const ALL_OPS_GROUP: FeatureGroupDef = {
     { source: 'impression', op: 'last_k', field: 'categoryId', k: 3 },
     { source: 'click', op: 'decayed_count', halfLifeMs: hours(3) },
     { source: 'impression', op: 'last_seen' },
+    { source: 'impression', op: 'approx_distinct', field: 'itemId', windowsMs: [hours(1), days(2)] },
+    { source: 'click', op: 'approx_distinct', field: 'categoryId' },
   ],
 };
 

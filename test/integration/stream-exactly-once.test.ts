@@ -4,7 +4,7 @@ import { createRedisOnlineStore } from '../../src/adapters/redis/redis-online-st
 import type { AnyEvent } from '../../src/events/event-types.js';
 import { createSchemaRegistry } from '../../src/events/schema-registry.js';
 import { createTopics, topicSpecs } from '../../src/events/topics.js';
-import { compileGroup } from '../../src/features/definitions.js';
+import { compileGroup, type CompiledGroup } from '../../src/features/definitions.js';
 import { oracleFeatures } from '../../src/features/oracle.js';
 import { REFERENCE_GROUPS } from '../../src/features/reference.js';
 import { createEventProducer } from '../../src/ingest/producer.js';
@@ -16,7 +16,7 @@ import { FeatureReader } from '../../src/serving/feature-reader.js';
 import { createStreamKeys } from '../../src/streaming/stream-keys.js';
 import { startStream, type StreamOptions } from '../../src/streaming/stream-processor.js';
 import { TEST_KAFKA_BROKERS, TEST_REDIS_URL, randomName } from '../helpers/env.js';
-import { entitiesOf, randomStream, sameFeatures } from '../helpers/feature-streams.js';
+import { TEST_GROUPS, entitiesOf, randomStream, sameFeatures } from '../helpers/feature-streams.js';
 import { exited, spawnTessera } from '../helpers/pipeline.js';
 
 const GROUPS = REFERENCE_GROUPS.map(compileGroup);
@@ -49,20 +49,20 @@ describe('stream: exactly once on real Kafka + Redis', () => {
     await log.close();
   });
 
-  const run = async (namespace: string, groupId: string, options: StreamOptions = {}) => {
+  const run = async (namespace: string, groupId: string, options: StreamOptions = {}, groups: readonly CompiledGroup[] = GROUPS) => {
     const metrics = new Metrics();
     const sub = startStream(
-      { log, store, registry, topics, keys: createStreamKeys(prefix, namespace), groups: GROUPS, logger: SILENT_LOGGER, metrics, clock: Date.now },
+      { log, store, registry, topics, keys: createStreamKeys(prefix, namespace), groups, logger: SILENT_LOGGER, metrics, clock: Date.now },
       { groupId, untilIdle: true, idleMs: 1500, maxBatchRecords: 150, ...options },
     );
     return { sub, metrics };
   };
 
   /** Every entity's features at (its latest event + 1 ms), from the given namespace. */
-  const snapshot = async (namespace: string) => {
-    const reader = new FeatureReader({ store, keys: createStreamKeys(prefix, namespace), groups: GROUPS, clock: Date.now });
+  const snapshot = async (namespace: string, groups: readonly CompiledGroup[] = GROUPS) => {
+    const reader = new FeatureReader({ store, keys: createStreamKeys(prefix, namespace), groups, clock: Date.now });
     const out = new Map<string, Record<string, unknown>>();
-    for (const group of GROUPS) {
+    for (const group of groups) {
       for (const [key, latest] of entitiesOf(group, events)) {
         const { entities } = await reader.read([{ group: group.name, key }], latest + 1);
         const values = entities[0]!.values;
@@ -130,5 +130,12 @@ describe('stream: exactly once on real Kafka + Redis', () => {
     await Promise.all([a.sub.done, b.sub.done]);
     expect(batchesB).toBeGreaterThan(0);
     expect(await snapshot('rebalance')).toEqual(clean);
+  });
+
+  it('every aggregation op, approx_distinct (Redis HyperLogLog tiles) included, equals the oracle on real Redis', async () => {
+    const { sub } = await run('all-ops', 'g-all-ops', {}, TEST_GROUPS);
+    await sub.done;
+    const values = await snapshot('all-ops', TEST_GROUPS);
+    expect([...values.keys()].filter((k) => k.startsWith('probe:')).length).toBeGreaterThan(0);
   });
 });

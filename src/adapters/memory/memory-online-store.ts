@@ -1,5 +1,6 @@
 import { ServiceError } from '../../errors.js';
 import type { ApplyResult, Fence, HpruneRule, OnlineStore, ReadQuery, ReadValue, StoreOp } from '../../ports/online-store.js';
+import { estimateFromHistogram, HLL_MAX_RANK, HLL_REGISTERS, hllPositionOfBytes } from '../../features/hll.js';
 import { formatDouble } from '../../util/format-double.js';
 import {
   compareUtf8,
@@ -105,6 +106,9 @@ export class MemoryOnlineStore implements OnlineStore {
         if (entry !== undefined && entry.type !== type) throw wrongType(q.key, entry.type);
       };
       switch (q.kind) {
+        case 'hll':
+          expect('hll');
+          return { kind: 'hll', value: entry?.type === 'hll' ? entry.hll.registers() : null };
         case 'get':
           expect('string');
           return { kind: 'get', value: entry?.type === 'string' ? entry.value : null };
@@ -147,6 +151,12 @@ export class MemoryOnlineStore implements OnlineStore {
       }
     }
     return n;
+  }
+
+  /** The live keys starting with `prefix`, sorted (inspection for tests and the demo; not a port method). */
+  keysWithPrefix(prefix: string): string[] {
+    this.ensureOpen();
+    return [...this.data.keys()].filter((k) => k.startsWith(prefix) && this.entry(k) !== undefined).sort();
   }
 
   /** Drops all data; later calls reject. */
@@ -395,22 +405,12 @@ function sortedMembers(members: Map<string, number>): [string, number][] {
   return [...members].sort(([ma, sa], [mb, sb]) => (sa < sb ? -1 : sa > sb ? 1 : compareUtf8(ma, mb)));
 }
 
-/** Redis's HyperLogLog parameters (hyperloglog.c): 2^14 registers, 50 hash bits for the rank. */
-const HLL_P = 14;
-const HLL_REGISTERS = 1 << HLL_P;
-const HLL_Q = 64 - HLL_P;
-const HLL_SEED = 0xadc83b19;
-/** 1 / (2 ln 2), Redis's HLL_ALPHA_INF. */
-const HLL_ALPHA_INF = 0.721347520444481703680;
 /** Registers kept in a Map up to this many non-zero ones (a Map entry costs far more than a byte). */
 const HLL_SPARSE_MAX = 256;
 
 /**
- * A HyperLogLog with Redis's exact behaviour: MurmurHash64A (seed 0xadc83b19) of the member's
- * bytes; the low 14 bits pick a register, which keeps the largest rank seen, the rank being the
- * position of the first 1 bit in the remaining 50 bits, plus one (51 when they are all 0).
- * `count` is Ertl's improved estimator (arXiv:1702.01284) computed in the same double
- * operations as Redis's `hllCount`, so it returns PFCOUNT's very number. Redis's sparse and dense
+ * A HyperLogLog with Redis's exact behaviour (the hash, ranks and estimator of
+ * `features/hll.ts`), so `pfcount` returns PFCOUNT's very number. Redis's sparse and dense
  * encodings only change how registers are stored; here a Map holds the few non-zero registers
  * of a small HyperLogLog, and a byte array replaces it once it grows.
  */
@@ -419,10 +419,8 @@ class Hll {
   private dense: Uint8Array | undefined;
 
   add(member: Buffer): void {
-    const [hi, lo] = murmurHash64A(member, HLL_SEED);
-    const rest = lo >>> HLL_P; // the 18 bits above the index; `hi` holds the other 32
-    const rank = rest !== 0 ? ctz32(rest) + 1 : hi !== 0 ? 32 - HLL_P + ctz32(hi) + 1 : HLL_Q + 1;
-    this.raise(lo & (HLL_REGISTERS - 1), rank);
+    const { index, rank } = hllPositionOfBytes(member);
+    this.raise(index, rank);
   }
 
   /** Register-wise max with `other` (what PFCOUNT does for several keys). */
@@ -431,22 +429,23 @@ class Hll {
   }
 
   count(): number {
-    const histo = new Array<number>(HLL_Q + 2).fill(0);
+    const histo = new Array<number>(HLL_MAX_RANK + 1).fill(0);
     let nonZero = 0;
     this.forEachNonZero((_, rank) => {
       histo[rank] = (histo[rank] ?? 0) + 1;
       nonZero++;
     });
     histo[0] = HLL_REGISTERS - nonZero;
-    const m = HLL_REGISTERS;
-    let z = m * hllTau((m - (histo[HLL_Q + 1] ?? 0)) / m);
-    for (let j = HLL_Q; j >= 1; j--) {
-      z += histo[j] ?? 0;
-      z *= 0.5;
-    }
-    z += m * hllSigma((histo[0] ?? 0) / m);
-    // llroundl: half away from zero, which Math.round matches on the non-negative values here
-    return Math.round((HLL_ALPHA_INF * m * m) / z);
+    return estimateFromHistogram(histo);
+  }
+
+  /** A copy of all registers. */
+  registers(): Uint8Array {
+    const out = new Uint8Array(HLL_REGISTERS);
+    this.forEachNonZero((index, rank) => {
+      out[index] = rank;
+    });
+    return out;
   }
 
   private raise(index: number, rank: number): void {
@@ -473,88 +472,4 @@ class Hll {
       if (r !== 0) fn(i, r);
     });
   }
-}
-
-/** Ertl's sigma, evaluated like Redis's `hllSigma` (same operations, same order). */
-function hllSigma(x: number): number {
-  if (x === 1) return Infinity;
-  let y = 1;
-  let z = x;
-  let previous: number;
-  do {
-    x *= x;
-    previous = z;
-    z += x * y;
-    y += y;
-  } while (previous !== z);
-  return z;
-}
-
-/**
- * Ertl's tau, evaluated like Redis's `hllTau`. Redis writes `pow(1 - x, 2)`, which C compilers
- * turn into the product below (V8's Math.pow is not guaranteed to equal it).
- */
-function hllTau(x: number): number {
-  if (x === 0 || x === 1) return 0;
-  let y = 1;
-  let z = 1 - x;
-  let previous: number;
-  do {
-    x = Math.sqrt(x);
-    previous = z;
-    y *= 0.5;
-    const d = 1 - x;
-    z -= d * d * y;
-  } while (previous !== z);
-  return z / 3;
-}
-
-const MURMUR_M_HI = 0xc6a4a793; // m = 0xc6a4a7935bd1e995
-const MURMUR_M_LO = 0x5bd1e995;
-
-/**
- * MurmurHash64A (Austin Appleby; the variant Redis hashes HyperLogLog members with, reading
- * 8-byte blocks little-endian) as `[high 32 bits, low 32 bits]`, in 32-bit halves since JS has no
- * 64-bit integer arithmetic short of BigInt.
- */
-function murmurHash64A(data: Buffer, seed: number): [number, number] {
-  const len = data.length;
-  let [hHi, hLo] = mul64(0, len, MURMUR_M_HI, MURMUR_M_LO);
-  hLo = (hLo ^ seed) >>> 0;
-  const end = len - (len & 7);
-  for (let i = 0; i < end; i += 8) {
-    let [kHi, kLo] = mul64(data.readUInt32LE(i + 4), data.readUInt32LE(i), MURMUR_M_HI, MURMUR_M_LO);
-    kLo = (kLo ^ (kHi >>> 15)) >>> 0; // k ^= k >> 47
-    [kHi, kLo] = mul64(kHi, kLo, MURMUR_M_HI, MURMUR_M_LO);
-    [hHi, hLo] = mul64((hHi ^ kHi) >>> 0, (hLo ^ kLo) >>> 0, MURMUR_M_HI, MURMUR_M_LO);
-  }
-  if ((len & 7) !== 0) {
-    for (let j = 0; j < (len & 7); j++) {
-      const byte = data.readUInt8(end + j);
-      if (j < 4) hLo ^= byte << (8 * j);
-      else hHi ^= byte << (8 * (j - 4));
-    }
-    [hHi, hLo] = mul64(hHi >>> 0, hLo >>> 0, MURMUR_M_HI, MURMUR_M_LO);
-  }
-  hLo = (hLo ^ (hHi >>> 15)) >>> 0;
-  [hHi, hLo] = mul64(hHi, hLo, MURMUR_M_HI, MURMUR_M_LO);
-  hLo = (hLo ^ (hHi >>> 15)) >>> 0;
-  return [hHi, hLo];
-}
-
-/** The low 64 bits of (aHi:aLo) * (bHi:bLo), all unsigned 32-bit halves; every step stays below 2^53. */
-function mul64(aHi: number, aLo: number, bHi: number, bLo: number): [number, number] {
-  const a0 = aLo & 0xffff;
-  const a1 = aLo >>> 16;
-  const b0 = bLo & 0xffff;
-  const b1 = bLo >>> 16;
-  const mid = a1 * b0 + a0 * b1; // < 2^33
-  const low = a0 * b0 + (mid % 0x10000) * 0x10000; // < 2^33
-  const hi = a1 * b1 + Math.floor(mid / 0x10000) + Math.floor(low / 0x1_0000_0000) + Math.imul(aHi, bLo) + Math.imul(aLo, bHi);
-  return [hi >>> 0, low >>> 0];
-}
-
-/** Count of trailing zero bits of a non-zero 32-bit value. */
-function ctz32(x: number): number {
-  return 31 - Math.clz32(x & -x);
 }

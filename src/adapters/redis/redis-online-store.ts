@@ -1,4 +1,5 @@
 import { Redis, ReplyError } from 'ioredis';
+import { hllFromRedis } from '../../features/hll.js';
 import { ConfigError, ServiceError, TesseraError } from '../../errors.js';
 import { SILENT_LOGGER, type Logger } from '../../ports/logger.js';
 import type { ApplyResult, Fence, OnlineStore, ReadQuery, ReadValue, StoreOp } from '../../ports/online-store.js';
@@ -161,6 +162,7 @@ export class RedisOnlineStore implements OnlineStore {
         }
         const key = this.keyPrefix + q.key;
         if (q.kind === 'get') tx.get(key);
+        else if (q.kind === 'hll') tx.getBuffer(key);
         else if (q.kind === 'hgetall') tx.call('HGETALL', key);
         else if (q.kind === 'hmget') tx.hmget(key, ...q.fields);
         else if (q.kind === 'zscores') tx.call('ZMSCORE', key, ...q.members); // Redis >= 6.2
@@ -216,6 +218,12 @@ export class RedisOnlineStore implements OnlineStore {
           return { kind: 'zscores', value: (raw as (string | null)[]).map((s) => (s === null ? null : Number(s))) };
         case 'pfcount':
           return { kind: 'pfcount', value: Number(raw) };
+        case 'hll': {
+          if (raw === null) return { kind: 'hll', value: null };
+          const registers = hllFromRedis(raw as Buffer);
+          if (registers === null) throw new ServiceError('redis', `read hll ${q.key}: the key holds a string that is not a HyperLogLog`, { retriable: false });
+          return { kind: 'hll', value: registers };
+        }
       }
     });
   }

@@ -10,7 +10,7 @@ import {
 } from '../../../src/features/aggregators.js';
 import { days, hours, type AggregationDef } from '../../../src/features/definitions.js';
 import { FeatureStateError } from '../../../src/features/feature-errors.js';
-import { HLL_REGISTERS, hllEstimate, hllFromBase64, hllPosition, hllToBase64, murmur3 } from '../../../src/features/hll.js';
+import { HLL_MAX_RANK, HLL_REGISTERS, hllCreate, hllEstimate, hllFromBase64, hllFromRedis, hllPosition, hllToRedis } from '../../../src/features/hll.js';
 import { Rng } from '../../../src/ingest/rng.js';
 import { T0, shuffle } from './fixtures.js';
 
@@ -245,7 +245,7 @@ describe('decayed_count', () => {
   });
 });
 
-describe('approx_distinct (HyperLogLog p=12)', () => {
+describe("approx_distinct (Redis's HyperLogLog: p=14, MurmurHash64A, Ertl's estimator)", () => {
   const agg = aggregatorFor({ source: 'click', op: 'approx_distinct', field: 'itemId' });
   const sigma = 1.04 / Math.sqrt(HLL_REGISTERS);
 
@@ -279,30 +279,49 @@ describe('approx_distinct (HyperLogLog p=12)', () => {
     expect(agg.finish(agg.init(), T0)).toBe(0);
   });
 
-  it('uses the reference MurmurHash3 x86_32 (published vectors)', () => {
-    const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
-    expect(murmur3(utf8(''), 0)).toBe(0);
-    expect(murmur3(utf8(''), 1)).toBe(0x514e28b7);
-    expect(murmur3(utf8(''), 0xffffffff)).toBe(0x81f16f39);
-    expect(murmur3(utf8('test'), 0)).toBe(0xba6bd213);
-    expect(murmur3(utf8('Hello, world!'), 0)).toBe(0xc0363e43);
-    expect(murmur3(utf8('The quick brown fox jumps over the lazy dog'), 0)).toBe(0x2e4ff723);
-    expect(murmur3(utf8('aaaa'), 0x9747b28c)).toBe(0x5a97808a);
-  });
-
-  it('is pinned: where a value lands never changes (stored sketches depend on it)', () => {
+  it("is pinned to Redis's placement: where a value lands never changes (stored sketches depend on it)", () => {
+    // the same placements PFADD makes (the online-store contract compares registers with Redis's)
     expect(['item-1', 'é', 'a', 'b'].map((v) => hllPosition(v))).toEqual([
-      { index: 200, rank: 4 },
-      { index: 257, rank: 4 },
-      { index: 962, rank: 2 },
-      { index: 2397, rank: 1 },
+      { index: 15918, rank: 1 },
+      { index: 13353, rank: 1 },
+      { index: 12711, rank: 2 },
+      { index: 15780, rank: 1 },
     ]);
-    const s = agg.update(agg.update(agg.init(), 'item-1', T0), 'é', T0);
+    const s = agg.update(agg.update(agg.init(), 'a', T0), 'é', T0);
     const regs = hllFromBase64(agg.encode(s) as string);
     expect([...(regs as Uint8Array).entries()].filter(([, r]) => r > 0)).toEqual([
-      [200, 4],
-      [257, 4],
+      [12711, 2],
+      [13353, 1],
     ]);
+  });
+
+  it('stores small sketches sparse and large ones dense, both round-tripping exactly', () => {
+    let s = agg.init();
+    for (let i = 0; i < 50; i++) s = agg.update(s, `u${i}`, T0);
+    const sparse = agg.encode(s) as string;
+    expect(sparse.startsWith('s:')).toBe(true);
+    expect(sparse.length).toBeLessThan(300);
+    expect(agg.decode(sparse)).toEqual(s);
+    for (let i = 0; i < 20_000; i++) s = agg.update(s, `w${i}`, T0);
+    const dense = agg.encode(s) as string;
+    expect(dense.startsWith('d:')).toBe(true);
+    expect(agg.decode(dense)).toEqual(s);
+  });
+
+  it("writes Redis's dense format and reads it back (and Redis's sparse opcodes)", () => {
+    const regs = hllCreate();
+    for (let j = 0; j < HLL_REGISTERS; j += 7) regs[j] = 1 + (j % HLL_MAX_RANK);
+    regs[HLL_REGISTERS - 1] = 63 & HLL_MAX_RANK;
+    expect(hllFromRedis(hllToRedis(regs))).toEqual(regs);
+    // sparse: XZERO for 16000 registers, VAL rank 3 x2, ZERO for the remaining 382
+    const sparse = Buffer.concat([Buffer.from('HYLL'), Buffer.from([1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]), Buffer.from([0x40 | (15999 >> 8), 15999 & 0xff, 0x80 | (2 << 2) | 1, 63, 63, 63, 63, 63, 61])]);
+    const decoded = hllFromRedis(sparse) as Uint8Array;
+    expect([...decoded.entries()].filter(([, r]) => r > 0)).toEqual([
+      [16000, 3],
+      [16001, 3],
+    ]);
+    expect(hllFromRedis(Buffer.from('not a sketch at all'))).toBeNull();
+    expect(hllFromRedis(sparse.subarray(0, sparse.length - 1))).toBeNull(); // registers do not add up to 2^14
   });
 
   it('spreads ranks geometrically (half the values rank 1, a quarter rank 2, ...)', () => {
@@ -318,11 +337,14 @@ describe('approx_distinct (HyperLogLog p=12)', () => {
     }
   });
 
-  it('refuses a base64 text of the wrong length or with impossible ranks', () => {
+  it('refuses text that is not a sketch: unknown form, wrong length, impossible indexes or ranks', () => {
     expect(hllFromBase64('AAAA')).toBeNull();
+    expect(hllFromBase64('d:AAAA')).toBeNull();
     const regs = new Uint8Array(HLL_REGISTERS);
-    regs[5] = 60;
-    expect(hllFromBase64(hllToBase64(regs))).toBeNull();
+    regs[5] = HLL_MAX_RANK + 1;
+    expect(hllFromBase64(`d:${Buffer.from(regs).toString('base64')}`)).toBeNull();
+    expect(hllFromBase64(`s:${Buffer.from([0xff, 0xff, 1]).toString('base64')}`)).toBeNull();
+    expect(hllFromBase64(`s:${Buffer.from([0, 1, 0]).toString('base64')}`)).toBeNull();
     expect(() => agg.decode('AAAA')).toThrow(FeatureStateError);
     expect(hllEstimate(new Uint8Array(HLL_REGISTERS))).toBe(0);
   });

@@ -63,15 +63,3 @@ describe('stream: bad input is counted and never stops or corrupts the stream', 
     expect(unknown!.values.item_ctr_24h).toBe(1 / 20);
   });
 });
-
-describe('stream: definitions it cannot serve', () => {
-  it('refuses approx_distinct at start with a message that says what to do', () => {
-    const group = compileGroup({ name: 'g', entity: { name: 'g', keyFields: ['userId'] }, aggregations: [{ source: 'click', op: 'approx_distinct', field: 'itemId', windowsMs: [3_600_000] }] });
-    const start = () =>
-      startStream(
-        { log: new MemoryEventLog(), store: new MemoryOnlineStore(), registry: createSchemaRegistry(), topics: createTopics('x'), keys: createStreamKeys('t'), groups: [group], logger: SILENT_LOGGER, metrics: new Metrics(), clock: Date.now },
-        {},
-      );
-    expect(start).toThrow(/approx_distinct .* not yet served by the streaming layer/);
-  });
-});

@@ -37,6 +37,45 @@ async function runStream(events: readonly AnyEvent[], store: OnlineStore, option
   return { metrics, keys, late };
 }
 
+describe('online state is bounded in event time', () => {
+  it('prunes tiles, per-tile latest fields and HyperLogLog tiles that every window has left, however long the stream runs', async () => {
+    // one user for 20 days, an event every ~7 min: without pruning the 1-min tiles alone would be thousands
+    const start = Date.UTC(2026, 0, 5);
+    const events: AnyEvent[] = randomStream(9, 4000, { start, spanMs: days(20), disorderMs: 0, dupRate: 0 }).map((e) => ({ ...e, userId: 'u0' }) as AnyEvent);
+    const store = new MemoryOnlineStore();
+    const { keys } = await runStream(events, store, { maxBatchRecords: 200 });
+    const latest = Math.max(...events.map((e) => e.eventTime));
+    const probe = TEST_GROUPS.find((g) => g.name === 'probe')!;
+    const [hash] = await store.read([{ kind: 'hgetall', key: keys.entity('probe', 'u0') }]);
+    const fields = Object.keys(hash?.kind === 'hgetall' ? hash.value : {});
+    // slack: pruning runs once per hour of the entity's event time, so a tile may outlive its retention by that much
+    const slack = hours(1);
+    const retention = new Map<number, number>(); // hop -> longest window + lateness + hop
+    for (const a of probe.aggregations) for (const t of a.tiles) retention.set(t.hopMs, Math.max(retention.get(t.hopMs) ?? 0, Math.max(...t.windowsMs) + minutes(10) + t.hopMs));
+    let tiles = 0;
+    for (const f of fields) {
+      const parts = f.split('|');
+      if (parts.length < 3 || parts[1] === 'L' || Number(parts[1]) === hours(1) && probe.aggregations[Number(parts[0])]?.def.op === 'decayed_count') continue;
+      const hop = Number(parts[1]);
+      const keep = retention.get(hop);
+      expect(keep, f).toBeDefined();
+      expect(Number(parts[2]), f).toBeGreaterThanOrEqual(latest - keep! - slack - hop);
+      tiles++;
+    }
+    expect(tiles).toBeGreaterThan(0);
+    const hllKeys = store.keysWithPrefix(`${keys.root}:h:probe:`);
+    expect(hllKeys.length).toBeGreaterThan(0);
+    for (const k of hllKeys) {
+      const label = k.split(':').slice(-2, -1)[0]!;
+      if (label === 'L') continue;
+      const [hop, s] = label.split('|').map(Number) as [number, number];
+      expect(s, k).toBeGreaterThanOrEqual(latest - retention.get(hop)! - slack - hop);
+    }
+    // the 1-min HyperLogLog tiles left are about (1 h window + lateness + slack) / 1 min, not 20 days' worth
+    expect(hllKeys.filter((k) => k.includes(`:${minutes(1)}|`)).length).toBeLessThanOrEqual((hours(1) + minutes(10) + slack) / minutes(1) + 3);
+  });
+});
+
 describe('streaming features equal the naive oracle', () => {
   it.each([1, 2, 3, 4])('random stream %i: out of order within the lateness, with duplicates, read from just after the last event to 40 days later', async (seed) => {
     const events = randomStream(seed, 700);
