@@ -7,7 +7,9 @@ import { assembleGroup, coldStartFeatures, headIsExact } from '../features/windo
 import { tileStart, windowRange } from '../features/windows.js';
 import { hllTileLabel } from '../streaming/tile-layout.js';
 import type { OnlineStore, ReadQuery, ReadValue } from '../ports/online-store.js';
-import type { StreamKeys } from '../streaming/stream-keys.js';
+import { createStreamKeys, type StreamKeys } from '../streaming/stream-keys.js';
+import { catalogQuery, EMPTY_CATALOG, parseCatalog, type Catalog } from '../streaming/online-catalog.js';
+import { mergeLambda } from './lambda-merge.js';
 import { decodeEntity } from '../streaming/tile-decode.js';
 
 /** The online state cannot answer this query time exactly; the message says what can. */
@@ -47,6 +49,12 @@ export interface FeatureReaderDeps {
   clock: () => number;
   /** The stream's allowed lateness (tiles are kept that far behind an entity's latest event). Default 10 min. */
   latenessMs?: number;
+  /**
+   * Read exactly `keys`' namespace, ignoring the catalog's aliases and batch views (inspecting one
+   * version). Default false: each group is read from the namespace its alias names (`keys`'
+   * namespace when none), merged with its batch view when it has one.
+   */
+  pinNamespace?: boolean;
 }
 
 /** A ranking request's features: the user, each candidate item and user x category, and the context. */
@@ -68,12 +76,23 @@ export interface RequestFeatures {
  * no event at or after q, no lifetime value is asked for, and q is no further before the entity's
  * latest event than the allowed lateness (tiles are pruned behind it); otherwise it throws
  * {@link InexactQueryError} naming what cannot be answered: ask the batch layer instead.
+ *
+ * Versions (online-catalog.ts). The catalog is read in the same round trip as the features; the
+ * keys are built from the last catalog seen, and when the answer shows the catalog changed in the
+ * meantime (a kappa flip, a new batch view) the read is repeated with the new one, so an answer
+ * never mixes versions. Lambda: for a group with a batch view as of watermark U, tiles before U
+ * come from the view (every event, late ones included) and tiles from U on from the stream;
+ * lifetime states that are idempotent under merge (min, max, last, last_k, last_seen,
+ * approx_distinct) and decayed_count (kept in hourly tiles) merge both; lifetime count, sum and
+ * avg cannot be split at U and come from the stream alone.
  */
 export class FeatureReader {
   private readonly groups: Map<string, CompiledGroup>;
   private readonly latenessMs: number;
   private readonly lastKByGroup = new Map<CompiledGroup, CompiledGroup['aggregations']>();
   private readonly hllByGroup = new Map<CompiledGroup, CompiledGroup['aggregations']>();
+  private catalog: Catalog = EMPTY_CATALOG;
+  private readonly keysByNamespace = new Map<string, StreamKeys>();
 
   constructor(private readonly deps: FeatureReaderDeps) {
     this.groups = new Map(deps.groups.map((g) => [g.name, g]));
@@ -86,58 +105,92 @@ export class FeatureReader {
    * `at = 'watermark'` such groups cost one more round trip (the watermark first).
    */
   async read(refs: readonly EntityRef[], at: QueryTime = 'now'): Promise<{ q: number; entities: EntityFeatures[] }> {
-    const { keys, store } = this.deps;
     const groups = refs.map((ref) => {
       const group = this.groups.get(ref.group);
       if (!group) throw new UsageError(`unknown feature group "${ref.group}" (known: ${[...this.groups.keys()].join(', ')})`);
       return group;
     });
-    let q: number | undefined = at === 'now' ? this.deps.clock() : at === 'watermark' ? undefined : at;
-    if (q === undefined && groups.some((g) => this.hllOf(g).length > 0)) {
-      q = watermarkTime(maxWatermark(hashOf((await store.read([{ kind: 'hgetall', key: keys.watermarks() }]))[0])));
+    for (let attempt = 0; ; attempt++) {
+      const catalog = this.catalog;
+      const answer = await this.readWith(catalog, refs, groups, at);
+      if (answer.catalog.rev === catalog.rev || attempt >= 3) return answer.result;
+      this.catalog = answer.catalog; // changed since the keys were built: read again with the new versions
     }
-    const queries: ReadQuery[] = [{ kind: 'hgetall', key: keys.watermarks() }];
+  }
+
+  private async readWith(catalog: Catalog, refs: readonly EntityRef[], groups: readonly CompiledGroup[], at: QueryTime): Promise<{ catalog: Catalog; result: { q: number; entities: EntityFeatures[] } }> {
+    const { keys, store } = this.deps;
+    const follow = this.deps.pinNamespace !== true;
+    const streamKeys = (group: CompiledGroup): StreamKeys => {
+      const ns = follow ? (catalog.aliases.get(group.name)?.namespace ?? keys.namespace) : keys.namespace;
+      return ns === keys.namespace ? keys : this.keysFor(ns);
+    };
+    const namespaces = [...new Set(groups.map((g) => streamKeys(g).namespace))];
+    const wmQueries = (): ReadQuery[] => namespaces.map((ns) => ({ kind: 'hgetall', key: this.keysFor(ns).watermarks() }));
+    let q: number | undefined = at === 'now' ? this.deps.clock() : at === 'watermark' ? undefined : at;
+    if (q === undefined && groups.some((g) => this.hllOf(g).length > 0)) q = watermarkTime(maxWatermark(await store.read(wmQueries())));
+    const queries: ReadQuery[] = [catalogQuery(keys.prefix), ...wmQueries()];
+    const entityQueries = (k: StreamKeys, group: CompiledGroup, key: string, withHll: boolean) => {
+      const first = queries.length;
+      queries.push({ kind: 'hgetallFlat', key: k.entity(group.name, key) });
+      const lastK = this.lastKOf(group);
+      for (const a of lastK) queries.push({ kind: 'ztop', key: k.lastK(group.name, a.index, key), limit: a.def.k ?? 1 });
+      const hlls: { aggregation: number; label: string; at: number }[] = [];
+      if (withHll) {
+        for (const { aggregation, label } of hllTilesToRead(this.hllOf(group), q as number)) {
+          hlls.push({ aggregation, label, at: queries.length });
+          queries.push({ kind: 'hll', key: k.hll(group.name, aggregation, label, key) });
+        }
+      }
+      return { first, lastK, hlls };
+    };
     const plan = refs.map((ref, i) => {
       const group = groups[i] as CompiledGroup;
-      const first = queries.length;
-      queries.push({ kind: 'hgetallFlat', key: keys.entity(group.name, ref.key) });
-      const lastK = this.lastKOf(group);
-      for (const a of lastK) queries.push({ kind: 'ztop', key: keys.lastK(group.name, a.index, ref.key), limit: a.def.k ?? 1 });
-      const hlls: { aggregation: number; label: string; at: number }[] = [];
-      for (const { aggregation, label } of hllTilesToRead(this.hllOf(group), q as number)) {
-        hlls.push({ aggregation, label, at: queries.length });
-        queries.push({ kind: 'hll', key: keys.hll(group.name, aggregation, label, ref.key) });
-      }
-      return { ref, group, first, lastK, hlls };
+      const stream = entityQueries(streamKeys(group), group, ref.key, true);
+      const view = follow ? catalog.batchViews.get(group.name) : undefined;
+      const batch = view ? { until: view.until, ...entityQueries(this.keysFor(view.namespace), group, ref.key, false) } : null;
+      return { ref, group, stream, batch };
     });
     const results = await store.read(queries);
-    q ??= watermarkTime(maxWatermark(hashOf(results[0])));
-    const entities = plan.map(({ ref, group, first, lastK, hlls }) => {
-      const hash = flatOf(results[first]);
-      const sets = lastK.length === 0 ? NO_SETS : new Map(lastK.map((a, j) => [a.index, ztopOf(results[first + 1 + j])]));
+    const fresh = follow ? parseCatalog(results[0]) : catalog;
+    if (fresh.rev !== catalog.rev) return { catalog: fresh, result: { q: 0, entities: [] } };
+    q ??= watermarkTime(maxWatermark(results.slice(1, 1 + namespaces.length)));
+    const decode = (group: CompiledGroup, part: ReturnType<typeof entityQueries>, keep?: (hopMs: number, start: number) => boolean) => {
+      const hash = flatOf(results[part.first]);
+      const sets = part.lastK.length === 0 ? NO_SETS : new Map(part.lastK.map((a, j) => [a.index, ztopOf(results[part.first + 1 + j])]));
       const sketches = new Map<number, Map<string, Uint8Array>>();
-      for (const h of hlls) {
+      for (const h of part.hlls) {
         const v = results[h.at];
         if (v?.kind !== 'hll' || v.value === null) continue;
         let m = sketches.get(h.aggregation);
         if (m === undefined) sketches.set(h.aggregation, (m = new Map()));
         m.set(h.label, v.value);
       }
-      const states = decodeEntity(group, hash, sets, sketches);
+      return decodeEntity(group, hash, sets, sketches, keep);
+    };
+    const at_ = q;
+    const entities = plan.map(({ ref, group, stream, batch }) => {
+      const states =
+        batch === null
+          ? decode(group, stream)
+          : mergeLambda(
+              group,
+              decode(group, batch, (_h, start) => start < batch.until),
+              decode(group, stream, (_h, start) => start >= batch.until),
+            );
       if (states.latest === null) {
         return { group: group.name, key: ref.key, values: coldStartFeatures(group), known: false, latestEventTime: null, ageMs: null };
       }
-      if (states.latest >= (q as number)) this.checkExact(group, ref, states, q as number);
-      return {
-        group: group.name,
-        key: ref.key,
-        values: assembleGroup(group, states, q as number),
-        known: true,
-        latestEventTime: states.latest,
-        ageMs: (q as number) - states.latest,
-      };
+      if (states.latest >= at_) this.checkExact(group, ref, states, at_);
+      return { group: group.name, key: ref.key, values: assembleGroup(group, states, at_), known: true, latestEventTime: states.latest, ageMs: at_ - states.latest };
     });
-    return { q, entities };
+    return { catalog: fresh, result: { q, entities } };
+  }
+
+  private keysFor(namespace: string): StreamKeys {
+    let k = this.keysByNamespace.get(namespace);
+    if (k === undefined) this.keysByNamespace.set(namespace, (k = createStreamKeys(this.deps.keys.prefix, namespace)));
+    return k;
   }
 
   /**
@@ -214,8 +267,10 @@ export function hllTilesToRead(aggregations: CompiledGroup['aggregations'], q: n
   return out;
 }
 
-function maxWatermark(wm: Record<string, string>): number {
-  return Math.max(-Infinity, ...Object.values(wm).map(Number));
+function maxWatermark(answers: readonly (ReadValue | undefined)[]): number {
+  let max = -Infinity;
+  for (const a of answers) for (const v of Object.values(hashOf(a))) max = Math.max(max, Number(v));
+  return max;
 }
 
 /** The query time `watermark` stands for: just after the latest applied event, so it is a feature. */

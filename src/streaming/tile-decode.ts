@@ -2,6 +2,8 @@ import type { AggregationDef, CompiledGroup } from '../features/definitions.js';
 import { EVENT_FIELDS, type FieldKind } from '../events/event-fields.js';
 import { aggregatorFor, type AggState, type DecayState, type TimedValue } from '../features/aggregators.js';
 import type { GroupStates } from '../features/window-assembly.js';
+import { hllFromBase64 } from '../features/hll.js';
+import { DECAY_TILE_MS } from './tile-layout.js';
 
 /**
  * The read side of the layout described in tile-layout.ts (DECAY_TILE_MS tiles, `<t>|<value>` latest values): an entity's stored fields back into the
@@ -27,6 +29,7 @@ function parseLatest(def: AggregationDef, text: string): TimedValue {
 }
 
 const NO_HLLS: ReadonlyMap<number, ReadonlyMap<string, Uint8Array>> = new Map();
+const KEEP_ALL = (): boolean => true;
 
 /** One entity's stored fields decoded for the aggregation core, plus what the exactness check needs. */
 export interface EntityStates extends GroupStates {
@@ -59,7 +62,9 @@ function partEnd(s: string, from: number): number {
 
 /**
  * Decodes an entity hash, its last_k sorted sets and its approx_distinct HyperLogLog tiles
- * (aggregation -> tile label -> registers; only the tiles the caller read) into the aggregation core's states, per the
+ * (aggregation -> tile label -> registers; only the tiles the caller read) into the aggregation
+ * core's states, keeping only the tiles `keepTile` accepts (the lambda merge splits tiles at the
+ * batch watermark; the latest event time then comes from the kept tiles only), per the
  * layout above. The hash is either an `HGETALL` object or the flat `[field, value, ...]` array of
  * the store's `hgetallFlat` read (the reader's fast path; same result).
  */
@@ -68,6 +73,7 @@ export function decodeEntity(
   hash: Readonly<Record<string, string>> | readonly string[],
   lastK: ReadonlyMap<number, { member: string; score: number }[]>,
   hlls: ReadonlyMap<number, ReadonlyMap<string, Uint8Array>> = NO_HLLS,
+  keepTile: (hopMs: number, start: number) => boolean = KEEP_ALL,
 ): EntityStates {
   const flat: readonly string[] = Array.isArray(hash) ? (hash as readonly string[]) : Object.entries(hash as Record<string, string>).flat();
   const defs = group.def.aggregations;
@@ -83,6 +89,7 @@ export function decodeEntity(
       lifetime.set(agg, state);
       return;
     }
+    if (!keepTile(hop, start)) return;
     let byHop = tiles[agg];
     if (byHop === undefined) tiles[agg] = byHop = new Map();
     let m = byHop.get(hop);
@@ -117,12 +124,12 @@ export function decodeEntity(
       const startText = has2 ? field.slice(e1 + 1, e2) : 'undefined';
       const hop = num(field, e0 + 1, e1);
       const start = has2 ? num(field, e1 + 1, e2) : NaN;
-      if (String(hop) === hopText && String(start) === startText) {
+      if (String(hop) === hopText && String(start) === startText && keepTile(hop, start)) {
         let m = tileMax.get(hop);
         if (m === undefined) tileMax.set(hop, (m = new Map()));
         m.set(start, v);
       }
-      latest = Math.max(latest ?? -Infinity, v);
+      if (keepTile(hop, start)) latest = Math.max(latest ?? -Infinity, v);
       continue;
     }
     const agg = Number(field.slice(0, e0));
@@ -132,6 +139,7 @@ export function decodeEntity(
     const hop = lifetimeField ? null : has1 ? num(field, e0 + 1, e1) : NaN;
     const start = hop === null ? 0 : has2 ? num(field, e1 + 1, e2) : NaN;
     if (def.op === 'decayed_count') {
+      if (!keepTile(DECAY_TILE_MS, start)) continue;
       decayParts ??= new Map();
       const list = decayParts.get(agg) ?? [];
       list.push({ ref: start, s: Number(value) });
@@ -149,6 +157,12 @@ export function decodeEntity(
       else p.count = Number(value);
       avgParts.set(k, p);
       put(agg, hop, start, p);
+      continue;
+    }
+    if (def.op === 'approx_distinct') {
+      // only a batch view stores sketches in the hash (as the core's text); the stream uses PFADD keys
+      const registers = hllFromBase64(value);
+      if (registers !== null) put(agg, hop, start, registers);
       continue;
     }
     if (def.op === 'last') put(agg, hop, start, parseLatest(def, value));

@@ -1,7 +1,9 @@
 import type { AnyEvent, Context } from '../../src/events/event-types.js';
 import { compileGroup, days, hours, minutes, type CompiledGroup, type FeatureGroupDef } from '../../src/features/definitions.js';
 import { REFERENCE_GROUPS } from '../../src/features/reference.js';
-import type { FeatureValue } from '../../src/features/aggregators.js';
+import { aggregatorFor, type AggState, type FeatureValue } from '../../src/features/aggregators.js';
+import { eventUpdates } from '../../src/features/event-input.js';
+import type { EntityDump } from '../../src/streaming/batch-view.js';
 import { Rng } from '../../src/ingest/rng.js';
 
 /** Every op the streaming layer serves, with lifetime and windowed forms. */
@@ -86,4 +88,39 @@ export function sameFeatures(a: Record<string, FeatureValue>, b: Record<string, 
     } else if (JSON.stringify(x) !== JSON.stringify(y)) return `${n}: ${JSON.stringify(x)} != ${JSON.stringify(y)}`;
   }
   return null;
+}
+
+/**
+ * A naive batch recompute for tests: every entity's states as of `until` (events with eventTime <
+ * until, deduplicated on eventId), folded one event at a time with the aggregation core, in the
+ * shape a batch view is written from.
+ */
+export function foldDumps(group: CompiledGroup, events: readonly AnyEvent[], until: number): EntityDump[] {
+  const seen = new Set<string>();
+  const byEntity = new Map<string, { tiles: Map<number, Map<number, Map<number, AggState>>>; lifetime: Map<number, AggState>; tileMax: Map<number, Map<number, number>>; latest: number }>();
+  for (const e of events) {
+    if (seen.has(e.eventId) || e.eventTime >= until) continue;
+    seen.add(e.eventId);
+    const planned = eventUpdates(group, e);
+    if (planned === null) continue;
+    let d = byEntity.get(planned.entityKey);
+    if (d === undefined) byEntity.set(planned.entityKey, (d = { tiles: new Map(), lifetime: new Map(), tileMax: new Map(), latest: -Infinity }));
+    d.latest = Math.max(d.latest, e.eventTime);
+    for (const u of planned.updates) {
+      const agg = aggregatorFor(group.def.aggregations[u.aggregation]!);
+      if (u.hopMs === null) {
+        d.lifetime.set(u.aggregation, agg.update(d.lifetime.get(u.aggregation) ?? agg.init(), u.value, u.t));
+        continue;
+      }
+      let byHop = d.tiles.get(u.aggregation);
+      if (byHop === undefined) d.tiles.set(u.aggregation, (byHop = new Map()));
+      let byStart = byHop.get(u.hopMs);
+      if (byStart === undefined) byHop.set(u.hopMs, (byStart = new Map()));
+      byStart.set(u.tileStart!, agg.update(byStart.get(u.tileStart!) ?? agg.init(), u.value, u.t));
+      let max = d.tileMax.get(u.hopMs);
+      if (max === undefined) d.tileMax.set(u.hopMs, (max = new Map()));
+      max.set(u.tileStart!, Math.max(max.get(u.tileStart!) ?? -Infinity, u.t));
+    }
+  }
+  return [...byEntity].map(([entityKey, d]) => ({ entityKey, ...d }));
 }

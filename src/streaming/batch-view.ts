@@ -1,0 +1,150 @@
+import type { AggState, AvgState, DecayState, TimedValue } from '../features/aggregators.js';
+import type { AggregationDef, CompiledGroup } from '../features/definitions.js';
+import { hllToBase64 } from '../features/hll.js';
+import type { OnlineStore, StoreOp } from '../ports/online-store.js';
+import { formatDouble } from '../util/format-double.js';
+import { setBatchView } from './online-catalog.js';
+import { createStreamKeys, type StreamKeys } from './stream-keys.js';
+import { DECAY_TILE_MS, longestRetentionMs } from './tile-layout.js';
+
+/**
+ * The lambda batch view: states recomputed by the batch layer as of a watermark, written into the
+ * online store in the streaming layout (tile-layout.ts) under a namespace of their own, then made
+ * the group's view in the catalog in one step. The reader takes a group's tiles before the
+ * watermark from here and the rest from the stream (lambda-merge.ts).
+ *
+ * Layout differences from the stream's, all understood by tile-decode.ts: approx_distinct sketches
+ * are hash fields holding the core's text (`hllToBase64`), not PFADD keys; a decayed_count is one
+ * field `<i>|3600000|<ref>` holding the state's sum relative to its reference time.
+ */
+
+/** One entity's states as of the watermark, the shape the batch layer's recompute produces. */
+export interface EntityDump {
+  readonly entityKey: string;
+  /** aggregation index -> tile size -> tile start -> state (tiles of windowed aggregations). */
+  readonly tiles: ReadonlyMap<number, ReadonlyMap<number, ReadonlyMap<number, AggState>>>;
+  /** aggregation index -> lifetime state. */
+  readonly lifetime: ReadonlyMap<number, AggState>;
+  /** tile size -> tile start -> the latest event time in that tile (over the whole group). */
+  readonly tileMax: ReadonlyMap<number, ReadonlyMap<number, number>>;
+  /** The entity's latest event time before the watermark. */
+  readonly latest: number;
+}
+
+/**
+ * The store operations that write one entity's states (everything but expiry), per the layout.
+ */
+export function batchViewOps(group: CompiledGroup, keys: StreamKeys, dump: EntityDump): StoreOp[] {
+  const key = keys.entity(group.name, dump.entityKey);
+  const ops: StoreOp[] = [];
+  const hset = (field: string, value: string) => ops.push({ op: 'hset', key, field, value });
+  const put = (def: AggregationDef, index: number, base: string, state: AggState) => {
+    switch (def.op) {
+      case 'avg': {
+        const a = state as AvgState;
+        if (a.count === 0) return;
+        hset(`${base}|s`, formatDouble(a.sum));
+        hset(`${base}|n`, formatDouble(a.count));
+        return;
+      }
+      case 'last': {
+        const l = state as TimedValue | null;
+        if (l !== null) hset(base, `${formatDouble(l.t)}|${String(l.v)}`);
+        return;
+      }
+      case 'last_k': {
+        const z = keys.lastK(group.name, index, dump.entityKey);
+        for (const e of state as readonly TimedValue[]) ops.push({ op: 'zadd', key: z, member: String(e.v), score: e.t, keepTop: def.k ?? 1 });
+        return;
+      }
+      case 'approx_distinct':
+        hset(base, hllToBase64(state as Uint8Array));
+        return;
+      case 'decayed_count': {
+        const d = state as DecayState | null;
+        if (d !== null) hset(`${index}|${DECAY_TILE_MS}|${formatDouble(d.ref)}`, formatDouble(d.s));
+        return;
+      }
+      default: {
+        const n = state as number | null;
+        if (n !== null) hset(base, formatDouble(n));
+      }
+    }
+  };
+  for (const [index, byHop] of dump.tiles) {
+    const def = group.def.aggregations[index];
+    if (def === undefined) continue;
+    for (const [hop, byStart] of byHop) for (const [start, state] of byStart) put(def, index, `${index}|${hop}|${start}`, state);
+  }
+  for (const [index, state] of dump.lifetime) {
+    const def = group.def.aggregations[index];
+    if (def !== undefined) put(def, index, `${index}|L`, state);
+  }
+  for (const [hop, byStart] of dump.tileMax) for (const [start, t] of byStart) hset(`t|${hop}|${start}`, formatDouble(t));
+  if (group.tileSizesMs.length === 0) hset('_t', formatDouble(dump.latest));
+  return ops;
+}
+
+/** The largest tile size a group's states use: a batch watermark must be a multiple of it. */
+export function batchAlignmentMs(group: CompiledGroup): number {
+  const sizes = [...group.tileSizesMs];
+  if (group.aggregations.some((a) => a.def.op === 'decayed_count')) sizes.push(DECAY_TILE_MS);
+  return Math.max(1, ...sizes);
+}
+
+export interface WriteBatchViewOptions {
+  prefix: string;
+  /** The batch watermark; must be a multiple of {@link batchAlignmentMs}. */
+  until: number;
+  /** Wall clock, epoch ms (names the namespace, dates the catalog entry). */
+  now: number;
+  /** How long the replaced view is kept for rollback. */
+  graceMs: number;
+  /** Stream lateness, for the keys' TTL (the longest retention). */
+  latenessMs: number;
+  /** Entities written per store call. Default 500. */
+  chunk?: number;
+  onProgress?: (entities: number) => void;
+}
+
+/**
+ * Writes a group's batch view into a fresh namespace and then points the catalog at it (so a
+ * reader sees the old view or the complete new one, never half of it). Every key expires after
+ * the group's longest retention plus a day (wall clock), so a view nobody refreshes goes away.
+ *
+ * @throws RangeError when `until` is not aligned to every tile size of the group.
+ * @returns the namespace and how many entities were written.
+ */
+export async function writeBatchView(store: OnlineStore, group: CompiledGroup, dumps: AsyncIterable<EntityDump> | Iterable<EntityDump>, options: WriteBatchViewOptions): Promise<{ namespace: string; entities: number }> {
+  const align = batchAlignmentMs(group);
+  if (options.until % align !== 0) {
+    throw new RangeError(`batch view of "${group.name}": the watermark ${new Date(options.until).toISOString()} must be a multiple of ${align} ms (its largest tile), e.g. ${new Date(options.until - (options.until % align)).toISOString()}`);
+  }
+  const namespace = `bv-${group.name}-${options.until}-${options.now}`;
+  const keys = createStreamKeys(options.prefix, namespace);
+  const ttlMs = longestRetentionMs(group, options.latenessMs) + 86_400_000;
+  const chunk = options.chunk ?? 500;
+  let pending: StoreOp[] = [];
+  let inChunk = 0;
+  let entities = 0;
+  const flush = async () => {
+    if (pending.length > 0) await store.apply(pending);
+    pending = [];
+    inChunk = 0;
+  };
+  for await (const dump of dumps) {
+    const ops = batchViewOps(group, keys, dump);
+    if (ops.length === 0) continue;
+    const touched = new Set(ops.map((o) => o.key));
+    pending.push(...ops);
+    for (const k of touched) pending.push({ op: 'expire', key: k, ttlMs });
+    entities++;
+    if (++inChunk >= chunk) {
+      await flush();
+      options.onProgress?.(entities);
+    }
+  }
+  await flush();
+  await setBatchView(store, options.prefix, group.name, namespace, options.until, options.graceMs, options.now);
+  return { namespace, entities };
+}
