@@ -69,3 +69,22 @@ export function stringOption(ctx: CommandContext, name: string): string | undefi
   const v = ctx.values[name];
   return typeof v === 'string' ? v : undefined;
 }
+
+const DURATION_UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/**
+ * `30m`, `24h`, `90s`, `2d`, `1500ms` or a plain number of ms, as ms.
+ *
+ * @throws UsageError naming the option and the accepted forms.
+ */
+export function parseDurationText(name: string, text: string): number {
+  const m = /^(\d+)(ms|s|m|h|d)?$/.exec(text.trim());
+  if (m === null) throw new UsageError(`--${name} must be a duration such as 30m, 24h, 90s, 2d or a number of ms, got "${text}"`);
+  return Number(m[1]) * (DURATION_UNIT_MS[m[2] ?? 'ms'] as number);
+}
+
+/** Reads a duration option ({@link parseDurationText}). */
+export function durationOption(ctx: CommandContext, name: string, fallback: number): number {
+  const raw = stringOption(ctx, name);
+  return raw === undefined ? fallback : parseDurationText(name, raw);
+}

@@ -25,6 +25,11 @@ export interface EventLog {
   endOffsets(topic: string): Promise<PartitionOffset[]>;
   /** The first offset still stored, per partition. */
   startOffsets(topic: string): Promise<PartitionOffset[]>;
+  /**
+   * Per partition, the first offset whose record timestamp (append time) is at or after
+   * `timestampMs`; the end offset when there is none. Lets a replay skip what it cannot need.
+   */
+  offsetsForTimestamp(topic: string, timestampMs: number): Promise<PartitionOffset[]>;
   /** Offsets a group has committed (the next offset it will read), -1 where none. */
   committedOffsets(groupId: string, topic: string): Promise<PartitionOffset[]>;
   /** Reads a partition range without a group (inspection, tests, dead-letter tools). */

@@ -59,6 +59,13 @@ export interface StreamOptions {
    * check (and prove) that a replay never double-applies.
    */
   rereadFromStart?: boolean;
+  /**
+   * Where to start a partition that has no stored fence yet (`topic:partition` -> offset), e.g.
+   * a rebuild that skips records appended before its `--from`. Default: the log start.
+   */
+  initialOffsets?: ReadonlyMap<string, number>;
+  /** Events with an earlier eventTime are skipped (not applied, counted): a rebuild `--from`. */
+  minEventTime?: number;
   /** Called after each batch is applied (tests use it to crash between batches). */
   onBatchApplied?: (batch: RecordBatch, applied: number) => void | Promise<void>;
 }
@@ -122,7 +129,8 @@ export function startStream(deps: StreamDeps, options: StreamOptions = {}): Subs
       const wm = wms?.kind === 'hmget' ? wms.value[i] : null;
       partitions.set(f, { watermark: wm == null ? -Infinity : Number(wm) });
       if (next != null && !options.rereadFromStart) out.set(f, Number(next));
-      if (options.rereadFromStart) out.set(f, 0);
+      else if (options.rereadFromStart) out.set(f, 0);
+      else if (options.initialOffsets?.has(f)) out.set(f, options.initialOffsets.get(f) as number);
     });
     logger.info('stream.assigned', { partitions: fields, resumeFrom: Object.fromEntries(out) });
     return out;
@@ -195,10 +203,15 @@ export function startStream(deps: StreamDeps, options: StreamOptions = {}): Subs
     let applied = 0;
     let duplicates = 0;
     let oversized = 0;
+    let beforeFrom = 0;
     decoded.forEach(({ record, event }, i) => {
       if (record.offset < storedNext) return; // already applied by an earlier owner
       if (seenScores[i] != null || inBatch.has(event.eventId)) {
         duplicates++;
+        return;
+      }
+      if (options.minEventTime !== undefined && event.eventTime < options.minEventTime) {
+        beforeFrom++;
         return;
       }
       if (event.eventTime < watermark - latenessMs) {
@@ -265,6 +278,7 @@ export function startStream(deps: StreamDeps, options: StreamOptions = {}): Subs
     metrics.inc('tessera_stream_events_applied_total', { type }, applied, 'Events applied to the online store');
     metrics.inc('tessera_stream_duplicates_total', { type }, duplicates, 'Producer duplicates dropped (same eventId within the dedupe horizon)');
     metrics.inc('tessera_stream_late_events_total', { type }, late.length, 'Events later than the allowed lateness, routed to the late topic');
+    if (beforeFrom > 0) metrics.inc('tessera_stream_before_from_total', { type }, beforeFrom, 'Events skipped because they are older than a rebuild\'s --from');
     metrics.inc('tessera_stream_oversized_values_total', { type }, oversized, 'Text values too long for last / last_k, left out (the rest of the event is applied)');
     metrics.set('tessera_stream_lag', batch.highWatermark - last.offset - 1, { topic: batch.topic, partition: String(batch.partition) }, 'Records behind the log end');
     if (Number.isFinite(watermark)) {

@@ -93,6 +93,19 @@ export function eventLogContract(name: string, makeLog: () => Promise<EventLogHa
       expect(await log.endOffsets(topic)).toEqual([0, 1, 2, 3].map((p) => ({ partition: p, offset: perPartition.get(p) ?? 0 })));
     });
 
+    it('offsetsForTimestamp finds the first record appended at or after a time, per partition', async () => {
+      const topic = await newTopic(2);
+      await log.send(['a', 'b', 'c', 'd'].map((k) => record(topic, k, `early-${k}`)));
+      const afterEarly = await log.endOffsets(topic);
+      await new Promise((r) => setTimeout(r, 50));
+      const between = Date.now();
+      await new Promise((r) => setTimeout(r, 50));
+      await log.send(['a', 'b', 'c', 'd'].map((k) => record(topic, k, `late-${k}`)));
+      expect(await log.offsetsForTimestamp(topic, between)).toEqual(afterEarly);
+      expect(await log.offsetsForTimestamp(topic, 0)).toEqual(await log.startOffsets(topic));
+      expect(await log.offsetsForTimestamp(topic, Date.now() + 3_600_000)).toEqual(await log.endOffsets(topic));
+    });
+
     it('round-trips binary values, empty values, null and unicode keys, and headers exactly', async () => {
       const topic = await newTopic(2);
       const allBytes = Buffer.from(Array.from({ length: 256 }, (_, i) => i));

@@ -42,6 +42,7 @@ eventLogContract(`kafka at ${TEST_KAFKA_BROKERS.join(',')}`, async () => {
     },
     endOffsets: (topic) => log.endOffsets(topic),
     startOffsets: (topic) => log.startOffsets(topic),
+    offsetsForTimestamp: (topic, ms) => log.offsetsForTimestamp(topic, ms),
     committedOffsets: (groupId, topic) => log.committedOffsets(groupId, topic),
     read: (topic, partition, from, max) => log.read(topic, partition, from, max),
     deleteTopics: (names) => log.deleteTopics(names),

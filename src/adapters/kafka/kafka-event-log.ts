@@ -195,6 +195,24 @@ export class KafkaEventLog implements EventLog {
     return (await this.topicOffsets(topic)).map((o) => ({ partition: o.partition, offset: Number(o.low) }));
   }
 
+  /** See {@link EventLog.offsetsForTimestamp}: admin `fetchTopicOffsetsByTimestamp` (ListOffsets by time). */
+  async offsetsForTimestamp(topic: string, timestampMs: number): Promise<PartitionOffset[]> {
+    this.ensureOpen();
+    const admin = await this.admin();
+    const ends = await this.endOffsets(topic);
+    let found: { partition: number; offset: string }[];
+    try {
+      found = await admin.fetchTopicOffsetsByTimestamp(topic, timestampMs);
+    } catch (err) {
+      throw kafkaError(err, `offsetsForTimestamp ${topic}`);
+    }
+    // the broker answers -1 for a partition with no record at or after the time
+    return ends.map((e) => {
+      const o = Number(found.find((f) => f.partition === e.partition)?.offset ?? -1);
+      return { partition: e.partition, offset: o < 0 ? e.offset : o };
+    });
+  }
+
   /** See {@link EventLog.committedOffsets}. */
   async committedOffsets(groupId: string, topic: string): Promise<PartitionOffset[]> {
     this.ensureOpen();

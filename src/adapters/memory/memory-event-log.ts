@@ -135,6 +135,15 @@ export class MemoryEventLog implements EventLog {
     return this.topic(topic).partitions.map((_, partition) => ({ partition, offset: 0 }));
   }
 
+  /** See {@link EventLog.offsetsForTimestamp}. */
+  async offsetsForTimestamp(topic: string, timestampMs: number): Promise<PartitionOffset[]> {
+    this.ensureOpen();
+    return this.topic(topic).partitions.map((p, partition) => {
+      const i = p.findIndex((r) => r.timestamp >= timestampMs);
+      return { partition, offset: i < 0 ? p.length : i };
+    });
+  }
+
   /** See {@link EventLog.committedOffsets}. */
   async committedOffsets(groupId: string, topic: string): Promise<PartitionOffset[]> {
     this.ensureOpen();

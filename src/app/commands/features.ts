@@ -5,7 +5,7 @@ import { compileGroup } from '../../features/definitions.js';
 import { REFERENCE_GROUPS } from '../../features/reference.js';
 import { parseInstant, formatInstant } from '../../events/time.js';
 import { FeatureReader, type QueryTime } from '../../serving/feature-reader.js';
-import { createStreamKeys } from '../../streaming/stream-keys.js';
+import { createStreamKeys, DEFAULT_NAMESPACE } from '../../streaming/stream-keys.js';
 import { STREAM_DEFAULTS } from '../../streaming/stream-processor.js';
 import { withRuntime } from '../with-runtime.js';
 
@@ -35,11 +35,13 @@ export const featuresCommand: Command = {
 (user_category:<userId>:<categoryId>). --at watermark reads just after the latest event time the
 stream has applied, which is "now" for a replay of history. For a time before the entity's latest
 applied event the online state answers only where its tiles allow an exact answer, and otherwise
-refuses with the reason. Unknown entities get the cold-start defaults. Needs TESSERA_REDIS_URL.`,
+refuses with the reason. Unknown entities get the cold-start defaults. Each group is read from the
+version the catalog names (after a rebuild) merged with its batch view (after \`tessera batch
+features\`). Needs TESSERA_REDIS_URL.`,
   options: {
     at: { type: 'string', description: 'Query time', defaultText: 'now' },
     json: { type: 'boolean', description: 'Print JSON' },
-    namespace: { type: 'string', description: 'Online-state namespace (version)', defaultText: 'live' },
+    namespace: { type: 'string', description: "Read exactly this namespace (version), ignoring the catalog's aliases and batch views", defaultText: 'the catalog' },
     'lateness-ms': { type: 'string', description: "The stream's allowed lateness, ms", defaultText: String(STREAM_DEFAULTS.latenessMs) },
   },
   allowPositionals: true,
@@ -51,9 +53,11 @@ refuses with the reason. Unknown entities get the cold-start defaults. Needs TES
     return withRuntime(ctx, {}, async (rt) => {
       if (!rt.config.redisUrl) throw new UsageError('features get reads the online store: set TESSERA_REDIS_URL (the in-process store lives only inside `tessera demo`)');
       const lateness = Number(stringOption(ctx, 'lateness-ms') ?? STREAM_DEFAULTS.latenessMs);
+      const pinned = stringOption(ctx, 'namespace');
       const reader = new FeatureReader({
         store: rt.online(),
-        keys: createStreamKeys(rt.config.topicPrefix, stringOption(ctx, 'namespace') ?? 'live'),
+        keys: createStreamKeys(rt.config.topicPrefix, pinned ?? DEFAULT_NAMESPACE),
+        pinNamespace: pinned !== undefined,
         groups: REFERENCE_GROUPS.map(compileGroup),
         clock: rt.clock,
         latenessMs: lateness,

@@ -1,13 +1,23 @@
 import type { Command } from '../command.js';
 import { UsageError } from '../../errors.js';
 import { numberOption, stringOption } from '../command.js';
-import { compileGroup } from '../../features/definitions.js';
+import { compileGroup, type CompiledGroup } from '../../features/definitions.js';
 import { REFERENCE_GROUPS } from '../../features/reference.js';
 import { serveMetrics } from '../../observability/metrics-server.js';
 import { createStreamKeys } from '../../streaming/stream-keys.js';
 import { startStream, STREAM_DEFAULTS } from '../../streaming/stream-processor.js';
 import { onShutdownSignal } from '../signals.js';
 import { withRuntime } from '../with-runtime.js';
+
+/** The reference groups named in a `--groups a,b` option (all when absent). */
+export function selectGroups(option: string | undefined): CompiledGroup[] {
+  const all = REFERENCE_GROUPS.map(compileGroup);
+  if (option === undefined) return all;
+  const names = option.split(',').map((n) => n.trim()).filter((n) => n !== '');
+  const unknown = names.filter((n) => !all.some((g) => g.name === n));
+  if (unknown.length > 0 || names.length === 0) throw new UsageError(`--groups: unknown group(s) ${unknown.join(', ') || '(none given)'}; known: ${all.map((g) => g.name).join(', ')}`);
+  return all.filter((g) => names.includes(g.name));
+}
 
 export const streamCommand: Command = {
   name: 'stream',
@@ -26,6 +36,7 @@ SIGTERM/SIGINT stop after the batch in flight. Needs TESSERA_KAFKA_BROKERS and T
     'dedupe-horizon-ms': { type: 'string', description: 'Event-time horizon of eventId dedupe, ms', defaultText: String(STREAM_DEFAULTS.dedupeHorizonMs) },
     'max-batch': { type: 'string', description: 'Records per atomic update at most', defaultText: String(STREAM_DEFAULTS.maxBatchRecords) },
     namespace: { type: 'string', description: 'Online-state namespace (version)', defaultText: 'live' },
+    groups: { type: 'string', description: 'Comma-separated feature groups to run', defaultText: 'every reference group' },
     'reread-from-start': { type: 'boolean', description: 'Re-read the log from the start; the offset fence refuses what is already applied' },
     'metrics-port': { type: 'string', description: 'Serve Prometheus metrics on 127.0.0.1:<port>/metrics' },
   },
@@ -42,7 +53,7 @@ SIGTERM/SIGINT stop after the batch in flight. Needs TESSERA_KAFKA_BROKERS and T
           registry: rt.registry,
           topics: rt.topics,
           keys: createStreamKeys(rt.config.topicPrefix, stringOption(ctx, 'namespace') ?? 'live'),
-          groups: REFERENCE_GROUPS.map(compileGroup),
+          groups: selectGroups(stringOption(ctx, 'groups')),
           logger: rt.logger,
           metrics: rt.metrics,
           clock: rt.clock,
