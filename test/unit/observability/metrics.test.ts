@@ -38,4 +38,22 @@ describe('metrics', () => {
       server.close();
     }
   });
+
+  it('renders histograms with cumulative buckets, +Inf, sum and count per label set', () => {
+    const m = new Metrics();
+    for (const v of [0.0004, 0.003, 0.003, 0.2, 7]) m.observe('tessera_serve_latency_seconds', v, { route: 'rank' }, 'Request latency', [0.001, 0.005, 0.5]);
+    expect(m.count('tessera_serve_latency_seconds')).toBe(5);
+    expect(m.render()).toContain(
+      [
+        '# HELP tessera_serve_latency_seconds Request latency',
+        '# TYPE tessera_serve_latency_seconds histogram',
+        'tessera_serve_latency_seconds_bucket{route="rank",le="0.001"} 1',
+        'tessera_serve_latency_seconds_bucket{route="rank",le="0.005"} 3',
+        'tessera_serve_latency_seconds_bucket{route="rank",le="0.5"} 4',
+        'tessera_serve_latency_seconds_bucket{route="rank",le="+Inf"} 5',
+        'tessera_serve_latency_seconds_sum{route="rank"} 7.2064',
+        'tessera_serve_latency_seconds_count{route="rank"} 5',
+      ].join('\n'),
+    );
+  });
 });

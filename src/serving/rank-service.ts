@@ -1,0 +1,305 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { TesseraError } from '../errors.js';
+import type { Context } from '../events/event-types.js';
+import { formatInstant, parseInstant } from '../events/time.js';
+import type { Logger } from '../ports/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { FeatureReader, QueryTime, RequestFeatures } from './feature-reader.js';
+import { POPULARITY_SCORER, type Scorer, type ScorerSource } from './scorer.js';
+
+/** Limits and timeouts of the ranking service; every one is configurable. */
+export interface RankServiceLimits {
+  /** Candidates per request at most. Default 1000. */
+  maxCandidates: number;
+  /** Request body size at most, bytes. Default 256 KiB. */
+  maxBodyBytes: number;
+  /** Time allowed for the feature read, ms; a slower store answers 503. Default 100. */
+  featureTimeoutMs: number;
+  /** Time allowed to receive the body, ms. Default 2000. */
+  bodyTimeoutMs: number;
+}
+
+export const RANK_DEFAULTS: RankServiceLimits = { maxCandidates: 1000, maxBodyBytes: 256 * 1024, featureTimeoutMs: 100, bodyTimeoutMs: 2000 };
+
+/** A validated `POST /v1/rank` body. */
+export interface RankRequest {
+  userId: string;
+  candidates: { itemId: string; categoryId: string | null }[];
+  context: Context;
+  at: QueryTime;
+}
+
+/** What a served request exposes to the feature log (see {@link RankServiceDeps.onServed}). */
+export interface ServedRequest {
+  request: RankRequest;
+  features: RequestFeatures;
+  modelVersion: string;
+  scores: Float64Array;
+}
+
+export interface RankServiceDeps {
+  reader: FeatureReader;
+  scorers: ScorerSource;
+  metrics: Metrics;
+  logger: Logger;
+  limits?: Partial<RankServiceLimits>;
+  /** Rank by popularity while no model is loaded (cold start). Default true; false answers 503. */
+  popularityFallback?: boolean;
+  /** Called after each ranked request (the sampled feature log); errors are logged, never returned. */
+  onServed?: (served: ServedRequest) => void;
+  /** Extra readiness condition (e.g. the model store was read once). */
+  ready?: () => boolean;
+}
+
+/** A request the service refuses; `status` and `code` go to the client with the message. */
+export class RankRequestError extends TesseraError {
+  constructor(
+    readonly status: number,
+    code: string,
+    message: string,
+  ) {
+    super(code, message);
+  }
+}
+
+const CONTEXT_FIELDS = ['device', 'os', 'country', 'city', 'page', 'timezone'] as const;
+const TOP_FIELDS = new Set(['userId', 'candidates', 'context', 'at']);
+const MAX_ID_LENGTH = 256;
+
+function bad(message: string): RankRequestError {
+  return new RankRequestError(400, 'BAD_REQUEST', message);
+}
+
+function idOf(v: unknown, where: string): string {
+  if (typeof v !== 'string' || v === '') throw bad(`${where} must be a non-empty string`);
+  if (v.length > MAX_ID_LENGTH) throw bad(`${where} is longer than ${MAX_ID_LENGTH} characters`);
+  return v;
+}
+
+/**
+ * Validates a parsed `POST /v1/rank` body.
+ *
+ * @throws RankRequestError (400) naming the first problem and how to fix it.
+ */
+export function parseRankRequest(body: unknown, limits: RankServiceLimits = RANK_DEFAULTS): RankRequest {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw bad('the body must be a JSON object { userId, candidates: [itemId | { itemId, categoryId }], context?, at? }');
+  const o = body as Record<string, unknown>;
+  const unknown = Object.keys(o).filter((k) => !TOP_FIELDS.has(k));
+  if (unknown.length > 0) throw bad(`unknown field(s) ${unknown.join(', ')}; allowed: ${[...TOP_FIELDS].join(', ')}`);
+  const userId = idOf(o.userId, 'userId');
+  if (!Array.isArray(o.candidates) || o.candidates.length === 0) throw bad('candidates must be a non-empty array of item ids or { itemId, categoryId } objects');
+  if (o.candidates.length > limits.maxCandidates) {
+    throw new RankRequestError(413, 'TOO_MANY_CANDIDATES', `${o.candidates.length} candidates; at most ${limits.maxCandidates} per request (split the request or raise the service's maxCandidates)`);
+  }
+  const candidates = o.candidates.map((c, i) => {
+    if (typeof c === 'string') return { itemId: idOf(c, `candidates[${i}]`), categoryId: null };
+    if (typeof c !== 'object' || c === null) throw bad(`candidates[${i}] must be an item id or { itemId, categoryId }`);
+    const cc = c as Record<string, unknown>;
+    const categoryId = cc.categoryId === undefined || cc.categoryId === null ? null : idOf(cc.categoryId, `candidates[${i}].categoryId`);
+    return { itemId: idOf(cc.itemId, `candidates[${i}].itemId`), categoryId };
+  });
+  const context: Context = { device: null, os: null, country: null, city: null, page: null, timezone: null };
+  if (o.context !== undefined && o.context !== null) {
+    if (typeof o.context !== 'object' || Array.isArray(o.context)) throw bad('context must be an object with optional device, os, country, city, page, timezone');
+    for (const [k, v] of Object.entries(o.context as Record<string, unknown>)) {
+      if (!(CONTEXT_FIELDS as readonly string[]).includes(k)) throw bad(`context.${k} is not a context field (${CONTEXT_FIELDS.join(', ')})`);
+      if (v !== null && typeof v !== 'string') throw bad(`context.${k} must be a string or null`);
+      (context as unknown as Record<string, string | null>)[k] = v === '' ? null : (v as string | null);
+    }
+  }
+  let at: QueryTime = 'now';
+  if (o.at !== undefined && o.at !== null && o.at !== 'now') {
+    if (o.at === 'watermark') at = 'watermark';
+    else {
+      try {
+        at = parseInstant(o.at as string | number);
+      } catch (err) {
+        throw bad(`at: ${(err as Error).message} (ISO-8601 with a zone, epoch ms, "now" or "watermark")`);
+      }
+    }
+  }
+  return { userId, candidates, context, at };
+}
+
+async function readBody(req: IncomingMessage, limits: RankServiceLimits): Promise<string> {
+  const declared = Number(req.headers['content-length'] ?? NaN);
+  if (declared > limits.maxBodyBytes) throw new RankRequestError(413, 'BODY_TOO_LARGE', `the body has ${declared} bytes; at most ${limits.maxBodyBytes}`);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const timer = setTimeout(() => {
+      reject(new RankRequestError(408, 'BODY_TIMEOUT', `the body did not arrive within ${limits.bodyTimeoutMs} ms`));
+      req.destroy();
+    }, limits.bodyTimeoutMs);
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > limits.maxBodyBytes) {
+        clearTimeout(timer);
+        reject(new RankRequestError(413, 'BODY_TOO_LARGE', `the body is larger than ${limits.maxBodyBytes} bytes`));
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => {
+      clearTimeout(timer);
+      resolve(Buffer.concat(chunks).toString('utf8'));
+    });
+    req.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([p, new Promise<T>((_, reject) => (timer = setTimeout(() => reject(onTimeout()), ms)))]).finally(() => clearTimeout(timer));
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+/**
+ * The inference service's HTTP handler:
+ * - `POST /v1/rank` `{ userId, candidates: [itemId | { itemId, categoryId }], context?, at? }` ->
+ *   `{ model: { version }, q, items: [{ itemId, score }] (best first), freshness }`: features for
+ *   the user, every candidate and user x category in one store round trip, scored in one batch;
+ * - `GET /healthz` (the process answers), `GET /readyz` (the store answers within the timeout and a
+ *   model or the fallback can rank), `GET /metrics` (Prometheus text).
+ * Bad input gets a 4xx with `{ error: { code, message } }`; a slow or failing store a 503; nothing
+ * a client sends can crash the process.
+ */
+export function createRankHandler(deps: RankServiceDeps): (req: IncomingMessage, res: ServerResponse) => void {
+  const limits: RankServiceLimits = { ...RANK_DEFAULTS, ...deps.limits };
+  const { metrics } = deps;
+  const fallback = deps.popularityFallback !== false;
+
+  const rank = async (req: IncomingMessage): Promise<{ status: number; body: unknown }> => {
+    if (!(req.headers['content-type'] ?? 'application/json').includes('json')) throw new RankRequestError(415, 'UNSUPPORTED_MEDIA_TYPE', 'send the body as application/json');
+    const text = await readBody(req, limits);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (err) {
+      throw new RankRequestError(400, 'BAD_JSON', `the body is not valid JSON: ${(err as Error).message}`);
+    }
+    const request = parseRankRequest(parsed, limits);
+    const scorer: Scorer | null = deps.scorers.current() ?? (fallback ? POPULARITY_SCORER : null);
+    if (scorer === null) throw new RankRequestError(503, 'NO_MODEL', 'no model is loaded yet and the popularity fallback is off');
+    let features: RequestFeatures;
+    try {
+      features = await withTimeout(
+        deps.reader.readRequest({ userId: request.userId, items: request.candidates, context: request.context, at: request.at }),
+        limits.featureTimeoutMs,
+        () => new RankRequestError(503, 'FEATURES_TIMEOUT', `the online store did not answer within ${limits.featureTimeoutMs} ms`),
+      );
+    } catch (err) {
+      if (err instanceof RankRequestError) {
+        metrics.inc('tessera_serve_store_errors_total', { reason: 'timeout' }, 1, 'Feature reads that failed or timed out');
+        throw err;
+      }
+      if (err instanceof TesseraError && err.code === 'QUERY_NOT_EXACT') throw new RankRequestError(422, 'QUERY_NOT_EXACT', err.message);
+      metrics.inc('tessera_serve_store_errors_total', { reason: 'error' }, 1, 'Feature reads that failed or timed out');
+      throw new RankRequestError(503, 'FEATURES_UNAVAILABLE', `the online store failed: ${(err as Error).message}`);
+    }
+    let used = scorer;
+    let scores: Float64Array;
+    try {
+      scores = scorer.score(features);
+      if (scores.length !== request.candidates.length) throw new Error(`the model returned ${scores.length} scores for ${request.candidates.length} candidates`);
+    } catch (err) {
+      if (!fallback || scorer === POPULARITY_SCORER) throw err;
+      metrics.inc('tessera_serve_scoring_errors_total', { version: scorer.version }, 1, 'Requests the model failed to score (ranked by popularity instead)');
+      deps.logger.error('serve.scoring_failed', { version: scorer.version, error: (err as Error).message });
+      used = POPULARITY_SCORER;
+      scores = POPULARITY_SCORER.score(features);
+    }
+    const order = request.candidates.map((_, i) => i).sort((a, b) => (scores[b] as number) - (scores[a] as number) || a - b);
+    const ages = features.items.map((x) => x.item.ageMs).filter((a): a is number => a !== null);
+    if (features.user.ageMs !== null) metrics.set('tessera_serve_user_feature_age_ms', features.user.ageMs, {}, "Age of the newest event behind the last request's user features");
+    try {
+      deps.onServed?.({ request, features, modelVersion: used.version, scores });
+    } catch (err) {
+      deps.logger.error('serve.feature_log_failed', { error: (err as Error).message });
+    }
+    return {
+      status: 200,
+      body: {
+        model: { version: used.version },
+        q: formatInstant(features.q),
+        items: order.map((i) => ({ itemId: request.candidates[i]?.itemId, score: scores[i] })),
+        freshness: {
+          userKnown: features.user.known,
+          userAgeMs: features.user.ageMs,
+          itemsKnown: ages.length,
+          itemAgeMsMin: ages.length > 0 ? Math.min(...ages) : null,
+          itemAgeMsMax: ages.length > 0 ? Math.max(...ages) : null,
+        },
+      },
+    };
+  };
+
+  const ready = async (): Promise<boolean> => {
+    if (deps.ready && !deps.ready()) return false;
+    if (deps.scorers.current() === null && !fallback) return false;
+    try {
+      await withTimeout(deps.reader.read([], 'now'), limits.featureTimeoutMs * 5, () => new Error('timeout'));
+      return true;
+    } catch {
+      return false;
+    }
+  };
+
+  return (req, res) => {
+    const started = process.hrtime.bigint();
+    const route = req.url?.split('?')[0] ?? '';
+    const done = (status: number, body: unknown) => {
+      send(res, status, body);
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      if (route === '/v1/rank') metrics.observe('tessera_serve_request_seconds', seconds, { route: 'rank', status: String(status) }, 'Ranking request latency, seconds');
+    };
+    const fail = (err: unknown) => {
+      if (err instanceof RankRequestError) return done(err.status, { error: { code: err.code, message: err.message } });
+      deps.logger.error('serve.internal_error', { error: (err as Error)?.stack ?? String(err) });
+      done(500, { error: { code: 'INTERNAL', message: 'internal error (logged)' } });
+    };
+    try {
+      if (route === '/v1/rank') {
+        if (req.method !== 'POST') return done(405, { error: { code: 'METHOD_NOT_ALLOWED', message: 'use POST /v1/rank' } });
+        rank(req).then((r) => done(r.status, r.body), fail);
+        return;
+      }
+      if (req.method === 'GET' && route === '/healthz') return done(200, { ok: true });
+      if (req.method === 'GET' && route === '/readyz') {
+        ready().then((ok) => done(ok ? 200 : 503, { ready: ok, model: (deps.scorers.current() ?? (fallback ? POPULARITY_SCORER : null))?.version ?? null }), fail);
+        return;
+      }
+      if (req.method === 'GET' && route === '/metrics') {
+        const version = (deps.scorers.current() ?? (fallback ? POPULARITY_SCORER : null))?.version ?? 'none';
+        for (const e of metrics.entries('tessera_serve_model_info')) metrics.set('tessera_serve_model_info', 0, e.labels);
+        metrics.set('tessera_serve_model_info', 1, { version }, 'The model version serving (1) and earlier ones (0)');
+        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
+        res.end(metrics.render());
+        return;
+      }
+      done(404, { error: { code: 'NOT_FOUND', message: 'routes: POST /v1/rank, GET /healthz, GET /readyz, GET /metrics' } });
+    } catch (err) {
+      fail(err);
+    }
+  };
+}
+
+/** Starts the service on host:port (0: any free port); resolves once listening. */
+export async function startRankService(deps: RankServiceDeps, port: number, host = '127.0.0.1'): Promise<Server> {
+  const server = createServer({ keepAliveTimeout: 65_000 }, createRankHandler(deps));
+  server.on('clientError', (_err, socket) => socket.end('HTTP/1.1 400 Bad Request\r\n\r\n'));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  return server;
+}

@@ -1,0 +1,157 @@
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { afterEach, describe, expect, it } from 'vitest';
+import { MemoryEventLog } from '../../../src/adapters/memory/memory-event-log.js';
+import { MemoryOnlineStore } from '../../../src/adapters/memory/memory-online-store.js';
+import type { AnyEvent, Context } from '../../../src/events/event-types.js';
+import { createSchemaRegistry } from '../../../src/events/schema-registry.js';
+import { createTopics, topicSpecs } from '../../../src/events/topics.js';
+import { compileGroup } from '../../../src/features/definitions.js';
+import { REFERENCE_GROUPS } from '../../../src/features/reference.js';
+import { createEventProducer } from '../../../src/ingest/producer.js';
+import { Metrics } from '../../../src/observability/metrics.js';
+import { SILENT_LOGGER } from '../../../src/ports/logger.js';
+import type { OnlineStore } from '../../../src/ports/online-store.js';
+import { FeatureReader } from '../../../src/serving/feature-reader.js';
+import { startRankService, type RankServiceDeps } from '../../../src/serving/rank-service.js';
+import { fixedScorer, type Scorer } from '../../../src/serving/scorer.js';
+import { createStreamKeys } from '../../../src/streaming/stream-keys.js';
+import { startStream } from '../../../src/streaming/stream-processor.js';
+
+const GROUPS = REFERENCE_GROUPS.map(compileGroup);
+const T0 = Date.UTC(2026, 0, 5, 12);
+const CTX: Context = { device: 'ios', os: 'ios', country: 'CN', city: 'Shanghai', page: 'home', timezone: 'Asia/Shanghai' };
+
+/** A store with the stream's state for: i-hot (40 impressions, 12 clicks), i-warm (40, 2), i-cold (nothing). */
+async function seededStore(): Promise<OnlineStore> {
+  const events: AnyEvent[] = [];
+  let n = 0;
+  for (const [item, clicks] of [['i-hot', 12], ['i-warm', 2]] as const) {
+    for (let k = 0; k < 40; k++) {
+      const base = { eventId: `e${n++}`, eventTime: T0 - 3_600_000 + k * 60_000, requestId: `r${item}${k}`, userId: `u${k % 3}`, itemId: item, categoryId: 'c1', context: CTX };
+      events.push({ type: 'impression', ...base, position: 0 });
+      if (k < clicks) events.push({ type: 'click', ...base, eventId: `e${n++}`, eventTime: base.eventTime + 1000, position: 0 });
+    }
+  }
+  const log = new MemoryEventLog();
+  const topics = createTopics('rk');
+  await log.ensureTopics(topicSpecs(topics, 2));
+  const registry = createSchemaRegistry();
+  await createEventProducer({ log, registry, topics, clock: () => T0 }).send(events);
+  const store = new MemoryOnlineStore();
+  await startStream({ log, store, registry, topics, keys: createStreamKeys('t'), groups: GROUPS, logger: SILENT_LOGGER, metrics: new Metrics(), clock: () => T0 }, { untilIdle: true, idleMs: 30 }).done;
+  return store;
+}
+
+let server: Server | undefined;
+afterEach(() => server?.close());
+
+async function serve(store: OnlineStore, extra: Partial<RankServiceDeps> = {}): Promise<{ url: string; metrics: Metrics }> {
+  const metrics = new Metrics();
+  const reader = new FeatureReader({ store, keys: createStreamKeys('t'), groups: GROUPS, clock: () => T0 });
+  server = await startRankService({ reader, scorers: fixedScorer(null), metrics, logger: SILENT_LOGGER, ...extra }, 0);
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, metrics };
+}
+
+const post = (url: string, body: unknown, headers: Record<string, string> = { 'content-type': 'application/json' }) =>
+  fetch(`${url}/v1/rank`, { method: 'POST', headers, body: typeof body === 'string' ? body : JSON.stringify(body) });
+
+describe('rank service', () => {
+  it('ranks by popularity without a model, with freshness, and counts latency in /metrics', async () => {
+    const { url } = await serve(await seededStore());
+    const res = await post(url, { userId: 'u1', candidates: ['i-cold', 'i-warm', { itemId: 'i-hot', categoryId: 'c1' }], context: CTX });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { model: { version: string }; items: { itemId: string; score: number }[]; freshness: Record<string, unknown> };
+    expect(body.model.version).toBe('popularity');
+    expect(body.items.map((i) => i.itemId)).toEqual(['i-hot', 'i-warm', 'i-cold']);
+    expect(body.items[2]!.score).toBeCloseTo(1 / 20, 12); // unknown item: the CTR prior
+    expect(body.freshness).toMatchObject({ userKnown: true, itemsKnown: 2 });
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+    expect((await fetch(`${url}/readyz`)).status).toBe(200);
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    expect(metrics).toContain('tessera_serve_request_seconds_count{route="rank",status="200"} 1');
+    expect(metrics).toContain('tessera_serve_model_info{version="popularity"} 1');
+  });
+
+  it('scores with the current model, sorted, ties in request order; a failing model falls back to popularity', async () => {
+    const store = await seededStore();
+    let model: Scorer = { version: 'v7', score: (f) => Float64Array.from(f.items.map((x) => (x.item.key === 'i-cold' ? 2 : 1))) };
+    const { url, metrics } = await serve(store, { scorers: { current: () => model } });
+    const body = (await (await post(url, { userId: 'u1', candidates: ['i-hot', 'i-cold', 'i-warm'] })).json()) as { model: { version: string }; items: { itemId: string }[] };
+    expect(body).toMatchObject({ model: { version: 'v7' } });
+    expect(body.items.map((i) => i.itemId)).toEqual(['i-cold', 'i-hot', 'i-warm']);
+    model = { version: 'v8', score: () => { throw new Error('broken weights'); } };
+    const fallback = (await (await post(url, { userId: 'u1', candidates: ['i-warm', 'i-hot'] })).json()) as { model: { version: string }; items: { itemId: string }[] };
+    expect(fallback.model.version).toBe('popularity');
+    expect(fallback.items.map((i) => i.itemId)).toEqual(['i-hot', 'i-warm']);
+    model = { version: 'v9', score: () => new Float64Array(1) };
+    expect(((await (await post(url, { userId: 'u1', candidates: ['i-warm', 'i-hot'] })).json()) as { model: { version: string } }).model.version).toBe('popularity');
+    expect(metrics.total('tessera_serve_scoring_errors_total')).toBe(2);
+  });
+
+  it('answers bad input with a 4xx and a reason, and keeps serving', async () => {
+    const { url } = await serve(await seededStore(), { limits: { maxCandidates: 500, maxBodyBytes: 64 * 1024 } });
+    const cases: [unknown, number, string][] = [
+      ['{"userId": "u1", "candidates": [', 400, 'BAD_JSON'],
+      [[1, 2], 400, 'BAD_REQUEST'],
+      [{ candidates: ['i1'] }, 400, 'BAD_REQUEST'],
+      [{ userId: 'u1', candidates: [] }, 400, 'BAD_REQUEST'],
+      [{ userId: 'u1', candidates: [42] }, 400, 'BAD_REQUEST'],
+      [{ userId: 'u1', candidates: [{ categoryId: 'c' }] }, 400, 'BAD_REQUEST'],
+      [{ userId: 'u1', candidates: ['i1'], contxt: {} }, 400, 'BAD_REQUEST'],
+      [{ userId: 'u1', candidates: ['i1'], context: { device: 3 } }, 400, 'BAD_REQUEST'],
+      [{ userId: 'u1', candidates: ['i1'], context: { planet: 'mars' } }, 400, 'BAD_REQUEST'],
+      [{ userId: 'u1', candidates: ['i1'], at: 'yesterday-ish' }, 400, 'BAD_REQUEST'],
+      [{ userId: 'x'.repeat(300), candidates: ['i1'] }, 400, 'BAD_REQUEST'],
+      [{ userId: 'u1', candidates: Array.from({ length: 10_000 }, (_, i) => `i${i}`) }, 413, 'BODY_TOO_LARGE'],
+      [{ userId: 'u1', candidates: Array.from({ length: 501 }, (_, i) => `i${i}`) }, 413, 'TOO_MANY_CANDIDATES'],
+    ];
+    for (const [body, status, code] of cases) {
+      const res = await post(url, body);
+      const json = (await res.json()) as { error: { code: string; message: string } };
+      expect([res.status, json.error.code], JSON.stringify(body).slice(0, 80)).toEqual([status, code]);
+      expect(json.error.message.length).toBeGreaterThan(10);
+    }
+    expect((await post(url, { userId: 'u1', candidates: ['i1'] }, { 'content-type': 'text/plain' })).status).toBe(415);
+    expect((await fetch(`${url}/v1/rank`)).status).toBe(405);
+    expect((await fetch(`${url}/nope`)).status).toBe(404);
+    // unknown users and items: cold-start features, ranked anyway
+    const ok = await post(url, { userId: 'nobody', candidates: ['nothing', 'i-hot'] });
+    expect(ok.status).toBe(200);
+    expect(((await ok.json()) as { freshness: { userKnown: boolean } }).freshness.userKnown).toBe(false);
+  });
+
+  it('a slow or failing store gives 503 with the reason, within the configured timeout, then recovers', async () => {
+    const real = await seededStore();
+    let mode: 'ok' | 'slow' | 'down' = 'slow';
+    const flaky: OnlineStore = {
+      apply: (ops, fence) => real.apply(ops, fence),
+      read: async (q) => {
+        if (mode === 'slow') await new Promise((r) => setTimeout(r, 300));
+        if (mode === 'down') throw new Error('connection refused');
+        return real.read(q);
+      },
+      deleteByPrefix: (p) => real.deleteByPrefix(p),
+      close: () => real.close(),
+    };
+    const { url, metrics } = await serve(flaky, { limits: { featureTimeoutMs: 40 } });
+    const started = Date.now();
+    const slow = await post(url, { userId: 'u1', candidates: ['i-hot'] });
+    expect(Date.now() - started).toBeLessThan(250);
+    expect([slow.status, ((await slow.json()) as { error: { code: string } }).error.code]).toEqual([503, 'FEATURES_TIMEOUT']);
+    mode = 'down';
+    const down = await post(url, { userId: 'u1', candidates: ['i-hot'] });
+    expect([down.status, ((await down.json()) as { error: { code: string } }).error.code]).toEqual([503, 'FEATURES_UNAVAILABLE']);
+    expect((await fetch(`${url}/readyz`)).status).toBe(503);
+    expect(metrics.total('tessera_serve_store_errors_total')).toBe(2);
+    mode = 'ok';
+    expect((await post(url, { userId: 'u1', candidates: ['i-hot'] })).status).toBe(200);
+  });
+
+  it('without the popularity fallback and no model it is not ready and answers 503 NO_MODEL', async () => {
+    const { url } = await serve(await seededStore(), { popularityFallback: false });
+    const res = await post(url, { userId: 'u1', candidates: ['i-hot'] });
+    expect([res.status, ((await res.json()) as { error: { code: string } }).error.code]).toEqual([503, 'NO_MODEL']);
+    expect((await fetch(`${url}/readyz`)).status).toBe(503);
+  });
+});
