@@ -1,0 +1,113 @@
+import type { Logger } from '../ports/logger.js';
+import type { ModelManifest, ModelStore } from '../ports/model-store.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { Scorer, ScorerSource } from './scorer.js';
+
+/**
+ * Builds a scorer from a version's files (model parameters behind the shared feature transform).
+ * It throws when the files do not make a valid model of this kind.
+ */
+export type ScorerLoader = (manifest: ModelManifest, files: ReadonlyMap<string, Uint8Array>, store: ModelStore) => Promise<Scorer>;
+
+export interface ModelWatcherOptions {
+  store: ModelStore;
+  /** The model to serve, e.g. `fm`. */
+  model: string;
+  load: ScorerLoader;
+  /** The feature spec the service computes; a version trained for another is refused. */
+  featureSpecHash: string;
+  /**
+   * Checks a freshly loaded scorer off the request path before it serves: e.g. scores a few
+   * synthetic requests and demands finite numbers (throws to refuse), which also warms it up.
+   */
+  smokeTest: (scorer: Scorer) => void | Promise<void>;
+  metrics: Metrics;
+  logger: Logger;
+  /** Pointer poll interval, ms. Default 1000. */
+  pollMs?: number;
+}
+
+/**
+ * Hot reload. Polls the model's pointer; when it names another version, reads the version
+ * (checksums verified by the store), checks its feature-spec hash, builds the scorer, smoke-tests
+ * and warms it, and only then swaps it in with one reference assignment: requests in flight keep
+ * the scorer they started with, and a broken, half-written or foreign version is refused while the
+ * current one keeps serving (it is retried only when the pointer moves again). Rollback is a
+ * pointer move like any other.
+ */
+export class ModelWatcher implements ScorerSource {
+  private scorer: Scorer | null = null;
+  private servingVersion: string | null = null;
+  private refused: string | null = null;
+  private timer: NodeJS.Timeout | undefined;
+  private checking: Promise<void> | null = null;
+  private polledOnce = false;
+
+  constructor(private readonly options: ModelWatcherOptions) {}
+
+  current(): Scorer | null {
+    return this.scorer;
+  }
+
+  /** Whether the store was read at least once (readiness). */
+  get ready(): boolean {
+    return this.polledOnce;
+  }
+
+  get version(): string | null {
+    return this.servingVersion;
+  }
+
+  /** Checks once now, then every `pollMs`. */
+  async start(): Promise<void> {
+    await this.check();
+    this.timer = setInterval(() => void this.check(), this.options.pollMs ?? 1000);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  /** One poll: loads and swaps in the pointed version when it changed. Never throws. */
+  check(): Promise<void> {
+    this.checking ??= this.poll().finally(() => {
+      this.checking = null;
+    });
+    return this.checking;
+  }
+
+  private async poll(): Promise<void> {
+    const { store, model, metrics, logger } = this.options;
+    let pointed: string | null;
+    try {
+      pointed = await store.pointer(model);
+    } catch (err) {
+      metrics.inc('tessera_serve_model_store_errors_total', {}, 1, 'Failed reads of the model store');
+      logger.warn('serve.model_store_unreadable', { model, error: (err as Error).message });
+      return;
+    } finally {
+      this.polledOnce = true;
+    }
+    if (pointed === null || pointed === this.servingVersion || pointed === this.refused) return;
+    const started = Date.now();
+    try {
+      const { manifest, files } = await store.read(model, pointed);
+      if (manifest.featureSpecHash !== this.options.featureSpecHash) {
+        throw new Error(`trained for feature spec ${manifest.featureSpecHash}, the service computes ${this.options.featureSpecHash}`);
+      }
+      const scorer = await this.options.load(manifest, files, store);
+      await this.options.smokeTest(scorer);
+      this.scorer = scorer; // the swap
+      this.servingVersion = pointed;
+      this.refused = null;
+      metrics.inc('tessera_serve_model_reloads_total', { outcome: 'loaded' }, 1, 'Model versions loaded (or refused)');
+      metrics.set('tessera_serve_model_load_ms', Date.now() - started, {}, 'Time to load, check and warm the latest version');
+      logger.info('serve.model_loaded', { model, version: pointed, ms: Date.now() - started });
+    } catch (err) {
+      this.refused = pointed;
+      metrics.inc('tessera_serve_model_reloads_total', { outcome: 'refused' }, 1, 'Model versions loaded (or refused)');
+      logger.error('serve.model_refused', { model, version: pointed, serving: this.servingVersion, error: (err as Error).message });
+    }
+  }
+}
