@@ -14,6 +14,8 @@ import type { EventLog } from '../ports/event-log.js';
 import type { Logger } from '../ports/logger.js';
 import type { OfflineStore } from '../ports/offline-store.js';
 import type { OnlineStore } from '../ports/online-store.js';
+import type { ModelStore } from '../ports/model-store.js';
+import { createFsModelStore } from '../adapters/fs/fs-model-store.js';
 import { UsageError } from '../errors.js';
 import type { TesseraConfig } from './config.js';
 
@@ -31,6 +33,7 @@ export class Runtime {
   private eventLog?: EventLog;
   private offlineStore?: Promise<OfflineStore>;
   private onlineStore?: OnlineStore;
+  private modelStore?: ModelStore;
 
   constructor(
     readonly config: TesseraConfig,
@@ -100,6 +103,12 @@ export class Runtime {
       this.onlineStore = this.config.redisUrl ? createRedisOnlineStore({ url: this.config.redisUrl }) : new MemoryOnlineStore();
     }
     return this.onlineStore;
+  }
+
+  /** The model store: the directory `modelDir` (local, or a shared mount). */
+  models(): ModelStore {
+    this.modelStore ??= createFsModelStore(resolve(this.config.modelDir));
+    return this.modelStore;
   }
 
   /** Closes whatever was opened. */

@@ -1,0 +1,59 @@
+import type { Command } from '../command.js';
+import { numberOption } from '../command.js';
+import { UsageError } from '../../errors.js';
+import { formatInstant } from '../../events/time.js';
+import { withRuntime } from '../with-runtime.js';
+
+export const modelsCommand: Command = {
+  name: 'models',
+  summary: 'List, inspect, roll back and prune the published model versions (TESSERA_MODEL_DIR).',
+  usage: 'tessera models list [<model>] | show <model> [<version>] | rollback <model> <version> | prune <model> --keep K [--json]',
+  details: `Versions are immutable folders with a manifest (model kind, feature-spec hash, data range and offsets,
+metrics, file checksums, parent version); each model has a pointer naming the version served, moved
+atomically. rollback moves the pointer (the inference service follows it at its next poll); prune keeps
+the newest K versions, the pointed one and every delta chain they need. Publication itself is done by
+\`tessera train\` (automatically, or with its --publish-every options).`,
+  options: {
+    json: { type: 'boolean', description: 'Print JSON' },
+    keep: { type: 'string', description: 'prune: versions to keep', defaultText: '10' },
+  },
+  allowPositionals: true,
+  async run(ctx) {
+    const [action, model, version] = ctx.positionals;
+    if (!['list', 'show', 'rollback', 'prune'].includes(action ?? '')) throw new UsageError('usage: tessera models list|show|rollback|prune (see tessera models --help)');
+    return withRuntime(ctx, {}, async (rt) => {
+      const store = rt.models();
+      const json = ctx.values.json === true;
+      if (action === 'list') {
+        const names = model ? [model] : await store.models();
+        const rows = [];
+        for (const m of names) {
+          const pointer = await store.pointer(m);
+          for (const v of await store.list(m)) rows.push({ model: m, version: v.version, kind: v.kind, type: v.type, parent: v.parent, publishedAt: formatInstant(v.publishedAt), samples: v.data.samples, metrics: v.metrics, served: v.version === pointer });
+        }
+        if (json) ctx.stdout.write(JSON.stringify(rows, null, 2) + '\n');
+        else if (rows.length === 0) ctx.stdout.write(`no published models in ${rt.config.modelDir}\n`);
+        else for (const r of rows) ctx.stdout.write(`${r.served ? '*' : ' '} ${r.model.padEnd(10)} ${r.version}  ${r.type.padEnd(5)} ${r.publishedAt}  samples ${r.samples}  ${Object.entries(r.metrics).map(([k, v]) => `${k} ${Number(v).toFixed(4)}`).join(' ')}\n`);
+        return 0;
+      }
+      if (!model) throw new UsageError(`usage: tessera models ${action} <model>${action === 'rollback' ? ' <version>' : ''}`);
+      if (action === 'show') {
+        const v = version ?? (await store.pointer(model));
+        if (!v) throw new UsageError(`model ${model} has no published version`);
+        const { manifest } = await store.read(model, v); // verifies checksums
+        ctx.stdout.write(JSON.stringify(json ? manifest : { ...manifest, publishedAt: formatInstant(manifest.publishedAt) }, null, 2) + '\n');
+        return 0;
+      }
+      if (action === 'rollback') {
+        if (!version) throw new UsageError('usage: tessera models rollback <model> <version> (see tessera models list)');
+        await store.read(model, version); // refuse a damaged version before pointing at it
+        await store.setPointer(model, version);
+        ctx.stdout.write(`${model} now points at ${version}\n`);
+        return 0;
+      }
+      const deleted = await store.prune(model, numberOption(ctx, 'keep', 10, { min: 1 }));
+      ctx.stdout.write(`pruned ${deleted.length} version(s) of ${model}${deleted.length ? `: ${deleted.join(', ')}` : ''}\n`);
+      return 0;
+    });
+  },
+};
