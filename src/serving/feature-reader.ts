@@ -125,7 +125,8 @@ export class FeatureReader {
       const ns = follow ? (catalog.aliases.get(group.name)?.namespace ?? keys.namespace) : keys.namespace;
       return ns === keys.namespace ? keys : this.keysFor(ns);
     };
-    const namespaces = [...new Set(groups.map((g) => streamKeys(g).namespace))];
+    // the watermark of a read covers the namespaces of its groups (of every group for an empty read)
+    const namespaces = [...new Set((groups.length > 0 ? groups : this.deps.groups).map((g) => streamKeys(g).namespace))];
     const wmQueries = (): ReadQuery[] => namespaces.map((ns) => ({ kind: 'hgetall', key: this.keysFor(ns).watermarks() }));
     let q: number | undefined = at === 'now' ? this.deps.clock() : at === 'watermark' ? undefined : at;
     if (q === undefined && groups.some((g) => this.hllOf(g).length > 0)) q = watermarkTime(maxWatermark(await store.read(wmQueries())));

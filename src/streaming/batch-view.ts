@@ -18,17 +18,20 @@ import { DECAY_TILE_MS, longestRetentionMs } from './tile-layout.js';
  * field `<i>|3600000|<ref>` holding the state's sum relative to its reference time.
  */
 
-/** One entity's states as of the watermark, the shape the batch layer's recompute produces. */
+/**
+ * One entity's states as of the watermark, the shape the batch layer's recompute yields
+ * (`EntityBatchStates` of src/batch/recompute.ts satisfies it).
+ */
 export interface EntityDump {
   readonly entityKey: string;
-  /** aggregation index -> tile size -> tile start -> state (tiles of windowed aggregations). */
-  readonly tiles: ReadonlyMap<number, ReadonlyMap<number, ReadonlyMap<number, AggState>>>;
-  /** aggregation index -> lifetime state. */
-  readonly lifetime: ReadonlyMap<number, AggState>;
-  /** tile size -> tile start -> the latest event time in that tile (over the whole group). */
-  readonly tileMax: ReadonlyMap<number, ReadonlyMap<number, number>>;
-  /** The entity's latest event time before the watermark. */
-  readonly latest: number;
+  /** The entity's latest event time before the watermark; null when no event is behind the states. */
+  readonly latestEventTime: number | null;
+  /** Every tile state of the windowed aggregations. */
+  tileEntries(): Iterable<{ readonly aggregation: number; readonly hopMs: number; readonly tileStart: number; readonly state: AggState }>;
+  /** Every lifetime state. */
+  lifetimeEntries(): Iterable<{ readonly aggregation: number; readonly state: AggState }>;
+  /** The latest event time in the tile of size `hopMs` at `start`, over the whole group; null when none. */
+  tileMax(hopMs: number, start: number): number | null;
 }
 
 /**
@@ -71,17 +74,22 @@ export function batchViewOps(group: CompiledGroup, keys: StreamKeys, dump: Entit
       }
     }
   };
-  for (const [index, byHop] of dump.tiles) {
-    const def = group.def.aggregations[index];
+  const maxima = new Map<string, { hop: number; start: number }>();
+  for (const { aggregation, hopMs, tileStart, state } of dump.tileEntries()) {
+    const def = group.def.aggregations[aggregation];
     if (def === undefined) continue;
-    for (const [hop, byStart] of byHop) for (const [start, state] of byStart) put(def, index, `${index}|${hop}|${start}`, state);
+    put(def, aggregation, `${aggregation}|${hopMs}|${tileStart}`, state);
+    maxima.set(`${hopMs}|${tileStart}`, { hop: hopMs, start: tileStart });
   }
-  for (const [index, state] of dump.lifetime) {
-    const def = group.def.aggregations[index];
-    if (def !== undefined) put(def, index, `${index}|L`, state);
+  for (const { aggregation, state } of dump.lifetimeEntries()) {
+    const def = group.def.aggregations[aggregation];
+    if (def !== undefined) put(def, aggregation, `${aggregation}|L`, state);
   }
-  for (const [hop, byStart] of dump.tileMax) for (const [start, t] of byStart) hset(`t|${hop}|${start}`, formatDouble(t));
-  if (group.tileSizesMs.length === 0) hset('_t', formatDouble(dump.latest));
+  for (const [field, { hop, start }] of maxima) {
+    const t = dump.tileMax(hop, start);
+    if (t !== null) hset(`t|${field}`, formatDouble(t));
+  }
+  if (group.tileSizesMs.length === 0 && dump.latestEventTime !== null) hset('_t', formatDouble(dump.latestEventTime));
   return ops;
 }
 
@@ -133,6 +141,7 @@ export async function writeBatchView(store: OnlineStore, group: CompiledGroup, d
     inChunk = 0;
   };
   for await (const dump of dumps) {
+    if (dump.latestEventTime === null) continue;
     const ops = batchViewOps(group, keys, dump);
     if (ops.length === 0) continue;
     const touched = new Set(ops.map((o) => o.key));

@@ -122,5 +122,15 @@ export function foldDumps(group: CompiledGroup, events: readonly AnyEvent[], unt
       max.set(u.tileStart!, Math.max(max.get(u.tileStart!) ?? -Infinity, u.t));
     }
   }
-  return [...byEntity].map(([entityKey, d]) => ({ entityKey, ...d }));
+  return [...byEntity].map(([entityKey, d]) => ({
+    entityKey,
+    latestEventTime: d.latest,
+    *tileEntries() {
+      for (const [aggregation, byHop] of d.tiles) for (const [hopMs, byStart] of byHop) for (const [tileStart, state] of byStart) yield { aggregation, hopMs, tileStart, state };
+    },
+    *lifetimeEntries() {
+      for (const [aggregation, state] of d.lifetime) yield { aggregation, state };
+    },
+    tileMax: (hopMs: number, start: number) => d.tileMax.get(hopMs)?.get(start) ?? null,
+  }));
 }
