@@ -1,0 +1,305 @@
+import { DenseTable } from './dense-table.js';
+import { EmbeddingTable } from './embedding-table.js';
+import { checkInitializer, type InitializerSpec } from './init.js';
+import { LinearPart } from './linear-part.js';
+import type { InputSchema, ModelBatch } from './model-batch.js';
+import { ModelConfigError } from './model-errors.js';
+import { BaseModel, commonConfig, GradientCollector, type CommonModelConfig, type GradientRows, type LearnResult, type Model } from './model.js';
+import { adagrad, ftrl, type OptimizerSpec } from './optimizers.js';
+
+/** Factorization machine options. */
+export interface FmConfig extends CommonModelConfig {
+  /** Factors per feature (k). */
+  readonly factors: number;
+  /** Optimiser of the bias and linear weights (default FTRL). */
+  readonly linearOptimizer: OptimizerSpec;
+  /** Optimiser of the factors (default AdaGrad with a little L2). */
+  readonly factorOptimizer: OptimizerSpec;
+  /** Initial factors (default normal, sd 0.01: small, non-zero so pairs can start to learn). */
+  readonly factorInit: InitializerSpec;
+}
+
+/** FM defaults (k = 16). */
+export const FM_DEFAULTS: Omit<FmConfig, keyof CommonModelConfig> = {
+  factors: 16,
+  linearOptimizer: ftrl({ alpha: 0.05, beta: 1, l1: 0.1, l2: 1 }),
+  factorOptimizer: adagrad({ lr: 0.02, l2: 1e-4 }),
+  factorInit: { kind: 'normal', sd: 0.01 },
+};
+
+/**
+ * Factorization machine (Rendle 2010) in its O(k n) form:
+ * score = linear + 1/2 sum_f [ (sum_i v_if x_i)^2 - sum_i v_if^2 x_i^2 ],
+ * where the features i are the example's sparse entries (x = value, factors in a collisionless
+ * table keyed by id) and the normalised dense features (x = normalised value, one dense factor
+ * row each). dscore/dv_if = x_i (sum_j v_jf x_j - v_if x_i). One update per example, in order.
+ */
+export class FmModel extends BaseModel implements Model {
+  readonly kind = 'fm' as const;
+  readonly config: FmConfig;
+  readonly linear: LinearPart;
+  readonly factors: EmbeddingTable;
+  readonly denseFactors: DenseTable;
+  private linRows = new Int32Array(64);
+  private facRows = new Int32Array(64);
+  private readonly sums: Float64Array;
+
+  constructor(schema: InputSchema, config: Partial<FmConfig> = {}) {
+    const common = commonConfig(config);
+    super(schema, common);
+    this.config = { ...common, ...FM_DEFAULTS, ...stripCommon(config) };
+    const k = this.config.factors;
+    if (!(Number.isInteger(k) && k >= 1 && k <= 1024)) throw new ModelConfigError(`fm: factors must be a whole number in 1..1024, got ${k}`);
+    checkInitializer(this.config.factorInit, 'fm factorInit');
+    this.linear = new LinearPart('', schema.dense.length, this.config.linearOptimizer, common.admission, common.seed);
+    this.factors = new EmbeddingTable({ name: 'factors', width: k, optimizer: this.config.factorOptimizer, init: this.config.factorInit, seed: common.seed, admission: common.admission });
+    this.denseFactors = new DenseTable('dense_factors', schema.dense.length, k, this.config.factorOptimizer, this.config.factorInit, common.seed, k, k);
+    this.sums = new Float64Array(k);
+  }
+
+  protected sparseTables(): EmbeddingTable[] {
+    return [this.linear.table, this.factors];
+  }
+  protected denseTables(): DenseTable[] {
+    return [this.linear.bias, this.linear.dense, this.denseFactors];
+  }
+
+  private resolve(batch: ModelBatch, i: number, learn: boolean, mark: number): void {
+    const e0 = batch.offsets[i] as number;
+    const n = (batch.offsets[i + 1] as number) - e0;
+    if (this.linRows.length < n) {
+      this.linRows = new Int32Array(n * 2);
+      this.facRows = new Int32Array(n * 2);
+    }
+    const lt = this.linear.table;
+    const ft = this.factors;
+    const time = batch.times[i] as number;
+    for (let k = 0; k < n; k++) {
+      const id = batch.ids[e0 + k] as number;
+      if (learn) {
+        this.linRows[k] = lt.admit(id, time, mark);
+        this.facRows[k] = ft.admit(id, time, mark);
+      } else {
+        this.linRows[k] = lt.find(id);
+        this.facRows[k] = ft.find(id);
+      }
+    }
+  }
+
+  /** The pairwise term of example i; leaves sum_i v_if x_i in `this.sums`. */
+  private pairwise(batch: ModelBatch, i: number): number {
+    const k = this.config.factors;
+    const sums = this.sums;
+    sums.fill(0);
+    let sq = 0;
+    const v = this.factors.weights;
+    const e0 = batch.offsets[i] as number;
+    const n = (batch.offsets[i + 1] as number) - e0;
+    const rows = this.facRows;
+    for (let e = 0; e < n; e++) {
+      const r = rows[e] as number;
+      if (r < 0) continue;
+      const x = batch.values[e0 + e] as number;
+      if (!(x - x === 0)) continue;
+      const o = r * k;
+      for (let f = 0; f < k; f++) {
+        const vx = (v[o + f] as number) * x;
+        sums[f] = (sums[f] as number) + vx;
+        sq += vx * vx;
+      }
+    }
+    const dv = this.denseFactors.weights;
+    const z = this.z;
+    for (let j = 0; j < this.schema.dense.length; j++) {
+      const x = z[j] as number;
+      if (x === 0) continue;
+      const o = j * k;
+      for (let f = 0; f < k; f++) {
+        const vx = (dv[o + f] as number) * x;
+        sums[f] = (sums[f] as number) + vx;
+        sq += vx * vx;
+      }
+    }
+    let s2 = 0;
+    for (let f = 0; f < k; f++) s2 += (sums[f] as number) * (sums[f] as number);
+    return 0.5 * (s2 - sq);
+  }
+
+  private score(batch: ModelBatch, i: number): number {
+    return this.linear.score(batch, i, this.linRows, this.z) + this.pairwise(batch, i);
+  }
+
+  predict(batch: ModelBatch, out: Float64Array = new Float64Array(batch.size)): Float64Array {
+    this.checkShape(batch);
+    for (let i = 0; i < batch.size; i++) {
+      this.resolve(batch, i, false, 0);
+      this.normalizer.normalize(batch.dense, i * batch.denseWidth, this.z);
+      const s = this.score(batch, i);
+      out[i] = this.lossFn.output(s);
+      this.countPredictBad(batch, i);
+    }
+    return out;
+  }
+
+  learn(batch: ModelBatch, predictions?: Float64Array): LearnResult {
+    this.checkShape(batch);
+    let learned = 0;
+    let loss = 0;
+    for (let i = 0; i < batch.size; i++) {
+      const l = this.learnAt(batch, i, predictions);
+      if (l === l) {
+        learned++;
+        loss += l;
+      }
+    }
+    return { learned, skipped: batch.size - learned, loss };
+  }
+
+  learnOne(batch: ModelBatch, i: number): LearnResult {
+    this.checkShape(batch);
+    const l = this.learnAt(batch, i, undefined);
+    return l === l ? { learned: 1, skipped: 0, loss: l } : { learned: 0, skipped: 1, loss: 0 };
+  }
+
+  private learnAt(batch: ModelBatch, i: number, predictions: Float64Array | undefined): number {
+    if (!this.accept(batch, i)) {
+      if (predictions !== undefined) predictions[i] = NaN;
+      return NaN;
+    }
+    this.tick(batch.times[i] as number);
+    const mark = ++this.clock;
+    this.resolve(batch, i, true, mark);
+    const d = batch.denseWidth;
+    this.normalizer.update(batch.dense, i * d, mark);
+    this.normalizer.normalize(batch.dense, i * d, this.z);
+    const s = this.score(batch, i);
+    const y = batch.labels[i] as number;
+    const g = this.lossFn.gradient(s, y);
+    if (!Number.isFinite(g)) {
+      this.counters.nonFiniteGradient++;
+      if (predictions !== undefined) predictions[i] = NaN;
+      return NaN;
+    }
+    if (predictions !== undefined) predictions[i] = this.lossFn.output(s);
+    // factors first: their gradients use the pre-update sums and factors
+    this.stepFactors(batch, i, g, mark);
+    this.linear.step(batch, i, this.linRows, this.z, g, mark);
+    this.counters.learned++;
+    return this.lossFn.value(s, y);
+  }
+
+  private stepFactors(batch: ModelBatch, i: number, g: number, mark: number): void {
+    const k = this.config.factors;
+    const sums = this.sums;
+    const t = this.factors;
+    const v = t.weights;
+    const st = t.state;
+    const opt = t.optimizer;
+    const slots = opt.slots;
+    const e0 = batch.offsets[i] as number;
+    const n = (batch.offsets[i + 1] as number) - e0;
+    for (let e = 0; e < n; e++) {
+      const r = this.facRows[e] as number;
+      if (r < 0) continue;
+      const x = batch.values[e0 + e] as number;
+      const gx = g * x;
+      const o = r * k;
+      for (let f = 0; f < k; f++) {
+        const w = v[o + f] as number;
+        v[o + f] = opt.step(w, gx * ((sums[f] as number) - w * x), st, (o + f) * slots);
+      }
+      t.version[r] = mark;
+    }
+    const dt = this.denseFactors;
+    if (dt.weights.length === 0) return;
+    const dv = dt.weights;
+    for (let j = 0; j < this.schema.dense.length; j++) {
+      const x = this.z[j] as number;
+      const gx = g * x;
+      const o = j * k;
+      for (let f = 0; f < k; f++) dt.step(o + f, gx * ((sums[f] as number) - (dv[o + f] as number) * x));
+    }
+    dt.version = mark;
+  }
+
+  lossGradient(batch: ModelBatch, i: number): { loss: number; gradients: GradientRows[] } {
+    this.resolve(batch, i, false, 0);
+    this.normalizer.normalize(batch.dense, i * batch.denseWidth, this.z);
+    const s = this.score(batch, i);
+    const y = batch.labels[i] as number;
+    const g = this.lossFn.gradient(s, y);
+    const out = new GradientCollector();
+    this.linear.collect(batch, i, this.linRows, this.z, g, out);
+    const k = this.config.factors;
+    const e0 = batch.offsets[i] as number;
+    const n = (batch.offsets[i + 1] as number) - e0;
+    const v = this.factors.weights;
+    for (let e = 0; e < n; e++) {
+      const r = this.facRows[e] as number;
+      if (r < 0) continue;
+      const x = batch.values[e0 + e] as number;
+      for (let f = 0; f < k; f++) out.add('factors', k, this.factors.ids[r] as number, f, g * x * ((this.sums[f] as number) - (v[r * k + f] as number) * x));
+    }
+    const dv = this.denseFactors.weights;
+    for (let j = 0; j < this.schema.dense.length; j++) {
+      const x = this.z[j] as number;
+      for (let f = 0; f < k; f++) out.add('dense_factors', k, j, f, g * x * ((this.sums[f] as number) - (dv[j * k + f] as number) * x));
+    }
+    return { loss: this.lossFn.value(s, y), gradients: out.result() };
+  }
+
+  lossOf(batch: ModelBatch, i: number): number {
+    this.resolve(batch, i, false, 0);
+    this.normalizer.normalize(batch.dense, i * batch.denseWidth, this.z);
+    return this.lossFn.value(this.score(batch, i), batch.labels[i] as number);
+  }
+
+  /**
+   * The pairwise term by the O(k n^2) definition, sum over pairs i < j of <v_i, v_j> x_i x_j, for
+   * example i under the current parameters: the oracle the O(k n) form is tested against.
+   */
+  pairwiseNaive(batch: ModelBatch, i: number): number {
+    this.resolve(batch, i, false, 0);
+    this.normalizer.normalize(batch.dense, i * batch.denseWidth, this.z);
+    const k = this.config.factors;
+    const vecs: { v: Float64Array; o: number; x: number }[] = [];
+    const e0 = batch.offsets[i] as number;
+    const n = (batch.offsets[i + 1] as number) - e0;
+    for (let e = 0; e < n; e++) {
+      const r = this.facRows[e] as number;
+      if (r >= 0) vecs.push({ v: this.factors.weights, o: r * k, x: batch.values[e0 + e] as number });
+    }
+    for (let j = 0; j < this.schema.dense.length; j++) vecs.push({ v: this.denseFactors.weights, o: j * k, x: this.z[j] as number });
+    let total = 0;
+    for (let a = 0; a < vecs.length; a++) {
+      for (let b = a + 1; b < vecs.length; b++) {
+        const p = vecs[a] as (typeof vecs)[number];
+        const q = vecs[b] as (typeof vecs)[number];
+        let dot = 0;
+        for (let f = 0; f < k; f++) dot += (p.v[p.o + f] as number) * (q.v[q.o + f] as number);
+        total += dot * p.x * q.x;
+      }
+    }
+    return total;
+  }
+
+  /** The pairwise term of example i by the O(k n) form (what `predict` uses). */
+  pairwiseFast(batch: ModelBatch, i: number): number {
+    this.resolve(batch, i, false, 0);
+    this.normalizer.normalize(batch.dense, i * batch.denseWidth, this.z);
+    return this.pairwise(batch, i);
+  }
+}
+
+/** The model-specific part of a partial config (the common fields are handled by commonConfig). */
+export function stripCommon<T extends CommonModelConfig>(config: Partial<T>): Partial<Omit<T, keyof CommonModelConfig>> {
+  const out: Record<string, unknown> = {};
+  const common = new Set(['seed', 'loss', 'admission', 'expiryCheckMs', 'normalizerClip', 'maxAbsValue']);
+  for (const [key, value] of Object.entries(config)) if (!common.has(key) && value !== undefined) out[key] = value;
+  return out as Partial<Omit<T, keyof CommonModelConfig>>;
+}
+
+/** A new FM model for an input schema. */
+export function createFm(schema: InputSchema, config: Partial<FmConfig> = {}): FmModel {
+  return new FmModel(schema, config);
+}

@@ -1,0 +1,276 @@
+import type { Context } from '../events/event-types.js';
+import type { FeatureValue } from '../features/aggregators.js';
+import { CONTEXT_FEATURE_NAMES, contextFeatures } from '../features/context.js';
+import { toCompiled, type CompiledGroup, type FeatureGroupDef } from '../features/definitions.js';
+import { REFERENCE_GROUPS } from '../features/reference.js';
+import { featureId } from '../models/feature-id.js';
+import { BatchBuilder, type InputSchema, type ModelBatch } from '../models/model-batch.js';
+import { ModelConfigError } from '../models/model-errors.js';
+import { featureSpec, type FeatureSpec, type FeatureValueKind, type Sample } from '../samples/sample.js';
+
+/**
+ * The one feature transform: turns a training {@link Sample} or a serving request into a model
+ * input row, so training and serving cannot drift apart. Built from the feature definitions; it
+ * records the spec hash it was built for and refuses input of another spec.
+ *
+ * Categorical fields (one id each, `featureId(field, value)`):
+ * `user`, `item`, `category` (missing: the value `\u2205`), `position` (capped at
+ * `maxPosition`), `device`, `page`, `hour` (of day, local), `weekday`; then one field per
+ * `nullableText` feature (missing: `\u2205`) and one bag field per `textList` feature (each
+ * distinct value an entry of weight 1/sqrt(n): a bag sums to unit length).
+ *
+ * Dense columns, one per numeric feature of the spec in spec order: counts, sums, distinct
+ * counts and decayed counts as sign(x) log(1 + |x|); smoothed ratios as is; nullable numbers
+ * (avg, min, max) as sign(x) log(1 + |x|) and `last_seen` as log(1 + age in seconds at the
+ * sample's time), each followed by a `<name>#missing` indicator column (1 when the value is missing, which is
+ * then 0).
+ *
+ * Bad input (counted in {@link TransformCounters}): a missing feature or a non-finite or
+ * wrongly typed value is treated as missing; a sample or request of another spec (hash given
+ * and different, or feature names the spec does not have) or without a user or item id is
+ * refused (the method returns false and adds nothing).
+ */
+export interface ServingRequest {
+  readonly userId: string;
+  readonly itemId: string;
+  readonly categoryId: string | null;
+  /** The slot the item would be shown at; default 0 (the model learned position as a feature). */
+  readonly position?: number;
+  readonly context: Context;
+  /** The request time, epoch ms: the query time of the features. */
+  readonly time: number;
+  /** Feature values as the reader returns them (context features are computed when absent). */
+  readonly features: Readonly<Record<string, FeatureValue>>;
+  /** The spec hash the features were read with, when known. */
+  readonly specHash?: string;
+}
+
+/** What the transform counted. */
+export interface TransformCounters {
+  samples: number;
+  requests: number;
+  /** Refused: another spec (hash or feature names). */
+  wrongSpec: number;
+  /** Refused: no user or item id, or not an object. */
+  invalid: number;
+  /** Feature names of the spec absent from the input (defaulted to missing). */
+  missingFeatures: number;
+  /** Non-finite numbers (defaulted to missing). */
+  nonFinite: number;
+  /** Values of the wrong type (defaulted to missing). */
+  wrongType: number;
+}
+
+/** Transform options. */
+export interface FeatureTransformOptions {
+  /** Positions above this share one category (default 20). */
+  readonly maxPosition: number;
+  /** Whether the position is a feature (default true; serving then scores at `request.position ?? 0`). */
+  readonly usePosition: boolean;
+  /** Which label a sample's example carries (default click). */
+  readonly label: 'click' | 'order';
+}
+
+const MISSING = '\u2205';
+
+type DenseRule = { readonly name: string; readonly column: number; readonly how: 'log' | 'raw' | 'age'; readonly nullable: boolean };
+type TextRule = { readonly name: string; readonly field: number; readonly fieldName: string; readonly bag: boolean };
+
+function signedLog1p(x: number): number {
+  return x < 0 ? -Math.log1p(-x) : Math.log1p(x);
+}
+
+/** The transform of one feature spec (see the interface comment above for the encoding). */
+export class FeatureTransform {
+  readonly spec: FeatureSpec;
+  readonly schema: InputSchema;
+  readonly counters: TransformCounters = { samples: 0, requests: 0, wrongSpec: 0, invalid: 0, missingFeatures: 0, nonFinite: 0, wrongType: 0 };
+  readonly options: FeatureTransformOptions;
+  private readonly names: ReadonlySet<string>;
+  private readonly dense: readonly DenseRule[];
+  private readonly texts: readonly TextRule[];
+  private readonly fieldNames: readonly string[];
+
+  constructor(groups: readonly (CompiledGroup | FeatureGroupDef)[] = REFERENCE_GROUPS, options: Partial<FeatureTransformOptions> = {}) {
+    this.options = { maxPosition: 20, usePosition: true, label: 'click', ...options };
+    if (!(Number.isInteger(this.options.maxPosition) && this.options.maxPosition >= 0)) throw new ModelConfigError(`feature transform: maxPosition must be a whole number >= 0, got ${this.options.maxPosition}`);
+    const compiled = groups.map((g) => toCompiled(g));
+    this.spec = featureSpec(compiled);
+    const ops = new Map<string, string>();
+    for (const g of compiled) for (const f of g.features) ops.set(f.name, f.op);
+    const fields = ['user', 'item', 'category', ...(this.options.usePosition ? ['position'] : []), 'device', 'page', 'hour', 'weekday'];
+    const denseNames: string[] = [];
+    const dense: DenseRule[] = [];
+    const texts: TextRule[] = [];
+    const context = new Set<string>(CONTEXT_FEATURE_NAMES);
+    for (const entry of this.spec.entries) {
+      if (context.has(entry.name)) continue;
+      const op = ops.get(entry.name) ?? 'count';
+      const kind: FeatureValueKind = entry.kind;
+      if (kind === 'nullableText' || kind === 'textList') {
+        texts.push({ name: entry.name, field: fields.length, fieldName: entry.name, bag: kind === 'textList' });
+        fields.push(entry.name);
+        continue;
+      }
+      const nullable = kind === 'nullableNumber';
+      const how = op === 'smoothed_ratio' ? 'raw' : op === 'last_seen' ? 'age' : 'log';
+      dense.push({ name: entry.name, column: denseNames.length, how, nullable });
+      denseNames.push(entry.name);
+      if (nullable) denseNames.push(`${entry.name}#missing`);
+    }
+    this.fieldNames = fields;
+    this.dense = dense;
+    this.texts = texts;
+    this.names = new Set(this.spec.entries.map((e) => e.name));
+    this.schema = { fields, dense: denseNames, specHash: this.spec.hash };
+  }
+
+  /** A builder sized for this transform's dense columns. */
+  newBuilder(capacity = 256): BatchBuilder {
+    return new BatchBuilder(this.schema.dense.length, capacity);
+  }
+
+  /**
+   * Adds a training sample as one example (label: click or order label, time: the impression
+   * time). `specHash` is the hash the sample was produced with (e.g. the samples topic header).
+   * Returns false, and adds nothing, when the sample is refused.
+   */
+  addSample(builder: BatchBuilder, sample: Sample, specHash?: string): boolean {
+    if (sample === null || typeof sample !== 'object' || sample.features === null || typeof sample.features !== 'object') {
+      this.counters.invalid++;
+      return false;
+    }
+    const label = this.options.label === 'click' ? sample.clickLabel : sample.orderLabel;
+    const ok = this.add(builder, sample.userId, sample.itemId, sample.categoryId, sample.position, sample.context, sample.eventTime, sample.features, specHash, label === 1 ? 1 : 0);
+    if (ok) this.counters.samples++;
+    return ok;
+  }
+
+  /** Adds a serving request as one example (label 0, time: the request time). */
+  addRequest(builder: BatchBuilder, request: ServingRequest): boolean {
+    if (request === null || typeof request !== 'object' || request.features === null || typeof request.features !== 'object') {
+      this.counters.invalid++;
+      return false;
+    }
+    const ok = this.add(builder, request.userId, request.itemId, request.categoryId, request.position ?? 0, request.context, request.time, request.features, request.specHash, 0);
+    if (ok) this.counters.requests++;
+    return ok;
+  }
+
+  /** Samples as one batch (refused ones left out and counted). */
+  samplesBatch(samples: readonly Sample[], specHash?: string): ModelBatch {
+    const b = this.newBuilder(samples.length);
+    for (const s of samples) this.addSample(b, s, specHash);
+    return b.build();
+  }
+
+  /** Requests as one batch (refused ones left out and counted). */
+  requestsBatch(requests: readonly ServingRequest[]): ModelBatch {
+    const b = this.newBuilder(requests.length);
+    for (const r of requests) this.addRequest(b, r);
+    return b.build();
+  }
+
+  private add(
+    b: BatchBuilder,
+    userId: unknown,
+    itemId: unknown,
+    categoryId: unknown,
+    position: unknown,
+    context: Context | null | undefined,
+    time: number,
+    features: Readonly<Record<string, FeatureValue>>,
+    specHash: string | undefined,
+    label: number,
+  ): boolean {
+    if (specHash !== undefined && specHash !== this.spec.hash) {
+      this.counters.wrongSpec++;
+      return false;
+    }
+    for (const name in features) {
+      if (!this.names.has(name)) {
+        this.counters.wrongSpec++;
+        return false;
+      }
+    }
+    if (typeof userId !== 'string' || userId === '' || typeof itemId !== 'string' || itemId === '') {
+      this.counters.invalid++;
+      return false;
+    }
+    const t = typeof time === 'number' && Number.isFinite(time) ? time : NaN;
+    const f = this.fieldNames;
+    let field = 0;
+    b.add(featureId(f[field] as string, userId), field++);
+    b.add(featureId(f[field] as string, itemId), field++);
+    b.add(featureId(f[field] as string, typeof categoryId === 'string' && categoryId !== '' ? categoryId : MISSING), field++);
+    if (this.options.usePosition) {
+      const p = typeof position === 'number' && Number.isInteger(position) && position >= 0 ? String(Math.min(position, this.options.maxPosition)) : MISSING;
+      b.add(featureId(f[field] as string, p), field++);
+    }
+    // context: as the spec computed it, or from the context and time when the input lacks it
+    let ctx: Record<string, FeatureValue> | null = null;
+    const contextValue = (name: (typeof CONTEXT_FEATURE_NAMES)[number]): string => {
+      let v = features[name];
+      if (v === undefined) {
+        if (ctx === null) {
+          ctx = Number.isFinite(t) && context !== null && context !== undefined ? { ...contextFeatures(context, t) } : {};
+        }
+        v = ctx[name];
+        if (v === undefined) this.counters.missingFeatures++;
+      }
+      if (typeof v === 'string' && v !== '') return v;
+      if (typeof v === 'number' && Number.isFinite(v)) return String(v);
+      return MISSING;
+    };
+    b.add(featureId(f[field] as string, contextValue('context_device')), field++);
+    b.add(featureId(f[field] as string, contextValue('context_page')), field++);
+    b.add(featureId(f[field] as string, contextValue('context_hour_of_day')), field++);
+    b.add(featureId(f[field] as string, contextValue('context_day_of_week')), field++);
+    for (const rule of this.texts) {
+      const v = features[rule.name];
+      if (v === undefined) this.counters.missingFeatures++;
+      if (rule.bag) {
+        if (v === undefined || v === null) continue;
+        if (!Array.isArray(v)) {
+          this.counters.wrongType++;
+          continue;
+        }
+        const values = (v as readonly unknown[]).filter((x): x is string | number => typeof x === 'string' || (typeof x === 'number' && Number.isFinite(x)));
+        if (values.length < v.length) this.counters.wrongType++;
+        const distinct = [...new Set(values.map(String))];
+        const weight = distinct.length === 0 ? 0 : 1 / Math.sqrt(distinct.length);
+        for (const x of distinct) b.add(featureId(rule.fieldName, x), rule.field, weight);
+      } else {
+        let text = MISSING;
+        if (typeof v === 'string' && v !== '') text = v;
+        else if (typeof v === 'number' && Number.isFinite(v)) text = String(v);
+        else if (v !== null && v !== undefined && v !== '') this.counters.wrongType++;
+        b.add(featureId(rule.fieldName, text), rule.field);
+      }
+    }
+    for (const rule of this.dense) {
+      const v = features[rule.name];
+      let x: number | null = null;
+      if (v === undefined) this.counters.missingFeatures++;
+      else if (typeof v === 'number') {
+        if (Number.isFinite(v)) x = v;
+        else this.counters.nonFinite++;
+      } else if (v !== null) this.counters.wrongType++;
+      if (x !== null) {
+        let out: number;
+        if (rule.how === 'raw') out = x;
+        else if (rule.how === 'log') out = signedLog1p(x);
+        else out = Number.isFinite(t) ? Math.log1p(Math.max(0, (t - x) / 1000)) : 0;
+        b.setDense(rule.column, out);
+      }
+      if (rule.nullable) b.setDense(rule.column + 1, x === null ? 1 : 0);
+    }
+    b.end(label, Number.isFinite(t) ? t : 0);
+    return true;
+  }
+}
+
+/** The transform of the given groups (the reference set by default). */
+export function createFeatureTransform(groups: readonly (CompiledGroup | FeatureGroupDef)[] = REFERENCE_GROUPS, options: Partial<FeatureTransformOptions> = {}): FeatureTransform {
+  return new FeatureTransform(groups, options);
+}

@@ -1,0 +1,125 @@
+import { describe, expect, it } from 'vitest';
+import type { AnyEvent } from '../../../src/events/event-types.js';
+import { compileGroup } from '../../../src/features/definitions.js';
+import { REFERENCE_GROUPS, USER_GROUP } from '../../../src/features/reference.js';
+import { generateEvents } from '../../../src/ingest/generator.js';
+import { JoinState } from '../../../src/joiner/join-state.js';
+import { featureId } from '../../../src/models/feature-id.js';
+import { createLr } from '../../../src/models/lr.js';
+import type { ModelBatch } from '../../../src/models/model-batch.js';
+import { DEFAULT_LABEL_RULE } from '../../../src/samples/labels.js';
+import { featureSpec, type Sample } from '../../../src/samples/sample.js';
+import { createFeatureTransform, type ServingRequest } from '../../../src/training/feature-transform.js';
+
+const GROUPS = REFERENCE_GROUPS.map(compileGroup);
+const SPEC = featureSpec(GROUPS);
+
+/** Real samples: the generator's log through the joiner's core (shared label rule, PIT features). */
+function samples(): Sample[] {
+  const events: AnyEvent[] = [];
+  for (const r of generateEvents({ users: 30, items: 80, events: 4000, seed: 3, days: 3 })) if (['impression', 'click', 'order'].includes(r.event.type)) events.push(r.event);
+  const core = new JoinState({ groups: GROUPS, spec: SPEC, rule: DEFAULT_LABEL_RULE, latenessMs: 600_000, dedupeHorizonMs: 86_400_000 });
+  core.observe('all', 0, { start: 0, end: events.length });
+  events.forEach((e, i) => core.offer('all', 0, i, e));
+  return core.advance();
+}
+const SAMPLES = samples();
+
+function requestOf(s: Sample, dropContext = false): ServingRequest {
+  const features = { ...s.features };
+  if (dropContext) for (const k of Object.keys(features)) if (k.startsWith('context_')) delete features[k];
+  return { userId: s.userId, itemId: s.itemId, categoryId: s.categoryId, position: s.position, context: s.context, time: s.eventTime, features, specHash: SPEC.hash };
+}
+
+const rows = (b: ModelBatch) => ({ ...b, labels: undefined });
+
+describe('feature transform', () => {
+  it('gives the same model input for a sample and the equivalent serving request', () => {
+    expect(SAMPLES.length).toBeGreaterThan(1000);
+    const t = createFeatureTransform(GROUPS);
+    const fromSamples = t.samplesBatch(SAMPLES, SPEC.hash);
+    const fromRequests = t.requestsBatch(SAMPLES.map((s) => requestOf(s)));
+    // context features computed by the transform when a request lacks them
+    const computed = t.requestsBatch(SAMPLES.map((s) => requestOf(s, true)));
+    expect(rows(fromRequests)).toEqual(rows(fromSamples));
+    expect(rows(computed)).toEqual(rows(fromSamples));
+    expect(fromSamples.size).toBe(SAMPLES.length);
+    expect(Array.from(fromSamples.labels)).toEqual(SAMPLES.map((s) => s.clickLabel));
+    expect(t.counters.missingFeatures).toBe(0);
+    expect(t.counters.wrongSpec + t.counters.invalid + t.counters.nonFinite + t.counters.wrongType).toBe(0);
+  });
+
+  it('encodes ids, bags, counts and nullable numbers as documented', () => {
+    const t = createFeatureTransform(GROUPS);
+    expect(t.schema.specHash).toBe(SPEC.hash);
+    expect(t.schema.fields.slice(0, 8)).toEqual(['user', 'item', 'category', 'position', 'device', 'page', 'hour', 'weekday']);
+    expect(t.schema.fields).toContain('user_last_clicked_items');
+    expect(t.schema.dense).toContain('user_last_click_time#missing');
+    const s = SAMPLES.find((x) => (x.features.user_last_clicked_items as readonly string[]).length >= 2 && x.features.user_last_click_time !== null)!;
+    const b = t.samplesBatch([s]);
+    const ids = Array.from(b.ids);
+    expect(ids).toContain(featureId('user', s.userId));
+    expect(ids).toContain(featureId('item', s.itemId));
+    const bag = s.features.user_last_clicked_items as readonly string[];
+    const bagField = t.schema.fields.indexOf('user_last_clicked_items');
+    const bagValues = Array.from(b.values).filter((_, e) => b.fields[e] === bagField);
+    expect(bagValues.length).toBe(bag.length);
+    for (const v of bagValues) expect(v).toBeCloseTo(1 / Math.sqrt(bag.length), 12);
+    const col = (name: string) => b.dense[t.schema.dense.indexOf(name)];
+    expect(col('user_impression_count_7d')).toBeCloseTo(Math.log1p(s.features.user_impression_count_7d as number), 12);
+    expect(col('user_ctr_7d')).toBe(s.features.user_ctr_7d);
+    expect(col('user_last_click_time')).toBeCloseTo(Math.log1p((s.eventTime - (s.features.user_last_click_time as number)) / 1000), 12);
+    expect(col('user_last_click_time#missing')).toBe(0);
+  });
+
+  it('defaults missing features and non-finite or mistyped values to missing, with counters', () => {
+    const t = createFeatureTransform(GROUPS);
+    const s = SAMPLES[10]!;
+    const features = { ...s.features };
+    delete features.user_click_count_1h;
+    features.item_ctr_24h = NaN;
+    features.user_last_click_time = Infinity;
+    features.user_last_clicked_items = 'not a list';
+    const b = t.samplesBatch([{ ...s, features }]);
+    expect(b.size).toBe(1);
+    expect(t.counters.missingFeatures).toBe(1);
+    expect(t.counters.nonFinite).toBe(2);
+    expect(t.counters.wrongType).toBe(1);
+    for (const v of b.dense) expect(Number.isFinite(v)).toBe(true);
+    expect(b.dense[t.schema.dense.indexOf('user_last_click_time#missing')]).toBe(1);
+    expect(b.dense[t.schema.dense.indexOf('item_ctr_24h')]).toBe(0);
+    // a model scores and learns it without harm
+    const lr = createLr(t.schema);
+    lr.learn(b);
+    expect(lr.counters.learned).toBe(1);
+  });
+
+  it('refuses samples and requests of another spec, or without ids, and counts them', () => {
+    const t = createFeatureTransform(GROUPS);
+    const builder = t.newBuilder();
+    const s = SAMPLES[0]!;
+    expect(t.addSample(builder, s, 'another-hash')).toBe(false);
+    expect(t.addSample(builder, { ...s, features: { ...s.features, some_other_feature: 1 } })).toBe(false);
+    expect(t.addRequest(builder, { ...requestOf(s), specHash: 'x' })).toBe(false);
+    expect(t.addSample(builder, { ...s, userId: '' })).toBe(false);
+    expect(t.addRequest(builder, { ...requestOf(s), itemId: undefined as unknown as string })).toBe(false);
+    expect(t.addSample(builder, null as unknown as Sample)).toBe(false);
+    expect(builder.size).toBe(0);
+    expect(t.counters.wrongSpec).toBe(3);
+    expect(t.counters.invalid).toBe(3);
+    // a transform built for another spec (user group only) refuses the reference samples
+    const userOnly = createFeatureTransform([USER_GROUP]);
+    expect(userOnly.schema.specHash).not.toBe(SPEC.hash);
+    expect(userOnly.samplesBatch(SAMPLES.slice(0, 5)).size).toBe(0);
+    expect(userOnly.counters.wrongSpec).toBe(5);
+  });
+
+  it('unknown users and items are new ids the model scores as cold start', () => {
+    const t = createFeatureTransform(GROUPS);
+    const lr = createLr(t.schema);
+    lr.learn(t.samplesBatch(SAMPLES));
+    const s = SAMPLES[0]!;
+    const p = lr.predict(t.requestsBatch([{ ...requestOf(s), userId: 'never-seen', itemId: 'never-seen-either' }]));
+    expect(p[0]! > 0 && p[0]! < 1).toBe(true);
+  });
+});
