@@ -15,6 +15,8 @@ export interface Topics {
   late(): string;
   /** Labelled training samples from the streaming joiner. */
   samples(): string;
+  /** The sampled log of served ranking requests (features, model version, scores). */
+  served(): string;
   /** The event kind a topic carries, or undefined for a topic that is not an event topic. */
   typeOf(topic: string): EventType | undefined;
 }
@@ -27,6 +29,7 @@ export function createTopics(prefix = 'tessera'): Topics {
     deadLetter: () => `${prefix}.deadletter`,
     late: () => `${prefix}.late`,
     samples: () => `${prefix}.samples`,
+    served: () => `${prefix}.served`,
     typeOf: (topic) => byTopic.get(topic),
   };
 }
@@ -50,5 +53,6 @@ export function topicSpecs(topics: Topics, partitions: number): TopicSpecLike[] 
     { name: topics.deadLetter(), partitions, config: forever },
     { name: topics.late(), partitions, config: forever },
     { name: topics.samples(), partitions, config: { 'retention.ms': String(7 * 86_400_000) } },
+    { name: topics.served(), partitions, config: { 'retention.ms': String(7 * 86_400_000) } },
   ];
 }

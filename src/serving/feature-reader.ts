@@ -63,6 +63,8 @@ export interface RequestFeatures {
   user: EntityFeatures;
   items: { item: EntityFeatures; userCategory: EntityFeatures | null }[];
   context: ContextFeatures;
+  /** The request's context as given (the feature transform computes from it what models need). */
+  rawContext: Context;
 }
 
 /**
@@ -212,7 +214,7 @@ export class FeatureReader {
       return { item, userCategory };
     });
     const ctx = request.context ?? { device: null, os: null, country: null, city: null, page: null, timezone: null };
-    return { q, user: entities[0] as EntityFeatures, items, context: contextFeatures(ctx, q) };
+    return { q, user: entities[0] as EntityFeatures, items, context: contextFeatures(ctx, q), rawContext: ctx };
   }
 
   private hllOf(group: CompiledGroup): CompiledGroup['aggregations'] {

@@ -1,0 +1,104 @@
+import type { Command } from '../command.js';
+import { numberOption, stringOption } from '../command.js';
+import { UsageError } from '../../errors.js';
+import { compileGroup } from '../../features/definitions.js';
+import { REFERENCE_GROUPS } from '../../features/reference.js';
+import { FeatureReader } from '../../serving/feature-reader.js';
+import { createFeatureLog, type FeatureLog } from '../../serving/feature-log.js';
+import { tesseraScorerLoader } from '../../serving/model-scorer.js';
+import { ModelWatcher } from '../../serving/model-watcher.js';
+import { RANK_DEFAULTS, startRankService } from '../../serving/rank-service.js';
+import { fixedScorer, type Scorer, type ScorerSource } from '../../serving/scorer.js';
+import { createStreamKeys } from '../../streaming/stream-keys.js';
+import { STREAM_DEFAULTS } from '../../streaming/stream-processor.js';
+import { createFeatureTransform } from '../../training/feature-transform.js';
+import { smokeTestScorer } from '../../serving/smoke-test.js';
+import { onShutdownSignal } from '../signals.js';
+import { withRuntime } from '../with-runtime.js';
+
+export const serveCommand: Command = {
+  name: 'serve',
+  summary: 'The inference service: POST /v1/rank with features from Redis and a hot-reloaded model.',
+  usage: 'tessera serve [--port 8080] [--model fm|lr|wide-deep|none] [--feature-log-rate 0.01] [--max-candidates N] [--feature-timeout-ms N]',
+  details: `POST /v1/rank { userId, candidates: [itemId | { itemId, categoryId }], context?, at? } returns the
+candidates sorted by score, the model version and the features' freshness. Features: one Redis round trip
+(user, every candidate, user x category). The model named by --model is followed in the model store
+(TESSERA_MODEL_DIR): a new version is loaded, checked (checksums, feature-spec hash, smoke predictions)
+and warmed off the request path, then swapped in; a broken version is refused and the current one keeps
+serving. Without a model yet, candidates are ranked by popularity (smoothed 24 h CTR). GET /healthz,
+/readyz, /metrics. With TESSERA_KAFKA_BROKERS, --feature-log-rate of the requests go to the served topic.
+Needs TESSERA_REDIS_URL.`,
+  options: {
+    port: { type: 'string', description: 'Port on 127.0.0.1 (0: any free port)', defaultText: '8080' },
+    host: { type: 'string', description: 'Address to listen on', defaultText: '127.0.0.1' },
+    model: { type: 'string', description: 'Model store name to serve, or none', defaultText: 'fm' },
+    'poll-ms': { type: 'string', description: 'Model pointer poll interval, ms', defaultText: '1000' },
+    'feature-log-rate': { type: 'string', description: 'Fraction of requests written to the served topic', defaultText: '0' },
+    'max-candidates': { type: 'string', description: 'Candidates per request at most', defaultText: String(RANK_DEFAULTS.maxCandidates) },
+    'max-body-bytes': { type: 'string', description: 'Request body size at most', defaultText: String(RANK_DEFAULTS.maxBodyBytes) },
+    'feature-timeout-ms': { type: 'string', description: 'Feature read timeout; slower answers 503', defaultText: String(RANK_DEFAULTS.featureTimeoutMs) },
+    'no-fallback': { type: 'boolean', description: 'Answer 503 instead of ranking by popularity while no model is loaded' },
+    'lateness-ms': { type: 'string', description: "The stream's allowed lateness, ms", defaultText: String(STREAM_DEFAULTS.latenessMs) },
+  },
+  async run(ctx) {
+    return withRuntime(ctx, {}, async (rt) => {
+      if (!rt.config.redisUrl) throw new UsageError('serve reads features from Redis: set TESSERA_REDIS_URL (`tessera demo` serves in-process)');
+      const groups = REFERENCE_GROUPS.map(compileGroup);
+      const transform = createFeatureTransform(groups);
+      const reader = new FeatureReader({ store: rt.online(), keys: createStreamKeys(rt.config.topicPrefix), groups, clock: rt.clock, latenessMs: numberOption(ctx, 'lateness-ms', STREAM_DEFAULTS.latenessMs, { min: 0 }) });
+      const modelName = stringOption(ctx, 'model') ?? 'fm';
+      let scorers: ScorerSource = fixedScorer(null);
+      let watcher: ModelWatcher | null = null;
+      if (modelName !== 'none') {
+        watcher = new ModelWatcher({
+          store: rt.models(),
+          model: modelName,
+          load: tesseraScorerLoader(transform, groups),
+          featureSpecHash: transform.spec.hash,
+          smokeTest: (s: Scorer) => smokeTestScorer(s, groups),
+          metrics: rt.metrics,
+          logger: rt.logger,
+          pollMs: numberOption(ctx, 'poll-ms', 1000, { min: 50 }),
+        });
+        await watcher.start();
+        scorers = watcher;
+      }
+      const rate = Number(stringOption(ctx, 'feature-log-rate') ?? 0);
+      let featureLog: FeatureLog | null = null;
+      if (rate > 0) {
+        if (!rt.config.kafkaBrokers) throw new UsageError('--feature-log-rate needs TESSERA_KAFKA_BROKERS (the served topic)');
+        await rt.ensureTopics();
+        featureLog = createFeatureLog({ log: rt.log(), topic: rt.topics.served(), rate, metrics: rt.metrics, logger: rt.logger });
+      }
+      const server = await startRankService(
+        {
+          reader,
+          scorers,
+          metrics: rt.metrics,
+          logger: rt.logger,
+          popularityFallback: ctx.values['no-fallback'] !== true,
+          limits: {
+            maxCandidates: numberOption(ctx, 'max-candidates', RANK_DEFAULTS.maxCandidates, { min: 1 }),
+            maxBodyBytes: numberOption(ctx, 'max-body-bytes', RANK_DEFAULTS.maxBodyBytes, { min: 1024 }),
+            featureTimeoutMs: numberOption(ctx, 'feature-timeout-ms', RANK_DEFAULTS.featureTimeoutMs, { min: 1 }),
+          },
+          ...(featureLog ? { onServed: featureLog.onServed } : {}),
+          ...(watcher ? { ready: () => (watcher as ModelWatcher).ready } : {}),
+        },
+        numberOption(ctx, 'port', 8080, { min: 0 }),
+        stringOption(ctx, 'host') ?? '127.0.0.1',
+      );
+      const address = server.address();
+      ctx.stdout.write(`serving on http://${stringOption(ctx, 'host') ?? '127.0.0.1'}:${typeof address === 'object' && address ? address.port : '?'} (model ${modelName}${watcher?.version ? ` ${watcher.version}` : ', popularity until one is published'})\n`);
+      await new Promise<void>((resolve) => {
+        const off = onShutdownSignal(() => {
+          off();
+          server.close(() => resolve());
+        });
+      });
+      watcher?.stop();
+      await featureLog?.close();
+      return 0;
+    });
+  },
+};
