@@ -93,6 +93,7 @@ const live = startStream(
     },
   },
 );
+live.done.catch((err: unknown) => console.error('fresh consumer failed:', err));
 await new Promise((r) => setTimeout(r, 3000)); // let the group form
 const rate = sustained / 2;
 const freshSecs = Number(values['fresh-seconds']);
