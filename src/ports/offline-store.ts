@@ -9,7 +9,10 @@
  *   `YYYY-MM-DD hh:mm:ss.sss` in the column's zone, so time columns are `DateTime64(3, 'UTC')`);
  * - `insert` writes rows given as objects; one call is one INSERT statement, none for no rows.
  *   Times are epoch-ms numbers, 64-bit values above 2^53 are bigints, and a key that
- *   names no column is an error.
+ *   names no column is an error;
+ * - `queryText` returns a SELECT's result as the engine writes it in a text format, untouched, for
+ *   large reads the caller parses itself (JSONCompactEachRow rows are arrays in column order,
+ *   with the same value conventions as `query`; TabSeparated escapes per ClickHouse's rules).
  */
 export interface OfflineStore {
   /** Engine name and version, e.g. `chdb 26.7.2.1`. */
@@ -17,5 +20,12 @@ export interface OfflineStore {
   command(sql: string): Promise<void>;
   query<T = Record<string, unknown>>(sql: string, params?: Record<string, unknown>): Promise<T[]>;
   insert(table: string, rows: readonly Record<string, unknown>[]): Promise<void>;
+  queryText(sql: string, format: TextFormat, params?: Record<string, unknown>): Promise<string>;
   close(): Promise<void>;
 }
+
+/**
+ * Result formats `queryText` returns. JSONCompactEachRow needs ClickHouse >= 20.x (chDB has it);
+ * TabSeparated is understood by every version.
+ */
+export type TextFormat = 'JSONCompactEachRow' | 'JSONEachRow' | 'TabSeparated';

@@ -14,12 +14,14 @@ export interface OfflineStoreCapabilities {
   boundParams: boolean;
   /** LowCardinality columns without `allow_experimental_low_cardinality_type` (ClickHouse >= 19.x). */
   lowCardinality: boolean;
+  /** The JSONCompactEachRow output format (ClickHouse >= 20.x). */
+  jsonCompactEachRow: boolean;
   /** Printed for every case a missing capability skips. */
   reason?: string;
 }
 
 /** Every capability, for engines that are current (chDB, ClickHouse >= 23.x). */
-export const ALL_CAPABILITIES: OfflineStoreCapabilities = { dateTime64: true, boundParams: true, lowCardinality: true };
+export const ALL_CAPABILITIES: OfflineStoreCapabilities = { dateTime64: true, boundParams: true, lowCardinality: true, jsonCompactEachRow: true };
 
 /**
  * The OfflineStore contract (see `src/ports/offline-store.ts`), run against every adapter. One
@@ -197,6 +199,41 @@ export function offlineStoreContract(name: string, make: () => Promise<OfflineSt
         expect(byTime).toEqual([{ id: 2 }, { id: 3 }]);
         const byTags = await store.query(`SELECT id FROM ${table} WHERE hasAny(tags, {tags:Array(String)}) ORDER BY id`, { tags: ['b', 'z'] });
         expect(byTags).toEqual([{ id: 1 }, { id: 2 }]);
+      });
+    });
+
+    it('queryText returns TabSeparated text as the engine writes it, escapes included', async () => {
+      await withTable('id UInt32, s String, f Float64', 'id', async (table) => {
+        await store.insert(table, [
+          { id: 1, s: 'tab\there', f: 0.5 },
+          { id: 2, s: 'line\nbreak \\ back', f: -2 },
+        ]);
+        expect(await store.queryText(`SELECT id, s, f FROM ${table} ORDER BY id`, 'TabSeparated')).toBe('1\ttab\\there\t0.5\n2\tline\\nbreak \\\\ back\t-2\n');
+        expect(await store.queryText(`SELECT id FROM ${table} WHERE id > 5`, 'TabSeparated')).toBe('');
+      });
+    });
+
+    itNeeds(['jsonCompactEachRow'], 'queryText returns JSONCompactEachRow rows as arrays in column order, same value conventions as query', async () => {
+      await withTable('id UInt32, s Nullable(String), u UInt64, a Array(String), f Float64', 'id', async (table) => {
+        await store.insert(table, [
+          { id: 1, s: 'é"\\', u: 9007199254740991, a: ['x', ''], f: 0.1 },
+          { id: 2, s: null, u: 0, a: [], f: 1e300 },
+        ]);
+        const text = await store.queryText(`SELECT id, s, u, a, f FROM ${table} ORDER BY id`, 'JSONCompactEachRow');
+        expect(text.trimEnd().split('\n').map((line) => JSON.parse(line))).toEqual([
+          [1, 'é"\\', 9007199254740991, ['x', ''], 0.1],
+          [2, null, 0, [], 1e300],
+        ]);
+      });
+    });
+
+    itNeeds(['boundParams', 'jsonCompactEachRow'], 'queryText binds {name:Type} parameters like query', async () => {
+      await withTable('id UInt32, user String', 'id', async (table) => {
+        await store.insert(table, [
+          { id: 1, user: "x' OR 1 = 1 --" },
+          { id: 2, user: 'u2' },
+        ]);
+        expect(await store.queryText(`SELECT id FROM ${table} WHERE user = {user:String}`, 'JSONCompactEachRow', { user: "x' OR 1 = 1 --" })).toBe('[1]\n');
       });
     });
 

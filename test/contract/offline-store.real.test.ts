@@ -13,6 +13,7 @@ const capabilities: OfflineStoreCapabilities = {
   dateTime64: major >= 20,
   boundParams: major >= 19,
   lowCardinality: major >= 19,
+  jsonCompactEachRow: major >= 20,
   reason: `ClickHouse ${version} at ${url} predates it (production needs >= 23.x; 18.16 only runs the smoke subset)`,
 };
 

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { drainPending, Session } from 'chdb';
 import { ServiceError } from '../../errors.js';
-import type { OfflineStore } from '../../ports/offline-store.js';
+import type { OfflineStore, TextFormat } from '../../ports/offline-store.js';
 import { encodeJsonEachRow } from '../clickhouse/json-each-row.js';
 import { OFFLINE_STORE_SETTINGS } from '../clickhouse/settings.js';
 import { isTableName } from '../clickhouse/table-name.js';
@@ -87,6 +87,17 @@ export class ChdbOfflineStore implements OfflineStore {
         : this.#session.queryBindAsync(sql, params, { format: 'JSONEachRow' }),
     );
     return parseJsonEachRow<T>(result.text());
+  }
+
+  /**
+   * Runs a SELECT and returns its result text in `format`, as the engine wrote it (large reads the
+   * caller parses column by column, e.g. JSONCompactEachRow). `params` bind like {@link query}'s.
+   */
+  async queryText(sql: string, format: TextFormat, params?: Record<string, unknown>): Promise<string> {
+    const result = await this.#run('query', () =>
+      params === undefined || Object.keys(params).length === 0 ? this.#session.queryAsync(sql, { format }) : this.#session.queryBindAsync(sql, params, { format }),
+    );
+    return result.text();
   }
 
   /**

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import { ServiceError } from '../../errors.js';
-import type { OfflineStore } from '../../ports/offline-store.js';
+import type { OfflineStore, TextFormat } from '../../ports/offline-store.js';
 import { toClickHouseServiceError } from './clickhouse-error.js';
 import { encodeJsonEachRow } from './json-each-row.js';
 import { OFFLINE_STORE_SETTINGS } from './settings.js';
@@ -87,6 +87,25 @@ export class ClickHouseServerOfflineStore implements OfflineStore {
         clickhouse_settings: { ...OFFLINE_STORE_SETTINGS.query, ...WAIT_END_OF_QUERY },
       });
       return await result.json<T>();
+    } catch (err) {
+      throw toClickHouseServiceError(err, 'query');
+    }
+  }
+
+  /**
+   * Runs a SELECT and returns its result text in `format`, as the server wrote it (large reads the
+   * caller parses itself). `params` bind on the server like {@link query}'s.
+   */
+  async queryText(sql: string, format: TextFormat, params?: Record<string, unknown>): Promise<string> {
+    this.#assertOpen();
+    try {
+      const result = await this.#client.query({
+        query: sql,
+        format,
+        ...(params === undefined || Object.keys(params).length === 0 ? {} : { query_params: params }),
+        clickhouse_settings: { ...OFFLINE_STORE_SETTINGS.query, ...WAIT_END_OF_QUERY },
+      });
+      return await result.text();
     } catch (err) {
       throw toClickHouseServiceError(err, 'query');
     }

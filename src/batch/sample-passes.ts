@@ -1,0 +1,422 @@
+import type { EventType } from '../events/event-types.js';
+import type { CompiledAggregation, CompiledGroup } from '../features/definitions.js';
+import { tileStart } from '../features/windows.js';
+import { T_MS, aggregationInputSql, entityKeySql, floorDivSql, keyHashSql, sqlInstant, sqlInt, sourceTable } from './sql.js';
+
+/**
+ * The SQL fast path of the sample job: every count, sum and avg (windowed or lifetime), and every
+ * lifetime min, max and last_seen, for all the impressions of a range at once, in one window pass
+ * per feature group, with no join and no per-impression state.
+ *
+ * The pass. The group's rows are its events in `[lo, to)` plus its query rows: one per
+ * impression, or one per distinct (entity, impression time) when grouping saves rows (see
+ * {@link PassMode}). Windows over them, per entity:
+ * - `C(< q)`: running totals ordered by time, frame `RANGE UNBOUNDED PRECEDING AND 1 PRECEDING`,
+ *   so an event at exactly q (the impression itself, a click in the same ms) is left out;
+ * - `C(< tileStart(q, h) - W)` for each window W of hop h: running totals ordered by the tile
+ *   index `floor(t / h)`, frame ending `W / h + 1` tiles before the query row's tile, which is
+ *   every event before the sawtooth window's first tile;
+ * - the window value is their difference, `C(< q) - C(< from)`: exactly the events with
+ *   `from <= t < q`. Both frames start at the partition's start, so ClickHouse adds each row
+ *   once (no recomputation of moving frames), and windows sharing a hop share one sort.
+ * Integer counts and sums subtract exactly. Sums of fractional fields are accumulated as
+ * Decimal256 with 30 fractional digits (exact addition and subtraction, independent of the
+ * engine's summation order, so reruns give identical bits), and converted to Float64 once; values
+ * outside what that represents to 1e-10 take the general path instead (see {@link fitsDecimal}).
+ * Lifetime aggregations start from one prefix row per entity holding the partial of every event
+ * before `lo`, so a run reads only the events its windows need.
+ *
+ * last and last_k of a text field ride the same pass: each event time of the entity carries its
+ * distinct values sorted descending (the core's tie order: at equal times the greater value
+ * first), and the running frame keeps the value lists of the last L event times before q
+ * (`groupArrayLast`, L = k + max(4, k / 2)). Read newest first and de-duplicated, they give the
+ * newest k distinct values exactly whenever those L times hold at least k distinct values or are
+ * all the entity's times: a value outside them is older than every value inside. Bytewise order
+ * equals the core's UTF-16 order for ASCII; a row with a non-ASCII value, or whose lookback is too
+ * short (a user who clicks the same few items over and over), is flagged, and the general path
+ * recomputes exactly those rows with the core.
+ */
+
+/** Scale of the decimal accumulators of fractional sums. */
+export const SUM_DECIMAL = 'Decimal256(30)';
+/** Fractional values a decimal accumulator represents to a relative 1e-10: nonzero |x| at least this. */
+export const DECIMAL_MIN_ABS = 1e-20;
+/** ... and totals (|x| times the number of values) at most this. */
+export const DECIMAL_MAX_TOTAL = 1e44;
+
+/** How the sample job computes one group. */
+export interface GroupPlan {
+  /** Position of the group in the layout (and in temporary table names). */
+  readonly index: number;
+  readonly group: CompiledGroup;
+  /** The group's entity key over impression columns; null when impressions lack a key field (every sample cold-starts). */
+  readonly impressionKey: { key: string; valid: string } | null;
+  /** Aggregations of the SQL fast path. */
+  readonly fast: readonly CompiledAggregation[];
+  /** Aggregations of the general path (the core folds them in JS). */
+  readonly general: readonly CompiledAggregation[];
+  /** First event time any window of a query in [from, to) reads; `from` when the group has no windows. */
+  readonly lo: number;
+}
+
+/** Whether an op can take the fast path at all (fractional sums also need their values in decimal range). */
+export function fastCandidate(agg: CompiledAggregation): boolean {
+  switch (agg.def.op) {
+    case 'count':
+    case 'sum':
+    case 'avg':
+      return true;
+    case 'min':
+    case 'max':
+    case 'last_seen':
+      return agg.lifetime;
+    case 'last':
+    case 'last_k':
+      return isRecent(agg);
+    default:
+      return false;
+  }
+}
+
+/** last and last_k of a text field: the fast path's bounded-lookback values, flagged when not provably exact. */
+export function isRecent(agg: CompiledAggregation): boolean {
+  const kind = aggregationInputSql(agg.def).kind;
+  return (agg.def.op === 'last' || agg.def.op === 'last_k') && (kind === 'id' || kind === 'nullableId' || kind === 'string' || kind === 'nullableString');
+}
+
+/** How many distinct values a recent aggregation keeps (1 for last). */
+function recentK(agg: CompiledAggregation): number {
+  return agg.def.op === 'last' ? 1 : (agg.def.k as number);
+}
+
+/** How many event times the bounded lookback of a recent aggregation keeps. */
+export function recentLookback(agg: CompiledAggregation): number {
+  const k = recentK(agg);
+  return k + Math.max(4, Math.ceil(k / 2));
+}
+
+/** The column of a fast table saying whether a recent aggregation's value is exact (1) or must be recomputed (0). */
+export function exactFlag(aggregation: number): string {
+  return `x${aggregation}`;
+}
+
+/** Whether an aggregation sums a fractional field (decimal accumulators, range-checked). */
+export function sumsFractions(agg: CompiledAggregation): boolean {
+  const input = aggregationInputSql(agg.def);
+  return (agg.def.op === 'sum' || agg.def.op === 'avg') && (input.kind === 'double' || input.kind === 'nullableDouble');
+}
+
+/** The first event time a query at or after `from` reads through the group's windows. */
+export function groupLo(group: CompiledGroup, from: number): number {
+  let lo = from;
+  for (const agg of group.aggregations) for (const tile of agg.tiles) lo = Math.min(lo, tileStart(from, tile.hopMs) - Math.max(...tile.windowsMs));
+  return lo;
+}
+
+/** Splits a group's aggregations between the fast and the general path. */
+export function planGroup(group: CompiledGroup, index: number, from: number, decimalOk: (agg: CompiledAggregation) => boolean): GroupPlan {
+  const fast: CompiledAggregation[] = [];
+  const general: CompiledAggregation[] = [];
+  for (const agg of group.aggregations) {
+    if (fastCandidate(agg) && (!sumsFractions(agg) || decimalOk(agg))) fast.push(agg);
+    else general.push(agg);
+  }
+  return { index, group, impressionKey: entityKeySql(group.entity, 'impression'), fast, general, lo: groupLo(group, from) };
+}
+
+/**
+ * SQL that checks the fractional sums of a plan's candidates against the decimal range: one row
+ * with, per aggregation, the largest |value|, the smallest nonzero |value| and the number of
+ * values among the events a run reads.
+ */
+export function decimalRangeSql(group: CompiledGroup, aggs: readonly CompiledAggregation[], lo: number, to: number): string | null {
+  const parts: string[] = [];
+  for (const agg of aggs) {
+    const input = aggregationInputSql(agg.def);
+    const k = entityKeySql(group.entity, agg.def.source) as { key: string; valid: string };
+    const since = agg.lifetime ? '' : ` AND eventTime >= ${sqlInstant(lo)}`;
+    parts.push(
+      `(SELECT max(abs(toFloat64(${input.value}))) AS hi, minIf(abs(toFloat64(${input.value})), ${input.value} != 0) AS lo, count() AS n ` +
+        `FROM ${sourceTable(agg.def.source)} WHERE eventTime < ${sqlInstant(to)}${since} AND ${k.valid} AND ${input.valid}) AS a${agg.index}`,
+    );
+  }
+  if (parts.length === 0) return null;
+  const cols = aggs.map((a) => `a${a.index}.hi AS hi${a.index}, a${a.index}.lo AS lo${a.index}, a${a.index}.n AS n${a.index}`);
+  return `SELECT ${cols.join(', ')} FROM ${parts.join(' CROSS JOIN ')}`;
+}
+
+/** Whether the values of a fractional sum fit the decimal accumulator (see {@link decimalRangeSql}). */
+export function fitsDecimal(hi: number, lo: number, n: number): boolean {
+  if (n === 0) return true;
+  return Number.isFinite(hi) && hi * n <= DECIMAL_MAX_TOTAL && (hi === 0 || !(lo > 0) || lo >= DECIMAL_MIN_ABS);
+}
+
+/** Names of the temporary tables of one sample run. */
+export interface RunTables {
+  /** The impressions of the range (mature, deduplicated), with their join keys. */
+  readonly impressions: string;
+  /** Fast-path features of group i: (rid, features...) or (k, t, features...), by the pass's mode. */
+  fast(i: number): string;
+  /** General-path features of group i: (key, t, features...). */
+  general(i: number): string;
+  /** Group i's last / last_k rows the fast path flagged, recomputed: (key, t, features...). */
+  recent(i: number): string;
+  /** Click times per (requestId, itemId). */
+  readonly clicks: string;
+  /** Order times per (userId, itemId). */
+  readonly orders: string;
+}
+
+/** The column of the impressions table holding group i's entity key hash (0 when the impression has none). */
+export function impressionKeyHash(i: number): string {
+  return `k${i}`;
+}
+
+/** The column of the impressions table holding group i's entity key text ('' when none). */
+export function impressionKeyText(i: number): string {
+  return `key${i}`;
+}
+
+type ColumnSet = Map<string, { type: string; zero: string }>;
+
+/** The per-aggregation columns a pass row carries, with their type and neutral value. */
+function passColumns(plan: GroupPlan): ColumnSet {
+  const cols: ColumnSet = new Map();
+  for (const agg of plan.fast) {
+    const i = agg.index;
+    const input = aggregationInputSql(agg.def);
+    const sumType = input.kind === 'int' || input.kind === 'nullableInt' ? 'Int64' : SUM_DECIMAL;
+    switch (agg.def.op) {
+      case 'count':
+        cols.set(`c${i}`, { type: 'UInt64', zero: '0' });
+        break;
+      case 'sum':
+        cols.set(`s${i}`, { type: sumType, zero: '0' });
+        break;
+      case 'avg':
+        cols.set(`s${i}`, { type: sumType, zero: '0' });
+        cols.set(`n${i}`, { type: 'UInt64', zero: '0' });
+        break;
+      case 'min':
+      case 'max':
+        cols.set(`m${i}`, { type: 'Nullable(Float64)', zero: 'NULL' });
+        break;
+      case 'last_seen':
+        cols.set(`m${i}`, { type: 'Nullable(Int64)', zero: 'NULL' });
+        break;
+      case 'last':
+      case 'last_k':
+        cols.set(`r${i}`, { type: 'Array(String)', zero: '[]' });
+        break;
+    }
+  }
+  return cols;
+}
+
+/** How per-time partials of a pass column merge: min or max for m columns, the sorted distinct union for r, sum otherwise. */
+function mergeOf(plan: GroupPlan, column: string): (x: string) => string {
+  if (column[0] === 'r') return (x) => `arrayReverseSort(arrayDistinct(groupArrayArray(${x})))`;
+  if (column[0] === 'm') return (x) => `${mergeFn(plan, column)}(${x})`;
+  return (x) => `sum(${x})`;
+}
+
+/** An event's contribution to one column, as SQL over a raw row (t is its time in ms). */
+function contribution(agg: CompiledAggregation, column: string, type: string, time = 't'): string {
+  const input = aggregationInputSql(agg.def);
+  const v = input.notNull as string;
+  switch (column[0]) {
+    case 'c':
+      return `CAST(1, '${type}')`;
+    case 'n':
+      return `CAST(${input.valid}, '${type}')`;
+    case 's':
+      return type === 'Int64' ? `if(${input.valid}, toInt64(${v}), toInt64(0))` : `if(${input.valid}, toDecimal256(${v}, 30), toDecimal256(0, 30))`;
+    case 'r':
+      return `if(${input.valid}, [${v}], [])`;
+    default:
+      return agg.def.op === 'last_seen' ? `CAST(${time}, '${type}')` : `if(${input.valid}, toFloat64(${v}), NULL)`;
+  }
+}
+
+/** Context of one run that every pass reads. */
+export interface PassRange {
+  readonly from: number;
+  /** First excluded impression time (the range end, capped at the last mature time + 1). */
+  readonly to: number;
+}
+
+/**
+ * How a pass's query rows are formed: `perImpression` keeps one query row per impression (keyed
+ * by the impression's row id `rid`, no grouping, for entities with about one impression per
+ * time, like items), `perPoint` groups impressions into one query row per distinct (entity,
+ * time) first (keyed by `k`, `t`, for entities with many impressions at one time, like a user's
+ * slate).
+ */
+export type PassMode = 'perImpression' | 'perPoint';
+
+/** The column of the impressions table holding the row id of an impression within the run. */
+export const IMPRESSION_ROW_ID = 'rid';
+
+/**
+ * The statement that fills `tables.fast(plan.index)` with the group's fast features for the
+ * range's impressions: per impression (`rid`, features) or per distinct point (`k`, `t`,
+ * features), see {@link PassMode}; every fast feature is named as the feature.
+ *
+ * Impressions of the range come from the run's impressions table (deduplicated once, key hashes
+ * computed once); they are query rows and, when the group counts impressions, events too (the
+ * frames end before the row's own time, so an impression never counts for itself or its peers in
+ * the same ms). Older impressions (from `lo` to the range start) and the other sources come from
+ * the raw tables.
+ */
+export function fastPassSql(plan: GroupPlan, range: PassRange, tables: RunTables, mode: PassMode): string {
+  const { group } = plan;
+  const cols = passColumns(plan);
+  const names = [...cols.keys()];
+  const keyCol = impressionKeyHash(plan.index);
+  const typeOf = (n: string) => (cols.get(n) as { type: string }).type;
+  const zeroOf = (n: string) => (cols.get(n) as { zero: string }).zero;
+  const select = (exprs: Map<string, string>): string => names.map((n) => `CAST(${exprs.get(n) ?? zeroOf(n)}, '${typeOf(n)}') AS ${n}`).join(', ');
+  const rid = mode === 'perImpression';
+  const branches: string[] = [];
+  const bySource = new Map<EventType, CompiledAggregation[]>();
+  for (const agg of plan.fast) bySource.set(agg.def.source, [...(bySource.get(agg.def.source) ?? []), agg]);
+  const inRange = `k IN (SELECT ${keyCol} FROM ${tables.impressions} WHERE ${keyCol} != 0)`;
+  // plain contributions, per event row (recent values come from their own per-time branches)
+  const contributions = (aggs: readonly CompiledAggregation[]) => {
+    const exprs = new Map<string, string>();
+    for (const agg of aggs) if (!isRecent(agg)) for (const n of names) if (n.slice(1) === String(agg.index)) exprs.set(n, contribution(agg, n, typeOf(n)));
+    return exprs;
+  };
+  const ridZero = rid ? `toUInt64(0) AS ${IMPRESSION_ROW_ID}, ` : '';
+  // the range's impressions: query rows, and events when the group counts impressions
+  const impressionAggs = bySource.get('impression') ?? [];
+  branches.push(
+    `SELECT ${rid ? `${IMPRESSION_ROW_ID}, ` : ''}${keyCol} AS k, t, toUInt8(1) AS q, ${select(contributions(impressionAggs))} FROM ${tables.impressions} WHERE ${keyCol} != 0`,
+  );
+  for (const [source, aggs] of bySource) {
+    const k = entityKeySql(group.entity, source) as { key: string; valid: string };
+    const exprs = contributions(aggs);
+    // impressions of the range are already in; older ones (from lo) and other sources come from the raw tables
+    const upTo = source === 'impression' ? range.from : Math.max(range.to, plan.lo);
+    if (upTo > plan.lo && aggs.some((a) => !isRecent(a))) {
+      branches.push(
+        `SELECT ${rid ? `toUInt64(0) AS ${IMPRESSION_ROW_ID}, ` : ''}${keyHashSql(k.key)} AS k, ${T_MS} AS t, toUInt8(0) AS q, ${select(exprs)} FROM ${sourceTable(source)} ` +
+          `WHERE eventTime >= ${sqlInstant(plan.lo)} AND eventTime < ${sqlInstant(upTo)} AND ${k.valid} AND ${inRange}`,
+      );
+    }
+    const lifetime = aggs.filter((a) => a.lifetime && !isRecent(a));
+    for (const agg of aggs.filter(isRecent)) {
+      const input = aggregationInputSql(agg.def);
+      const r = `r${agg.index}`;
+      // the values of each event time in [lo, range end), distinct, greatest first (one row per time)
+      branches.push(
+        `SELECT ${ridZero}k, t, toUInt8(0) AS q, ${select(new Map([[r, 'vs']]))} FROM (SELECT k, t, arrayReverseSort(groupUniqArray(v)) AS vs FROM ` +
+          `(SELECT ${keyHashSql(k.key)} AS k, ${T_MS} AS t, ${input.notNull as string} AS v FROM ${sourceTable(source)} ` +
+          `WHERE eventTime >= ${sqlInstant(plan.lo)} AND eventTime < ${sqlInstant(Math.max(range.to, plan.lo))} AND ${k.valid} AND ${input.valid} AND ${inRange}) GROUP BY k, t)`,
+      );
+      // the newest k distinct values before lo, each at its latest time (ties with the k-th kept), newest first
+      const perValue =
+        `SELECT k, v, max(et) AS mt FROM (SELECT ${keyHashSql(k.key)} AS k, ${T_MS} AS et, ${input.notNull as string} AS v FROM ${sourceTable(source)} ` +
+        `WHERE eventTime < ${sqlInstant(plan.lo)} AND ${k.valid} AND ${input.valid} AND ${inRange}) GROUP BY k, v`;
+      const kept =
+        `SELECT k, arrayMap(x -> x.2, arrayFilter(x -> x.1 >= a[least(${sqlInt(recentK(agg))}, length(a))].1, a)) AS kept ` +
+        `FROM (SELECT k, arrayReverseSort(groupArray((mt, v))) AS a FROM (${perValue}) GROUP BY k)`;
+      branches.push(`SELECT ${ridZero}k, toInt64(${sqlInt(plan.lo - 1)}) AS t, toUInt8(0) AS q, ${select(new Map([[r, 'kept']]))} FROM (${kept})`);
+    }
+    if (lifetime.length > 0) {
+      // one prefix row per entity: the lifetime partial of every event before lo (`et` is the event's time)
+      const pre = new Map<string, string>();
+      for (const agg of lifetime) {
+        for (const n of names) {
+          if (n.slice(1) !== String(agg.index)) continue;
+          const fn = n[0] === 'm' ? (agg.def.op === 'min' ? 'min' : 'max') : 'sum';
+          pre.set(n, `${fn}(${contribution(agg, n, typeOf(n), 'et')})`);
+        }
+      }
+      const partials =
+        `SELECT k, ${names.map((n) => `${pre.get(n) ?? zeroOf(n)} AS ${n}`).join(', ')} FROM (SELECT ${keyHashSql(k.key)} AS k, ${T_MS} AS et, * FROM ${sourceTable(source)} ` +
+        `WHERE eventTime < ${sqlInstant(plan.lo)} AND ${k.valid} AND ${inRange}) GROUP BY k`;
+      branches.push(
+        `SELECT ${rid ? `toUInt64(0) AS ${IMPRESSION_ROW_ID}, ` : ''}k, toInt64(${sqlInt(plan.lo - 1)}) AS t, toUInt8(0) AS q, ${names.map((n) => `CAST(${n}, '${typeOf(n)}') AS ${n}`).join(', ')} FROM (${partials})`,
+      );
+    }
+  }
+  const union = branches.join('\nUNION ALL\n');
+  const merge = names.map((n) => `${mergeOf(plan, n)(n)} AS ${n}`);
+  const rows = rid ? union : `SELECT k, t, max(q) AS q, ${merge.join(', ')} FROM (${union}) GROUP BY k, t`;
+
+  // window columns and the features built from them
+  const windows = new Map<string, string>([['wt', 'PARTITION BY k ORDER BY t RANGE BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING']]);
+  const hops = new Set<number>();
+  const winCols: string[] = [];
+  const features: string[] = [];
+  // recent values need one more level: the lookback flattened newest first and deduplicated
+  const sorted: string[] = [];
+  const recent: string[] = [];
+  const cum = (col: string, frame: string) => {
+    const alias = `${col}__${frame}`;
+    if (!winCols.some((w) => w.endsWith(` AS ${alias}`))) winCols.push(`${mergeOf(plan, col)(col)} OVER ${frame} AS ${alias}`);
+    return alias;
+  };
+  for (const f of group.features) {
+    if (f.kind === 'derived') continue;
+    const agg = group.aggregations[f.aggregation] as CompiledAggregation;
+    if (!plan.fast.includes(agg)) continue;
+    const i = agg.index;
+    let frame: string | null = null;
+    if (f.kind === 'windowed') {
+      hops.add(f.hopMs);
+      frame = `w_${f.hopMs}_${f.windowMs}`;
+      windows.set(frame, `PARTITION BY k ORDER BY i_${f.hopMs} RANGE BETWEEN UNBOUNDED PRECEDING AND ${sqlInt(f.windowMs / f.hopMs + 1)} PRECEDING`);
+    }
+    const diff = (col: string) => (frame === null ? cum(col, 'wt') : `(${cum(col, 'wt')} - ${cum(col, frame)})`);
+    const integral = (cols.get(`s${i}`)?.type ?? 'Int64') === 'Int64';
+    switch (agg.def.op) {
+      case 'count':
+        features.push(`toUInt64(${diff(`c${i}`)}) AS ${f.name}`);
+        break;
+      case 'sum':
+        features.push(integral ? `toInt64(${diff(`s${i}`)}) AS ${f.name}` : `toFloat64(${diff(`s${i}`)}) AS ${f.name}`);
+        break;
+      case 'avg': {
+        const n = diff(`n${i}`);
+        features.push(`if(${n} = 0, NULL, toFloat64(${diff(`s${i}`)}) / ${n}) AS ${f.name}`);
+        break;
+      }
+      case 'last':
+      case 'last_k': {
+        const lookback = recentLookback(agg);
+        // (time, values) of the last L times: groupArrayLast keeps them in a ring, so order them by time here
+        winCols.push(`groupArrayLastIf(${sqlInt(lookback)})((t, r${i}), notEmpty(r${i})) OVER wt AS rw${i}`, `countIf(notEmpty(r${i})) OVER wt AS rn${i}`);
+        // newest time first, each time's values greatest first; the first occurrence of a value is its latest
+        sorted.push(`arrayDistinct(arrayFlatten(arrayMap(x -> x.2, arrayReverseSort(x -> x.1, rw${i})))) AS rd${i}`, `rn${i}`);
+        const k = sqlInt(recentK(agg));
+        const value = agg.def.op === 'last' ? `if(empty(rd${i}), NULL, rd${i}[1])` : `arraySlice(rd${i}, 1, ${k})`;
+        const exact = `toUInt8((length(rd${i}) >= ${k} OR rn${i} <= ${sqlInt(lookback)}) AND arrayAll(v -> length(v) = lengthUTF8(v), rd${i}))`;
+        recent.push(`${value} AS ${f.name}`, `${exact} AS ${exactFlag(i)}`);
+        break;
+      }
+      default:
+        features.push(`${cum(`m${i}`, 'wt')} AS ${f.name}`);
+    }
+  }
+  const tiles = [...hops].map((h) => `${floorDivSql('t', h)} AS i_${h}`);
+  const keys = rid ? IMPRESSION_ROW_ID : 'k, t';
+  const inner =
+    `SELECT ${keys}, q, ${winCols.join(', ')} FROM (SELECT *${tiles.length > 0 ? `, ${tiles.join(', ')}` : ''} FROM (${rows})) ` +
+    `WINDOW ${[...windows].map(([n, w]) => `${n} AS (${w})`).join(', ')}`;
+  const plain = features.map((f) => f.slice(f.lastIndexOf(' AS ') + 4));
+  const level = sorted.length === 0 ? `SELECT ${keys}, ${features.join(', ')} FROM (${inner}) WHERE q = 1` : `SELECT ${keys}, ${[...features, ...sorted].join(', ')} FROM (${inner}) WHERE q = 1`;
+  const out = sorted.length === 0 ? level : `SELECT ${[keys, ...plain, ...recent].join(', ')} FROM (${level})`;
+  return `CREATE TABLE ${tables.fast(plan.index)} ENGINE = Memory AS ${out}`;
+}
+
+/** The recent aggregations of a plan's fast path (their rows may be flagged for the general path). */
+export function recentAggregations(plan: GroupPlan): CompiledAggregation[] {
+  return plan.fast.filter(isRecent);
+}
+
+function mergeFn(plan: GroupPlan, column: string): 'min' | 'max' {
+  const agg = plan.fast.find((a) => String(a.index) === column.slice(1));
+  return agg?.def.op === 'min' ? 'min' : 'max';
+}
