@@ -38,6 +38,8 @@ export interface TesseraConfig {
   maxFutureMs: number;
   /** Log level (`TESSERA_LOG_LEVEL`: debug, info, warn, error). Default info. */
   logLevel: LogLevel;
+  /** Directory of batch job definitions (`TESSERA_JOBS_DIR`). null: the shipped `jobs/` of the package. */
+  jobsDir: string | null;
 }
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -57,6 +59,7 @@ export const DEFAULT_CONFIG: Readonly<TesseraConfig> = Object.freeze({
   kafkaSessionTimeoutMs: 30_000,
   maxFutureMs: 86_400_000,
   logLevel: 'info' as LogLevel,
+  jobsDir: null,
 });
 
 /** Environment variable of each field; the config file uses the field names themselves. */
@@ -75,6 +78,7 @@ export const ENV_NAMES: Record<keyof TesseraConfig, string> = {
   kafkaSessionTimeoutMs: 'TESSERA_KAFKA_SESSION_TIMEOUT_MS',
   maxFutureMs: 'TESSERA_MAX_FUTURE_MS',
   logLevel: 'TESSERA_LOG_LEVEL',
+  jobsDir: 'TESSERA_JOBS_DIR',
 };
 
 type Raw = Partial<Record<keyof TesseraConfig, unknown>>;
@@ -126,6 +130,7 @@ function validate(raw: Raw): TesseraConfig {
   if (raw.kafkaBrokers !== undefined && raw.kafkaBrokers !== null) c.kafkaBrokers = brokers(raw.kafkaBrokers);
   if (raw.redisUrl !== undefined && raw.redisUrl !== null) c.redisUrl = url(raw.redisUrl, 'redisUrl', ['redis:', 'rediss:']);
   if (raw.clickhouseUrl !== undefined && raw.clickhouseUrl !== null) c.clickhouseUrl = url(raw.clickhouseUrl, 'clickhouseUrl', ['http:', 'https:']);
+  if (raw.jobsDir !== undefined && raw.jobsDir !== null) c.jobsDir = str(raw.jobsDir, 'jobsDir');
   for (const field of ['clickhouseUser', 'clickhousePassword', 'clickhouseDatabase', 'chdbPath', 'modelDir', 'topicPrefix', 'clientId'] as const) {
     if (raw[field] !== undefined) c[field] = str(raw[field], field);
   }
