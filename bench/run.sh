@@ -4,11 +4,24 @@
 #   stream   streaming features: sustained rate, freshness, reader latency (issue 3)
 #   join     streaming joiner: core and end-to-end events/s, samples/s, state, recovery (issue 4)
 #   reader   feature reader p50/p99 for 1 user + 200 items beside the Redis round-trip floor (issue 3)
+#   batch    batch layer on chDB: samples/s, read rate, full recompute, beside count() and a plain window (issue 4)
+#   models   LR / FM / Wide&Deep accuracy and samples/s beside scikit-learn, Vowpal Wabbit and River (issue 5)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 name=${1:?usage: bench/run.sh ingest [args]}; shift
 [[ -d node_modules/chdb ]] || npm install --no-audit --no-fund
-bash scripts/services.sh up kafka redis >&2
-eval "$(bash scripts/services.sh env)"
+if [[ $name == models ]]; then # pure models: no service; the reference libraries live in a venv outside the repo
+  venv=${TESSERA_BENCH_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/tessera/venv-models}
+  req=bench/tools/requirements-models.txt
+  if [[ ! -x $venv/bin/python || $req -nt $venv/.installed ]]; then
+    python3 -m venv "$venv" >&2
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req" >&2
+    touch "$venv/.installed"
+  fi
+  export TESSERA_BENCH_PYTHON=$venv/bin/python
+elif [[ $name != batch ]]; then # the batch benchmark runs on chDB alone
+  bash scripts/services.sh up kafka redis >&2
+  eval "$(bash scripts/services.sh env)"
+fi
 exec npx tsx "bench/$name.ts" "$@"

@@ -12,6 +12,15 @@ import { sinkCommand } from './commands/sink.js';
 import { topicsCommand } from './commands/topics.js';
 import { streamCommand } from './commands/stream.js';
 import { featuresCommand } from './commands/features.js';
+import { rebuildCommand } from './commands/rebuild.js';
+import { versionsCommand } from './commands/versions.js';
+import { serveCommand } from './commands/serve.js';
+import { modelsCommand } from './commands/models.js';
+import { trainCommand } from './commands/train.js';
+import { checkCommand } from './commands/check.js';
+import { jobsCommand } from './commands/jobs.js';
+import { joinCommand } from './commands/join.js';
+import { batchCommand } from './commands/batch.js';
 
 /** Every sub-command, in help order. */
 export const COMMANDS: readonly Command[] = [
@@ -22,9 +31,18 @@ export const COMMANDS: readonly Command[] = [
   replayCommand,
   sinkCommand,
   streamCommand,
+  joinCommand,
+  batchCommand,
   featuresCommand,
+  rebuildCommand,
+  versionsCommand,
+  checkCommand,
+  trainCommand,
+  serveCommand,
+  modelsCommand,
   topicsCommand,
   deadLettersCommand,
+  jobsCommand,
 ];
 
 function topHelp(): string {

@@ -1,4 +1,6 @@
 import type { EventLog } from '../ports/event-log.js';
+import type { OfflineStore } from '../ports/offline-store.js';
+import { readSamples } from '../batch/read-samples.js';
 import type { Sample } from '../samples/sample.js';
 import { decodeSample, FEATURE_SPEC_HEADER } from '../joiner/joined-samples.js';
 
@@ -117,6 +119,33 @@ export function arraySampleSource(all: readonly Sample[]): SampleSource {
       const from = Number(cursor?.index ?? 0);
       const samples = all.slice(from, from + max);
       return { samples, cursors: samples.map((_, i) => ({ index: from + i + 1 })), exhausted: from + samples.length >= all.length };
+    },
+  };
+}
+
+/**
+ * The batch samples table (`tessera batch samples`) for [from, to): in its (eventTime,
+ * impressionId) order; the cursor is the last sample's key, and a read resumes after it.
+ */
+export function offlineSampleSource(offline: OfflineStore, options: { from: number; to: number; table?: string }): SampleSource {
+  return {
+    name: `clickhouse ${options.table ?? 'samples'} [${new Date(options.from).toISOString()}, ${new Date(options.to).toISOString()})`,
+    async next(cursor, max) {
+      const after = cursor as { t: number; id: string } | null;
+      const samples: Sample[] = [];
+      const cursors: SourceCursor[] = [];
+      const rows = readSamples(offline, { from: after?.t ?? options.from, to: options.to, pageSize: Math.max(1000, max + 100), ...(options.table ? { table: options.table } : {}) });
+      let more = false;
+      for await (const s of rows) {
+        if (after !== null && !(s.eventTime > after.t || (s.eventTime === after.t && s.impressionId > after.id))) continue;
+        if (samples.length === max) {
+          more = true;
+          break; // stops the generator: no further pages are read
+        }
+        samples.push(s);
+        cursors.push({ t: s.eventTime, id: s.impressionId });
+      }
+      return { samples, cursors, exhausted: !more };
     },
   };
 }

@@ -1,10 +1,11 @@
-import type { Command } from '../command.js';
+import type { Command, CommandContext } from '../command.js';
+import { offlineFeatures } from '../../batch/offline-features.js';
 import { stringOption } from '../command.js';
 import { UsageError } from '../../errors.js';
 import { compileGroup } from '../../features/definitions.js';
 import { REFERENCE_GROUPS } from '../../features/reference.js';
 import { parseInstant, formatInstant } from '../../events/time.js';
-import { FeatureReader, type QueryTime } from '../../serving/feature-reader.js';
+import { FeatureReader, type EntityFeatures, type QueryTime } from '../../serving/feature-reader.js';
 import { createStreamKeys, DEFAULT_NAMESPACE } from '../../streaming/stream-keys.js';
 import { STREAM_DEFAULTS } from '../../streaming/stream-processor.js';
 import { withRuntime } from '../with-runtime.js';
@@ -30,19 +31,21 @@ export function parseQueryTime(text: string | undefined): QueryTime {
 export const featuresCommand: Command = {
   name: 'features',
   summary: "Print an entity's online feature values at a query time (the serving read path).",
-  usage: 'tessera features get <group>:<key> [--at <ISO time>|<epoch ms>|now|watermark] [--json]',
+  usage: 'tessera features get <group>:<key> [--at <ISO time>|<epoch ms>|now|watermark] [--offline] [--json]',
   details: `Groups of the reference set: user (user:<userId>), item (item:<itemId>), user_category
 (user_category:<userId>:<categoryId>). --at watermark reads just after the latest event time the
 stream has applied, which is "now" for a replay of history. For a time before the entity's latest
 applied event the online state answers only where its tiles allow an exact answer, and otherwise
 refuses with the reason. Unknown entities get the cold-start defaults. Each group is read from the
 version the catalog names (after a rebuild) merged with its batch view (after \`tessera batch
-features\`). Needs TESSERA_REDIS_URL.`,
+features\`). Needs TESSERA_REDIS_URL. --offline answers from the batch layer instead (the raw tables in
+chDB or TESSERA_CLICKHOUSE_URL), exactly for any past --at, late events included.`,
   options: {
     at: { type: 'string', description: 'Query time', defaultText: 'now' },
     json: { type: 'boolean', description: 'Print JSON' },
     namespace: { type: 'string', description: "Read exactly this namespace (version), ignoring the catalog's aliases and batch views", defaultText: 'the catalog' },
     'lateness-ms': { type: 'string', description: "The stream's allowed lateness, ms", defaultText: String(STREAM_DEFAULTS.latenessMs) },
+    offline: { type: 'boolean', description: 'Answer from the batch layer (ClickHouse raw tables): exact for any past --at' },
   },
   allowPositionals: true,
   async run(ctx) {
@@ -51,6 +54,14 @@ features\`). Needs TESSERA_REDIS_URL.`,
     const ref = parseEntityRef(target);
     const at = parseQueryTime(stringOption(ctx, 'at'));
     return withRuntime(ctx, {}, async (rt) => {
+      if (ctx.values.offline === true) {
+        if (typeof at !== 'number') throw new UsageError('--offline needs an explicit --at <ISO time> (the batch layer has no "now" of its own)');
+        const group = REFERENCE_GROUPS.map(compileGroup).find((g) => g.name === ref.group);
+        if (!group) throw new UsageError(`unknown feature group "${ref.group}" (known: ${REFERENCE_GROUPS.map((g) => g.name).join(', ')})`);
+        const answer = await offlineFeatures(await rt.offline(), group, ref.key, at);
+        const e = { group: group.name, key: ref.key, values: answer.values, known: answer.latestEventTime !== null, latestEventTime: answer.latestEventTime, ageMs: answer.latestEventTime === null ? null : at - answer.latestEventTime };
+        return print(ctx, at, e, 'batch layer');
+      }
       if (!rt.config.redisUrl) throw new UsageError('features get reads the online store: set TESSERA_REDIS_URL (the in-process store lives only inside `tessera demo`)');
       const lateness = Number(stringOption(ctx, 'lateness-ms') ?? STREAM_DEFAULTS.latenessMs);
       const pinned = stringOption(ctx, 'namespace');
@@ -63,14 +74,17 @@ features\`). Needs TESSERA_REDIS_URL.`,
         latenessMs: lateness,
       });
       const { q, entities } = await reader.read([ref], at);
-      const e = entities[0]!;
-      if (ctx.values.json) {
-        ctx.stdout.write(JSON.stringify({ q: formatInstant(q), ...e, latestEventTime: e.latestEventTime === null ? null : formatInstant(e.latestEventTime) }, null, 2) + '\n');
-        return 0;
-      }
-      ctx.stdout.write(`${e.group}:${e.key} at ${formatInstant(q)}${e.known ? `, latest event ${formatInstant(e.latestEventTime as number)}` : ' (unknown: cold-start defaults)'}\n`);
-      for (const [name, value] of Object.entries(e.values)) ctx.stdout.write(`  ${name.padEnd(34)} ${JSON.stringify(value)}\n`);
-      return 0;
+      return print(ctx, q, entities[0]!, 'online');
     });
   },
 };
+
+function print(ctx: CommandContext, q: number, e: EntityFeatures, source: 'online' | 'batch layer'): number {
+  if (ctx.values.json) {
+    ctx.stdout.write(JSON.stringify({ q: formatInstant(q), source, ...e, latestEventTime: e.latestEventTime === null ? null : formatInstant(e.latestEventTime) }, null, 2) + '\n');
+    return 0;
+  }
+  ctx.stdout.write(`${e.group}:${e.key} at ${formatInstant(q)} (${source})${e.known ? `, latest event ${formatInstant(e.latestEventTime as number)}` : ' (unknown: cold-start defaults)'}\n`);
+  for (const [name, value] of Object.entries(e.values)) ctx.stdout.write(`  ${name.padEnd(34)} ${JSON.stringify(value)}\n`);
+  return 0;
+}
