@@ -16,7 +16,7 @@
  *   bash bench/run.sh models [--events 1000000] [--users 100] [--items 300] [--no-reference]
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -240,7 +240,9 @@ function writeLibsvm(data: Dataset): { train: string; test: string; features: nu
   for (const id of data.train.ids) if (!column.has(id)) column.set(id, column.size);
   const denseFrom = column.size;
   const write = (b: ModelBatch, path: string): void => {
-    const lines: string[] = [];
+    // written in chunks: a million wide lines exceed V8's longest string
+    writeFileSync(path, '');
+    let lines: string[] = [];
     for (let i = 0; i < b.size; i++) {
       const cols = new Map<number, number>();
       for (let e = b.offsets[i] as number; e < (b.offsets[i + 1] as number); e++) {
@@ -253,8 +255,12 @@ function writeLibsvm(data: Dataset): { train: string; test: string; features: nu
       }
       const sorted = [...cols].sort((x, y) => x[0] - y[0]);
       lines.push(`${b.labels[i] as number} ${sorted.map(([c, v]) => `${c}:${v}`).join(' ')}`);
+      if (lines.length === 20_000) {
+        appendFileSync(path, `${lines.join('\n')}\n`);
+        lines = [];
+      }
     }
-    writeFileSync(path, `${lines.join('\n')}\n`);
+    if (lines.length > 0) appendFileSync(path, `${lines.join('\n')}\n`);
   };
   const train = join(work, `${data.name}.train.svm`);
   const test = join(work, `${data.name}.test.svm`);

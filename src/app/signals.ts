@@ -14,3 +14,17 @@ export function onShutdownSignal(stop: () => void): () => void {
     process.off('SIGINT', handler);
   };
 }
+
+/**
+ * Waits for a long-running subscription (stream, join, a rebuild's live phase), stopping it on the
+ * first SIGTERM/SIGINT; closes the metrics server, if any, when it ends.
+ */
+export async function runUntilStopped(sub: { stop(): unknown; done: Promise<unknown> }, server?: { close(): unknown } | null): Promise<void> {
+  const off = onShutdownSignal(() => void sub.stop());
+  try {
+    await sub.done;
+  } finally {
+    off();
+    server?.close();
+  }
+}

@@ -17,7 +17,7 @@
 const TWO_POW_32 = 4294967296;
 
 /** The splitmix32 finaliser: a bijective avalanche mix of a 32-bit integer. */
-function mix32(x: number): number {
+export function mix32(x: number): number {
   let z = x | 0;
   z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
   z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);

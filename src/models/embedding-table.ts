@@ -1,3 +1,4 @@
+import { mix32 } from '../ingest/rng.js';
 import { initialValue, tableSalt, type InitializerSpec } from './init.js';
 import { ModelConfigError, ModelFormatError } from './model-errors.js';
 import { createOptimizer, type Optimizer, type OptimizerSpec } from './optimizers.js';
@@ -36,12 +37,6 @@ export interface EmbeddingTableConfig {
 const EMPTY = -1;
 const TWO_POW_32 = 4294967296;
 
-function mix32(x: number): number {
-  let z = x | 0;
-  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
-  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
-  return (z ^ (z >>> 16)) >>> 0;
-}
 
 function slotHash(id: number): number {
   return mix32((id >>> 0) ^ Math.imul((id / TWO_POW_32) | 0, 0x9e3779b1));

@@ -4,7 +4,7 @@ import { checkInitializer, type InitializerSpec } from './init.js';
 import { LinearPart } from './linear-part.js';
 import type { InputSchema, ModelBatch } from './model-batch.js';
 import { ModelConfigError } from './model-errors.js';
-import { BaseModel, commonConfig, GradientCollector, type CommonModelConfig, type GradientRows, type LearnResult, type Model } from './model.js';
+import { commonConfig, PerExampleModel, GradientCollector, type CommonModelConfig, type GradientRows, type Model } from './model.js';
 import { adagrad, ftrl, type OptimizerSpec } from './optimizers.js';
 
 /** Factorization machine options. */
@@ -34,7 +34,7 @@ export const FM_DEFAULTS: Omit<FmConfig, keyof CommonModelConfig> = {
  * table keyed by id) and the normalised dense features (x = normalised value, one dense factor
  * row each). dscore/dv_if = x_i (sum_j v_jf x_j - v_if x_i). One update per example, in order.
  */
-export class FmModel extends BaseModel implements Model {
+export class FmModel extends PerExampleModel implements Model {
   readonly kind = 'fm' as const;
   readonly config: FmConfig;
   readonly linear: LinearPart;
@@ -141,27 +141,7 @@ export class FmModel extends BaseModel implements Model {
     return out;
   }
 
-  learn(batch: ModelBatch, predictions?: Float64Array): LearnResult {
-    this.checkShape(batch);
-    let learned = 0;
-    let loss = 0;
-    for (let i = 0; i < batch.size; i++) {
-      const l = this.learnAt(batch, i, predictions);
-      if (l === l) {
-        learned++;
-        loss += l;
-      }
-    }
-    return { learned, skipped: batch.size - learned, loss };
-  }
-
-  learnOne(batch: ModelBatch, i: number): LearnResult {
-    this.checkShape(batch);
-    const l = this.learnAt(batch, i, undefined);
-    return l === l ? { learned: 1, skipped: 0, loss: l } : { learned: 0, skipped: 1, loss: 0 };
-  }
-
-  private learnAt(batch: ModelBatch, i: number, predictions: Float64Array | undefined): number {
+  protected learnAt(batch: ModelBatch, i: number, predictions: Float64Array | undefined): number {
     if (!this.accept(batch, i)) {
       if (predictions !== undefined) predictions[i] = NaN;
       return NaN;

@@ -2,7 +2,7 @@ import type { DenseTable } from './dense-table.js';
 import type { EmbeddingTable } from './embedding-table.js';
 import { LinearPart } from './linear-part.js';
 import type { InputSchema, ModelBatch } from './model-batch.js';
-import { BaseModel, commonConfig, GradientCollector, type CommonModelConfig, type GradientRows, type LearnResult, type Model } from './model.js';
+import { commonConfig, PerExampleModel, GradientCollector, type CommonModelConfig, type GradientRows, type Model } from './model.js';
 import { ftrl, type OptimizerSpec } from './optimizers.js';
 
 /** Logistic regression options (see {@link CommonModelConfig} for the shared ones). */
@@ -23,7 +23,7 @@ export const LR_DEFAULTS: Omit<LrConfig, keyof CommonModelConfig> = { optimizer:
  * const lr = createLr(transform.schema, { optimizer: ftrl({ alpha: 0.1, l1: 1 }) });
  * lr.learn(batch); lr.predict(batch);
  */
-export class LrModel extends BaseModel implements Model {
+export class LrModel extends PerExampleModel implements Model {
   readonly kind = 'lr' as const;
   readonly config: LrConfig;
   readonly linear: LinearPart;
@@ -70,28 +70,8 @@ export class LrModel extends BaseModel implements Model {
     return out;
   }
 
-  learn(batch: ModelBatch, predictions?: Float64Array): LearnResult {
-    this.checkShape(batch);
-    let learned = 0;
-    let loss = 0;
-    for (let i = 0; i < batch.size; i++) {
-      const l = this.learnAt(batch, i, predictions);
-      if (l === l) {
-        learned++;
-        loss += l;
-      }
-    }
-    return { learned, skipped: batch.size - learned, loss };
-  }
-
-  learnOne(batch: ModelBatch, i: number): LearnResult {
-    this.checkShape(batch);
-    const l = this.learnAt(batch, i, undefined);
-    return l === l ? { learned: 1, skipped: 0, loss: l } : { learned: 0, skipped: 1, loss: 0 };
-  }
-
   /** Learns example i; its loss before the update, or NaN when refused. */
-  private learnAt(batch: ModelBatch, i: number, predictions: Float64Array | undefined): number {
+  protected learnAt(batch: ModelBatch, i: number, predictions: Float64Array | undefined): number {
     if (!this.accept(batch, i)) {
       if (predictions !== undefined) predictions[i] = NaN;
       return NaN;

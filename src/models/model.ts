@@ -286,3 +286,32 @@ export abstract class BaseModel {
     ];
   }
 }
+
+/**
+ * The models that learn one example at a time (LR, FM): `learn` runs `learnAt` over the batch in
+ * order, so the batch size never changes the result; `learnOne` learns one example of a batch.
+ */
+export abstract class PerExampleModel extends BaseModel {
+  /** Learns example i; its loss before the update, or NaN when refused (its prediction is then NaN too). */
+  protected abstract learnAt(batch: ModelBatch, i: number, predictions: Float64Array | undefined): number;
+
+  learn(batch: ModelBatch, predictions?: Float64Array): LearnResult {
+    this.checkShape(batch);
+    let learned = 0;
+    let loss = 0;
+    for (let i = 0; i < batch.size; i++) {
+      const l = this.learnAt(batch, i, predictions);
+      if (l === l) {
+        learned++;
+        loss += l;
+      }
+    }
+    return { learned, skipped: batch.size - learned, loss };
+  }
+
+  learnOne(batch: ModelBatch, i: number): LearnResult {
+    this.checkShape(batch);
+    const l = this.learnAt(batch, i, undefined);
+    return l === l ? { learned: 1, skipped: 0, loss: l } : { learned: 0, skipped: 1, loss: 0 };
+  }
+}

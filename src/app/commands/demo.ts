@@ -9,7 +9,7 @@ import type { OutgoingRecord } from '../../ports/event-log.js';
 import { DEAD_LETTER_TABLE, dedupedSource, rawTable } from '../../sink/raw-tables.js';
 import { prepareRawStore, startRawSink } from '../../sink/raw-sink.js';
 import { SILENT_LOGGER } from '../../ports/logger.js';
-import { Progress } from '../progress.js';
+import { ProgressBar } from '../../observability/progress.js';
 import type { Runtime } from '../runtime.js';
 import { withRuntime } from '../with-runtime.js';
 import { compileGroup } from '../../features/definitions.js';
@@ -51,7 +51,7 @@ unless --keep is given (re-running with --keep and the same seed adds nothing: r
 
       // 1. generate and produce
       const producer = createEventProducer({ log: rt.log(), registry: rt.registry, topics: rt.topics, clock: rt.clock, maxFutureMs: rt.config.maxFutureMs });
-      const progress = new Progress('produce', null, ctx.stderr);
+      const progress = new ProgressBar({ label: 'produce', unit: 'events', out: ctx.stderr });
       let batch: AnyEvent[] = [];
       let produced = 0;
       for (const rec of generateEvents({ ...options })) {
@@ -70,7 +70,7 @@ unless --keep is given (re-running with --keep and the same seed adds nothing: r
       out(`produced ${produced} events as Avro single-object messages, plus ${bad.length} malformed records`);
 
       // 2. sink until caught up
-      const sinkProgress = new Progress('sink', produced + bad.length, ctx.stderr);
+      const sinkProgress = new ProgressBar({ label: 'sink', total: produced + bad.length, unit: 'events', out: ctx.stderr });
       const sub = startRawSink(
         { log: rt.log(), store, registry: rt.registry, topics: rt.topics, logger: rt.logger, metrics: rt.metrics, clock: rt.clock },
         { groupId: `tessera-demo-sink`, untilIdle: true, idleMs: 300, onBatchStored: (b) => sinkProgress.tick(b.records.length) },
@@ -84,7 +84,7 @@ unless --keep is given (re-running with --keep and the same seed adds nothing: r
       // 4. streaming features from the same log, read back as the serving path would
       const groups = REFERENCE_GROUPS.map(compileGroup);
       const keys = createStreamKeys(rt.config.topicPrefix, 'demo');
-      const streamProgress = new Progress('stream', produced + bad.length, ctx.stderr);
+      const streamProgress = new ProgressBar({ label: 'stream', total: produced + bad.length, unit: 'events', out: ctx.stderr });
       await startStream(
         { log: rt.log(), store: rt.online(), registry: rt.registry, topics: rt.topics, keys, groups, logger: rt.logger, metrics: rt.metrics, clock: rt.clock },
         { groupId: 'tessera-demo-stream', untilIdle: true, idleMs: 300, onBatchApplied: (b) => streamProgress.tick(b.records.length) },

@@ -4,7 +4,7 @@ import { numberOption, stringOption } from '../command.js';
 import { eventToJson } from '../../events/json-form.js';
 import { generateEvents } from '../../ingest/generator.js';
 import { parseInstant } from '../../events/time.js';
-import { Progress } from '../progress.js';
+import { ProgressBar } from '../../observability/progress.js';
 import { writeLines } from '../lines.js';
 
 export const generateCommand: Command = {
@@ -39,7 +39,7 @@ a device effect and an hour-of-day effect in the user's timezone (see README, "S
     });
     const out = output === '-' ? ctx.stdout : createWriteStream(output);
     const truth = truthPath ? createWriteStream(truthPath) : null;
-    const progress = new Progress('generate', null, ctx.stderr, output !== '-');
+    const progress = new ProgressBar({ label: 'generate', unit: 'events', out: ctx.stderr, ...(output !== '-' ? {} : { mode: 'quiet' as const }) });
     let n = 0;
     const lines = (function* () {
       for (const rec of gen) {

@@ -8,7 +8,7 @@ import { JOIN_DEFAULTS, startJoiner } from '../../joiner/joiner.js';
 import { serveMetrics } from '../../observability/metrics-server.js';
 import { DEFAULT_LABEL_RULE, labelRule } from '../../samples/labels.js';
 import { featureSpec } from '../../samples/sample.js';
-import { onShutdownSignal } from '../signals.js';
+import { runUntilStopped } from '../signals.js';
 import { withRuntime } from '../with-runtime.js';
 
 export const joinCommand: Command = {
@@ -77,13 +77,7 @@ TESSERA_REDIS_URL.`,
           maxFutureMs: rt.config.maxFutureMs,
         },
       );
-      const off = onShutdownSignal(() => void sub.stop());
-      try {
-        await sub.done;
-      } finally {
-        off();
-        server?.close();
-      }
+      await runUntilStopped(sub, server);
       const m = rt.metrics;
       ctx.stdout.write(
         `emitted ${m.total('tessera_join_samples_emitted_total')} samples (feature spec ${featureSpec(groups).hash}), holding ${m.value('tessera_join_held_impressions')} impressions, ` +

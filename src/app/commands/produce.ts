@@ -6,7 +6,7 @@ import type { AnyEvent } from '../../events/event-types.js';
 import { parseEventJson } from '../../events/json-form.js';
 import { createEventProducer } from '../../ingest/producer.js';
 import { readLines } from '../lines.js';
-import { Progress } from '../progress.js';
+import { ProgressBar } from '../../observability/progress.js';
 import { withRuntime } from '../with-runtime.js';
 
 export const produceCommand: Command = {
@@ -29,7 +29,7 @@ all lines were sent, 1 when some were rejected. Needs TESSERA_KAFKA_BROKERS.`,
     return withRuntime(ctx, {}, async (rt) => {
       await rt.ensureTopics();
       const producer = createEventProducer({ log: rt.log(), registry: rt.registry, topics: rt.topics, clock: rt.clock, maxFutureMs: rt.config.maxFutureMs });
-      const progress = new Progress('produce', null, ctx.stderr);
+      const progress = new ProgressBar({ label: 'produce', unit: 'events', out: ctx.stderr });
       let batch: AnyEvent[] = [];
       let lineNos: number[] = [];
       let sent = 0;

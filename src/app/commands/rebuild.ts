@@ -5,7 +5,7 @@ import { formatInstant, parseInstant } from '../../events/time.js';
 import { rebuildGroup } from '../../streaming/rebuild.js';
 import { createStreamKeys } from '../../streaming/stream-keys.js';
 import { STREAM_DEFAULTS } from '../../streaming/stream-processor.js';
-import { onShutdownSignal } from '../signals.js';
+import { runUntilStopped } from '../signals.js';
 import { withRuntime } from '../with-runtime.js';
 import { selectGroups } from './stream.js';
 
@@ -68,13 +68,7 @@ that event time on. Needs TESSERA_KAFKA_BROKERS and TESSERA_REDIS_URL.`,
         ctx.stdout.write(`continue it with: tessera stream --namespace ${result.namespace} --group ${result.consumerGroup} --groups ${group!.name}\n`);
         return 0;
       }
-      const live = result.live;
-      const off = onShutdownSignal(() => void live.stop());
-      try {
-        await live.done;
-      } finally {
-        off();
-      }
+      await runUntilStopped(result.live);
       return 0;
     });
   },

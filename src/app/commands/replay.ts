@@ -9,7 +9,7 @@ import { createEventProducer } from '../../ingest/producer.js';
 import { importMovielens } from '../../ingest/importers/movielens.js';
 import { importTaobao } from '../../ingest/importers/taobao.js';
 import { DEFAULT_DATA_DIR } from '../paths.js';
-import { Progress } from '../progress.js';
+import { ProgressBar } from '../../observability/progress.js';
 import { writeLinesAsync } from '../lines.js';
 import { withRuntime } from '../with-runtime.js';
 
@@ -57,7 +57,7 @@ of the sample's events) are rejected by the producer's validation and counted, u
     const shiftMs = numberOption(ctx, 'shift-days', 0) * 86_400_000;
     const events = shiftMs === 0 ? imported : shifted(imported, shiftMs);
     const output = stringOption(ctx, 'output');
-    const progress = new Progress('replay', null, ctx.stderr);
+    const progress = new ProgressBar({ label: 'replay', unit: 'events', out: ctx.stderr });
     if (output) {
       let n = 0;
       async function* lines() {

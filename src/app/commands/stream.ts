@@ -6,7 +6,7 @@ import { REFERENCE_GROUPS } from '../../features/reference.js';
 import { serveMetrics } from '../../observability/metrics-server.js';
 import { createStreamKeys } from '../../streaming/stream-keys.js';
 import { startStream, STREAM_DEFAULTS } from '../../streaming/stream-processor.js';
-import { onShutdownSignal } from '../signals.js';
+import { runUntilStopped } from '../signals.js';
 import { withRuntime } from '../with-runtime.js';
 
 /** The reference groups named in a `--groups a,b` option (all when absent). */
@@ -69,13 +69,7 @@ SIGTERM/SIGINT stop after the batch in flight. Needs TESSERA_KAFKA_BROKERS and T
           maxFutureMs: rt.config.maxFutureMs,
         },
       );
-      const off = onShutdownSignal(() => void sub.stop());
-      try {
-        await sub.done;
-      } finally {
-        off();
-        server?.close();
-      }
+      await runUntilStopped(sub, server);
       const m = rt.metrics;
       ctx.stdout.write(
         `applied ${m.total('tessera_stream_events_applied_total')} events, dropped ${m.total('tessera_stream_duplicates_total')} duplicates, routed ${m.total('tessera_stream_late_events_total')} late events, skipped ${m.total('tessera_stream_bad_records_total')} bad records\n`,
