@@ -276,3 +276,26 @@ export class Trainer {
     return { learned: meta.learned, epochs: meta.epoch + 1, published: publishedNow, auc: m.auc, logloss: m.logloss, resumedFrom };
   }
 }
+
+/**
+ * `tessera models publish`: publishes the trainer's latest checkpoint as a full version (parent:
+ * the version the trainer published last), without waiting for its next automatic publication.
+ * A running trainer keeps its own chain: its next delta still names its own last version as parent.
+ *
+ * @throws Error when there is no checkpoint of that name.
+ */
+export async function publishCheckpoint(store: ModelStore, checkpointDir: string, name: string, featureSpecHash: string): Promise<string> {
+  const ckpt = await loadCheckpoint(checkpointDir, name);
+  if (ckpt === null) throw new Error(`no trainer checkpoint named ${name} in ${checkpointDir}: run tessera train first (or pass --checkpoint-dir)`);
+  const { model, meta } = ckpt;
+  const manifest = await publishModel(store, {
+    model,
+    name,
+    featureSpecHash,
+    parent: meta.published === null ? null : { version: meta.published.version, mark: meta.published.mark },
+    delta: false,
+    data: { samples: meta.learned, from: meta.from, to: meta.to, offsets: { cursor: meta.cursor, epoch: meta.epoch } },
+    metrics: {},
+  });
+  return manifest.version;
+}

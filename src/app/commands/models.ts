@@ -1,5 +1,9 @@
 import type { Command } from '../command.js';
-import { numberOption } from '../command.js';
+import { resolve } from 'node:path';
+import { numberOption, stringOption } from '../command.js';
+import { REFERENCE_GROUPS } from '../../features/reference.js';
+import { featureSpec } from '../../samples/sample.js';
+import { publishCheckpoint } from '../../training/trainer.js';
 import { UsageError } from '../../errors.js';
 import { formatInstant } from '../../events/time.js';
 import { withRuntime } from '../with-runtime.js';
@@ -7,20 +11,22 @@ import { withRuntime } from '../with-runtime.js';
 export const modelsCommand: Command = {
   name: 'models',
   summary: 'List, inspect, roll back and prune the published model versions (TESSERA_MODEL_DIR).',
-  usage: 'tessera models list [<model>] | show <model> [<version>] | rollback <model> <version> | prune <model> --keep K [--json]',
+  usage: 'tessera models list [<model>] | show <model> [<version>] | publish <model> | rollback <model> <version> | prune <model> --keep K [--json]',
   details: `Versions are immutable folders with a manifest (model kind, feature-spec hash, data range and offsets,
 metrics, file checksums, parent version); each model has a pointer naming the version served, moved
 atomically. rollback moves the pointer (the inference service follows it at its next poll); prune keeps
-the newest K versions, the pointed one and every delta chain they need. Publication itself is done by
-\`tessera train\` (automatically, or with its --publish-every options).`,
+the newest K versions, the pointed one and every delta chain they need. \`tessera train\` publishes
+automatically (--publish-every-samples, --publish-every); publish <model> publishes the trainer's latest
+checkpoint (--checkpoint-dir) as a full version now.`,
   options: {
     json: { type: 'boolean', description: 'Print JSON' },
     keep: { type: 'string', description: 'prune: versions to keep', defaultText: '10' },
+    'checkpoint-dir': { type: 'string', description: "publish: the trainer's checkpoint directory", defaultText: '.tessera/trainer' },
   },
   allowPositionals: true,
   async run(ctx) {
     const [action, model, version] = ctx.positionals;
-    if (!['list', 'show', 'rollback', 'prune'].includes(action ?? '')) throw new UsageError('usage: tessera models list|show|rollback|prune (see tessera models --help)');
+    if (!['list', 'show', 'publish', 'rollback', 'prune'].includes(action ?? '')) throw new UsageError('usage: tessera models list|show|publish|rollback|prune (see tessera models --help)');
     return withRuntime(ctx, {}, async (rt) => {
       const store = rt.models();
       const json = ctx.values.json === true;
@@ -42,6 +48,12 @@ the newest K versions, the pointed one and every delta chain they need. Publicat
         if (!v) throw new UsageError(`model ${model} has no published version`);
         const { manifest } = await store.read(model, v); // verifies checksums
         ctx.stdout.write(JSON.stringify(json ? manifest : { ...manifest, publishedAt: formatInstant(manifest.publishedAt) }, null, 2) + '\n');
+        return 0;
+      }
+      if (action === 'publish') {
+        const spec = featureSpec(REFERENCE_GROUPS).hash;
+        const published = await publishCheckpoint(store, resolve(stringOption(ctx, 'checkpoint-dir') ?? '.tessera/trainer'), model, spec);
+        ctx.stdout.write(`${model}: published ${published} from the trainer's checkpoint\n`);
         return 0;
       }
       if (action === 'rollback') {

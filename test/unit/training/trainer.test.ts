@@ -14,7 +14,7 @@ import { featureSpec, type Sample } from '../../../src/samples/sample.js';
 import { createFeatureTransform } from '../../../src/training/feature-transform.js';
 import { loadPublished } from '../../../src/training/publication.js';
 import { arraySampleSource, type SampleSource } from '../../../src/training/sample-sources.js';
-import { Trainer, type TrainerOptions } from '../../../src/training/trainer.js';
+import { publishCheckpoint, Trainer, type TrainerOptions } from '../../../src/training/trainer.js';
 
 const SPEC = featureSpec(REFERENCE_GROUPS);
 const T0 = Date.UTC(2026, 0, 5);
@@ -130,5 +130,17 @@ describe('incremental trainer', () => {
     const model = (await loadPublished(store, 'b', (await store.pointer('b'))!)).model;
     for (const t of model.params()) for (const k of t.keys()) { const r = t.row(k)!; for (let j = 0; j < t.width; j++) expect(Number.isFinite(r.values[r.offset + j])).toBe(true); }
     expect(Math.abs(dirty.auc - clean.auc)).toBeLessThan(0.03);
+  });
+
+  it('models publish: the latest checkpoint becomes a full version continuing the trainer\'s chain', async () => {
+    const data = samples(1200, 6);
+    await trainer(arraySampleSource(data), { kind: 'lr', name: 'lr', publishEverySamples: 1000, publishOnExit: false }, 'pc').run();
+    const before = await store.list('lr');
+    expect(before).toHaveLength(1); // at 1024 learned; the last 176 only in the checkpoint
+    const version = await publishCheckpoint(store, join(dir, 'pc'), 'lr', createFeatureTransform().spec.hash);
+    const after = await store.list('lr');
+    expect(after.at(-1)).toMatchObject({ version, type: 'full', parent: before[0]!.version, data: { samples: 1200 } });
+    expect(await store.pointer('lr')).toBe(version);
+    await expect(publishCheckpoint(store, join(dir, 'nowhere'), 'lr', 'x')).rejects.toThrow(/no trainer checkpoint/);
   });
 });
