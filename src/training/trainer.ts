@@ -213,6 +213,8 @@ export class Trainer {
     };
 
     // 2. learn
+    let metricsAt = meta.learned;
+    const metricsEvery = 20_000;
     let pending: Sample[] = [];
     let pendingCursors: SourceCursor[] = [];
     let readCursor = meta.cursor;
@@ -232,10 +234,14 @@ export class Trainer {
       pendingCursors = pendingCursors.slice(count);
       metrics.inc('tessera_train_samples_total', { model: name }, chunk.length, 'Samples learned');
       metrics.inc('tessera_train_skipped_samples_total', { model: name }, chunk.length - batch.size, 'Samples refused by the feature transform (wrong spec, no ids)');
-      const m = validator.metrics();
-      if (Number.isFinite(m.auc)) metrics.set('tessera_train_progressive_auc', m.auc, { model: name }, 'Rolling progressive-validation AUC');
-      if (Number.isFinite(m.logloss)) metrics.set('tessera_train_progressive_logloss', m.logloss, { model: name }, 'Rolling progressive-validation logloss');
-      if (Number.isFinite(m.calibration)) metrics.set('tessera_train_calibration', m.calibration, { model: name }, 'Mean prediction / observed rate over the rolling window');
+      // the rolling AUC sorts the whole window: refresh the gauges every `metricsEvery` samples, not per mini-batch
+      if (meta.learned - metricsAt >= metricsEvery) {
+        metricsAt = meta.learned;
+        const m = validator.metrics();
+        if (Number.isFinite(m.auc)) metrics.set('tessera_train_progressive_auc', m.auc, { model: name }, 'Rolling progressive-validation AUC');
+        if (Number.isFinite(m.logloss)) metrics.set('tessera_train_progressive_logloss', m.logloss, { model: name }, 'Rolling progressive-validation logloss');
+        if (Number.isFinite(m.calibration)) metrics.set('tessera_train_calibration', m.calibration, { model: name }, 'Mean prediction / observed rate over the rolling window');
+      }
       if (meta.learned - checkpointedAt >= checkpointEvery) {
         await saveCheckpoint(this.deps.checkpointDir, name, model, meta);
         checkpointedAt = meta.learned;

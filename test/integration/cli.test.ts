@@ -59,10 +59,12 @@ describe('tessera CLI on the real services', () => {
     expect(JSON.parse(dl.output().slice(dl.output().indexOf('{')))).toEqual({ byReason: [], latest: [] });
   });
 
-  it('demo runs the chain on embedded defaults and reports the raw store and dead letters', async () => {
-    const demo = spawnTessera(['demo', '--events', '3000', '--users', '50', '--items', '200'], {
+  it('demo runs the whole chain on embedded defaults: raw store, dead letters, features, samples, models, serving', async () => {
+    const demo = spawnTessera(['demo', '--source', 'generator', '--events', '3000', '--users', '50', '--items', '200'], {
       TESSERA_CHDB_PATH: join(dir, 'demo-chdb'),
+      TESSERA_MODEL_DIR: join(dir, 'demo-models'),
       TESSERA_KAFKA_BROKERS: '',
+      TESSERA_REDIS_URL: '',
     });
     expect(await exited(demo), demo.output()).toBe(0);
     const out = demo.output();
@@ -71,5 +73,11 @@ describe('tessera CLI on the real services', () => {
     expect(out).toMatch(/dead letters: EVENT_TIME_OUT_OF_RANGE 1, MISSING_ID 1, UNDECODABLE 1, UNKNOWN_FINGERPRINT 1/);
     expect(out).toMatch(/streaming features: applied \d+ events \(0 duplicates, 0 late\)/);
     expect(out).toMatch(/user_ctr_7d\s+0\.\d+/);
+    // samples, both models trained and published, the service ranking over HTTP
+    expect(out).toMatch(/point-in-time samples: [1-9]\d* of 3000 impressions/);
+    expect(out).toMatch(/fm\s+progressive AUC 0\.\d+, logloss 0\.\d+, [1-9] version\(s\) published \(v\d{6}-/);
+    expect(out).toMatch(/wide-deep\s+progressive AUC 0\.\d+/);
+    expect(out).toMatch(/ranking service on http:\/\/127\.0\.0\.1:\d+\/v1\/rank \(model demo-fm v\d{6}-/);
+    expect(out).toMatch(/serving\s+20\d requests of \d+ candidates in-process over HTTP: p50 [\d.]+ ms, p99 [\d.]+ ms/);
   });
 });

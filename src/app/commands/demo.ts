@@ -1,5 +1,22 @@
-import type { Command } from '../command.js';
-import { numberOption } from '../command.js';
+import { existsSync, rmSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { resolve } from 'node:path';
+import type { Command, CommandContext } from '../command.js';
+import { numberOption, stringOption } from '../command.js';
+import { UsageError } from '../../errors.js';
+import { buildSamples } from '../../batch/build-samples.js';
+import { importTaobao } from '../../ingest/importers/taobao.js';
+import type { ModelKind } from '../../models/model.js';
+import { Metrics } from '../../observability/metrics.js';
+import { tesseraScorerLoader } from '../../serving/model-scorer.js';
+import { ModelWatcher } from '../../serving/model-watcher.js';
+import { startRankService } from '../../serving/rank-service.js';
+import { smokeTestScorer } from '../../serving/smoke-test.js';
+import type { StreamKeys } from '../../streaming/stream-keys.js';
+import { createFeatureTransform } from '../../training/feature-transform.js';
+import { offlineSampleSource } from '../../training/sample-sources.js';
+import { Trainer } from '../../training/trainer.js';
+import { DEFAULT_DATA_DIR } from '../paths.js';
 import type { AnyEvent, EventType } from '../../events/event-types.js';
 import { EVENT_TYPES, partitionKeyOf } from '../../events/event-types.js';
 import { formatInstant } from '../../events/time.js';
@@ -12,7 +29,7 @@ import { SILENT_LOGGER } from '../../ports/logger.js';
 import { ProgressBar } from '../../observability/progress.js';
 import type { Runtime } from '../runtime.js';
 import { withRuntime } from '../with-runtime.js';
-import { compileGroup } from '../../features/definitions.js';
+import { compileGroup, type CompiledGroup } from '../../features/definitions.js';
 import { REFERENCE_GROUPS } from '../../features/reference.js';
 import { FeatureReader } from '../../serving/feature-reader.js';
 import { createStreamKeys } from '../../streaming/stream-keys.js';
@@ -20,18 +37,25 @@ import { startStream } from '../../streaming/stream-processor.js';
 
 export const demoCommand: Command = {
   name: 'demo',
-  summary: 'Run the pipeline end to end on the embedded defaults: generate events, produce them as Avro, sink them into ClickHouse, build streaming features, report.',
-  usage: 'tessera demo [--events <n>] [--users <n>] [--items <n>] [--seed <n>] [--keep]',
-  details: `Runs in one process: the in-process event log and chDB (TESSERA_CHDB_PATH, default
-.tessera/chdb), or Kafka / a ClickHouse server when their variables are set. A few malformed
-records are mixed in on purpose to show the dead-letter path. The raw tables are emptied first
-unless --keep is given (re-running with --keep and the same seed adds nothing: rows dedupe on eventId).`,
+  summary: 'The whole system end to end on the embedded defaults: events, raw store, streaming features, samples, FM and Wide&Deep, published, served, ranked.',
+  usage: 'tessera demo [--source auto|taobao|generator] [--events <n>] [--users <n>] [--items <n>] [--seed <n>] [--keep] [--no-train]',
+  details: `Runs in one process: the in-process event log, the in-process online store and chDB
+(TESSERA_CHDB_PATH, default .tessera/chdb), or Kafka / Redis / a ClickHouse server when their variables
+are set. It replays the Taobao sample of ../shared/data (--source auto picks it when present; the
+seeded generator otherwise), mixes in a few malformed records to show the dead-letter path, sinks
+everything into the raw tables, builds the streaming features, builds point-in-time samples in
+ClickHouse, trains FM and Wide&Deep on them (progressive validation), publishes both to
+TESSERA_MODEL_DIR, starts the ranking service in-process on a free port, ranks candidates for a few
+users over HTTP and prints a summary. The raw tables and the demo's trainer checkpoints are emptied
+first unless --keep is given.`,
   options: {
     events: { type: 'string', description: 'Impressions to generate', defaultText: '20000' },
     users: { type: 'string', description: 'Users', defaultText: '500' },
     items: { type: 'string', description: 'Items', defaultText: '2000' },
     seed: { type: 'string', description: 'Generator seed', defaultText: '7' },
     keep: { type: 'boolean', description: 'Keep rows from earlier runs' },
+    source: { type: 'string', description: 'auto, taobao or generator', defaultText: 'auto' },
+    'no-train': { type: 'boolean', description: 'Stop after the streaming features (no samples, models or serving)' },
   },
   async run(ctx) {
     const options = {
@@ -49,13 +73,22 @@ unless --keep is given (re-running with --keep and the same seed adds nothing: r
       if (!ctx.values.keep) for (const t of EVENT_TYPES) await store.command(`TRUNCATE TABLE ${rawTable(t)}`);
       if (!ctx.values.keep) await store.command(`TRUNCATE TABLE ${DEAD_LETTER_TABLE}`);
 
-      // 1. generate and produce
+      // 1. replay (or generate) and produce
       const producer = createEventProducer({ log: rt.log(), registry: rt.registry, topics: rt.topics, clock: rt.clock, maxFutureMs: rt.config.maxFutureMs });
       const progress = new ProgressBar({ label: 'produce', unit: 'events', out: ctx.stderr });
       let batch: AnyEvent[] = [];
       let produced = 0;
-      for (const rec of generateEvents({ ...options })) {
-        batch.push(rec.event);
+      const taobaoPath = resolve(DEFAULT_DATA_DIR, 'taobao', 'UserBehavior_head_84k.csv');
+      const sourceName = stringOption(ctx, 'source') ?? 'auto';
+      if (!['auto', 'taobao', 'generator'].includes(sourceName)) throw new UsageError('--source must be auto, taobao or generator');
+      const useTaobao = sourceName === 'taobao' || (sourceName === 'auto' && existsSync(taobaoPath));
+      if (sourceName === 'taobao' && !existsSync(taobaoPath)) throw new UsageError(`--source taobao: ${taobaoPath} is absent (the public samples live in ../shared/data)`);
+      out(useTaobao ? `source: the Taobao sample (${taobaoPath}), impressions sampled as in \`tessera replay taobao\`` : `source: the seeded generator (${options.events} impressions)${sourceName === 'auto' ? '; ../shared/data/taobao is absent' : ''}`);
+      const events: AsyncIterable<AnyEvent> | Iterable<AnyEvent> = useTaobao ? importTaobao({ path: taobaoPath, seed: options.seed }) : (function* () {
+        for (const rec of generateEvents({ ...options })) yield rec.event;
+      })();
+      for await (const event of events) {
+        batch.push(event);
         if (batch.length === 5000) {
           produced += (await producer.send(batch)).sent;
           progress.tick(batch.length);
@@ -82,6 +115,7 @@ unless --keep is given (re-running with --keep and the same seed adds nothing: r
       await report(rt, out);
 
       // 4. streaming features from the same log, read back as the serving path would
+      const demoStarted = Date.now();
       const groups = REFERENCE_GROUPS.map(compileGroup);
       const keys = createStreamKeys(rt.config.topicPrefix, 'demo');
       const streamProgress = new ProgressBar({ label: 'stream', total: produced + bad.length, unit: 'events', out: ctx.stderr });
@@ -100,10 +134,102 @@ unless --keep is given (re-running with --keep and the same seed adds nothing: r
         out(`features of the most active user, ${e.group}:${e.key}, at the stream watermark ${formatInstant(q)}:`);
         for (const [name, value] of Object.entries(e.values)) out(`  ${name.padEnd(30)} ${JSON.stringify(value)}`);
       }
+      if (ctx.values['no-train'] === true) return 0;
+      await trainAndServe(ctx, rt, { groups, keys, produced, seed: options.seed, fresh: ctx.values.keep !== true, startedAt: demoStarted }, out);
       return 0;
     });
   },
 };
+
+/**
+ * Steps 5-8 of the demo: point-in-time samples in ClickHouse, FM and Wide&Deep trained on them
+ * and published, the ranking service started in-process with the FM model hot-loaded, a few
+ * users' candidates ranked over HTTP, and the summary.
+ */
+async function trainAndServe(
+  ctx: CommandContext,
+  rt: Runtime,
+  d: { groups: CompiledGroup[]; keys: StreamKeys; produced: number; seed: number; fresh: boolean; startedAt: number },
+  out: (s: string) => void,
+): Promise<void> {
+  const offline = await rt.offline();
+  // 5. samples
+  const [span] = await offline.query<{ lo: number; hi: number }>(`SELECT toUnixTimestamp64Milli(min(eventTime)) AS lo, toUnixTimestamp64Milli(max(eventTime)) AS hi FROM ${dedupedSource('impression')}`);
+  const built = await buildSamples({ offline, logger: rt.logger }, { from: Number(span?.lo ?? 0), to: Number(span?.hi ?? 0) + 1 });
+  out(`\npoint-in-time samples: ${built.samples} of ${built.impressions} impressions (${built.immature} still maturing), ${built.clickPositives} clicked, in ${built.seconds.toFixed(1)} s`);
+  const range = await offline.query<{ lo: number; hi: number }>(`SELECT toUnixTimestamp64Milli(min(eventTime)) AS lo, toUnixTimestamp64Milli(max(eventTime)) AS hi FROM samples`);
+  const lo = Number(range[0]?.lo ?? 0);
+  const hi = Number(range[0]?.hi ?? 0) + 1;
+
+  // 6. train and publish
+  const transform = createFeatureTransform(d.groups);
+  const checkpointDir = resolve(rt.config.modelDir, '..', 'demo-trainer');
+  if (d.fresh) rmSync(checkpointDir, { recursive: true, force: true });
+  const models: { kind: ModelKind; auc: number; logloss: number; versions: string[]; seconds: number }[] = [];
+  for (const kind of ['fm', 'wide-deep'] as const) {
+    const bar = new ProgressBar({ label: `train ${kind}`, total: built.samples, unit: 'samples', out: ctx.stderr });
+    const started = Date.now();
+    const metrics = new Metrics();
+    const trainer = new Trainer(
+      { source: offlineSampleSource(offline, { from: lo, to: hi }), store: rt.models(), transform, checkpointDir, metrics, logger: rt.logger, clock: rt.clock },
+      { kind, name: `demo-${kind}`, untilIdle: true, publishEverySamples: Math.max(1000, Math.ceil(built.samples / 3)), publishEveryMs: 0, fullEvery: 3, modelConfig: kind === 'wide-deep' ? { hidden: [64, 32], seed: d.seed } : { seed: d.seed } },
+    );
+    const ticker = setInterval(() => bar.update(metrics.total('tessera_train_samples_total')), 200);
+    const r = await trainer.run().finally(() => clearInterval(ticker));
+    bar.update(r.learned);
+    bar.finish();
+    models.push({ kind, auc: r.auc, logloss: r.logloss, versions: r.published, seconds: (Date.now() - started) / 1000 });
+  }
+
+  // 7. serve in-process and rank for a few users
+  const watcher = new ModelWatcher({
+    store: rt.models(),
+    model: 'demo-fm',
+    load: tesseraScorerLoader(transform, d.groups),
+    featureSpecHash: transform.spec.hash,
+    smokeTest: (s) => smokeTestScorer(s, d.groups),
+    metrics: rt.metrics,
+    logger: rt.logger,
+  });
+  await watcher.check();
+  const reader = new FeatureReader({ store: rt.online(), keys: d.keys, groups: d.groups, clock: rt.clock });
+  const server = await startRankService({ reader, scorers: watcher, metrics: rt.metrics, logger: rt.logger }, 0);
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/rank`;
+  const users = await offline.query<{ userId: string }>(`SELECT userId FROM ${dedupedSource('click')} GROUP BY userId ORDER BY count() DESC, userId LIMIT 3`);
+  const items = await offline.query<{ itemId: string; categoryId: string | null }>(`SELECT itemId, any(categoryId) AS categoryId FROM ${dedupedSource('impression')} GROUP BY itemId ORDER BY count() DESC, itemId LIMIT 50`);
+  const candidates = items.map((i) => (i.categoryId ? { itemId: i.itemId, categoryId: i.categoryId } : i.itemId));
+  const latencies: number[] = [];
+  const rank = async (userId: string) => {
+    const t0 = performance.now();
+    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ userId, candidates, context: { device: 'ios', page: 'home', timezone: 'Asia/Shanghai' }, at: 'watermark' }) });
+    const body = (await res.json()) as { model?: { version: string }; items?: { itemId: string; score: number }[]; error?: { message: string } };
+    latencies.push(performance.now() - t0);
+    if (res.status !== 200) throw new Error(`rank for ${userId}: ${res.status} ${body.error?.message ?? ''}`);
+    return body;
+  };
+  try {
+    out(`\nranking service on ${url} (model demo-fm ${watcher.version ?? 'none: popularity'}), ${candidates.length} candidates per request:`);
+    for (const u of users) {
+      const body = await rank(u.userId);
+      out(`  user ${u.userId}: ${body.items?.slice(0, 5).map((x) => `${x.itemId} ${x.score.toFixed(3)}`).join(', ')} ...`);
+    }
+    for (let i = 0; i < 200; i++) await rank(users[i % Math.max(1, users.length)]?.userId ?? 'nobody');
+  } finally {
+    server.close();
+  }
+  latencies.sort((a, b) => a - b);
+  const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? NaN;
+
+  // 8. summary
+  const m = rt.metrics;
+  out('\nsummary');
+  out(`  events          ${d.produced} produced, ${m.total('tessera_sink_events_stored_total') || d.produced} stored, ${m.total('tessera_sink_dead_letters_total')} dead letters`);
+  out(`  features        ${m.total('tessera_stream_events_applied_total')} events applied to the online store`);
+  out(`  samples         ${built.samples} (click rate ${(built.clickPositives / Math.max(1, built.samples)).toFixed(4)})`);
+  for (const x of models) out(`  ${x.kind.padEnd(15)} progressive AUC ${x.auc.toFixed(4)}, logloss ${x.logloss.toFixed(4)}, ${x.versions.length} version(s) published (${x.versions.at(-1) ?? '-'}), ${x.seconds.toFixed(1)} s`);
+  out(`  serving         ${latencies.length} requests of ${candidates.length} candidates in-process over HTTP: p50 ${pct(50).toFixed(2)} ms, p99 ${pct(99).toFixed(2)} ms`);
+  out(`  models in       ${resolve(rt.config.modelDir)}; whole demo ${((Date.now() - d.startedAt) / 1000).toFixed(0)} s after the raw store`);
+}
 
 /** A few records of each kind of bad input, so the demo shows where they go. */
 function malformedRecords(rt: Runtime): OutgoingRecord[] {
