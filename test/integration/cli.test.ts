@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { createKafkaEventLog } from '../../src/adapters/kafka/kafka-event-log.js';
 import { createTopics, topicSpecs } from '../../src/events/topics.js';
 import { SILENT_LOGGER } from '../../src/ports/logger.js';
-import { TEST_KAFKA_BROKERS, randomName } from '../helpers/env.js';
+import { TEST_KAFKA_BROKERS, TEST_REDIS_URL, randomName } from '../helpers/env.js';
 import { exited, spawnTessera, tempDir } from '../helpers/pipeline.js';
 
 /** The compiled `tessera` binary, end to end, on the real broker and chDB. */
@@ -57,6 +57,38 @@ describe('tessera CLI on the real services', () => {
     const dl = spawnTessera(['deadletters', '--json'], env);
     expect(await exited(dl), dl.output()).toBe(0);
     expect(JSON.parse(dl.output().slice(dl.output().indexOf('{')))).toEqual({ byReason: [], latest: [] });
+  });
+
+  it('stream | batch features (lambda) | check consistency | versions | features get --offline | rebuild (kappa), on the events sunk above', async () => {
+    const redisEnv = { ...env, TESSERA_REDIS_URL: TEST_REDIS_URL };
+    const stream = spawnTessera(['stream', '--until-idle', '--idle-ms', '500'], redisEnv);
+    expect(await exited(stream), stream.output()).toBe(0);
+    const { readFileSync } = await import('node:fs');
+    const events = readFileSync(join(dir, 'events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; eventTime: number | string; userId?: string });
+    const times = events.map((e) => (typeof e.eventTime === 'number' ? e.eventTime : Date.parse(e.eventTime)));
+    const day = 86_400_000;
+    const until = new Date(Math.floor(Math.min(...times) / day) * day + day).toISOString();
+    const batch = spawnTessera(['batch', 'features', '--until', until, '--json'], redisEnv);
+    expect(await exited(batch), batch.output()).toBe(0);
+    const views = JSON.parse(batch.output().slice(batch.output().indexOf('{'))) as { views: { group: string; entities: number }[] };
+    expect(views.views.map((v) => v.group)).toEqual(['user', 'item', 'user_category']);
+    const check = spawnTessera(['check', 'consistency', '--sample', '25', '--json'], redisEnv);
+    expect(await exited(check), check.output()).toBe(0);
+    const report = JSON.parse(check.output().slice(check.output().indexOf('{'))) as { consistent: boolean; features: { totalMismatches: number } };
+    expect(report).toMatchObject({ consistent: true, features: { totalMismatches: 0 } });
+    const versions = spawnTessera(['versions', 'list', '--json'], redisEnv);
+    expect(await exited(versions), versions.output()).toBe(0);
+    expect(versions.output()).toMatch(/"batchView": \{\s+"namespace": "bv-user-/);
+    const user = events.find((e) => e.type === 'click')?.userId as string;
+    const offline = spawnTessera(['features', 'get', `user:${user}`, '--at', new Date(Math.max(...times) + 1).toISOString(), '--offline', '--json'], redisEnv);
+    expect(await exited(offline), offline.output()).toBe(0);
+    expect(offline.output()).toMatch(/"source": "batch layer"/);
+    const rebuild = spawnTessera(['rebuild', 'item', '--namespace', 'item-v2', '--until-idle', '--idle-ms', '500'], redisEnv);
+    expect(await exited(rebuild), rebuild.output()).toBe(0);
+    expect(rebuild.output()).toMatch(/rebuilt item into item-v2 \(\d+ events\); alias flipped from live/);
+    const again = spawnTessera(['check', 'consistency', '--sample', '25'], redisEnv);
+    expect(await exited(again), again.output()).toBe(0);
+    expect(again.output()).toContain('consistent');
   });
 
   it('demo runs the whole chain on embedded defaults: raw store, dead letters, features, samples, models, serving', async () => {
