@@ -5,7 +5,9 @@
 #   join     streaming joiner: core and end-to-end events/s, samples/s, state, recovery (issue 4)
 #   reader   feature reader p50/p99 for 1 user + 200 items beside the Redis round-trip floor (issue 3)
 #   batch    batch layer on chDB: samples/s, read rate, full recompute, beside count() and a plain window (issue 4)
+#   serve    tessera serve at a fixed rate from a second process: p50/p99 beside the Redis floor, 100 hot reloads, INT8 (issue 6)
 #   models   LR / FM / Wide&Deep accuracy and samples/s beside scikit-learn, Vowpal Wabbit and River (issue 5)
+#   taobao   incremental vs frozen-after-N-days models on the Taobao replay, progressive AUC per day (issue 5)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -20,7 +22,7 @@ if [[ $name == models ]]; then # pure models: no service; the reference librarie
     touch "$venv/.installed"
   fi
   export TESSERA_BENCH_PYTHON=$venv/bin/python
-elif [[ $name != batch ]]; then # the batch benchmark runs on chDB alone
+elif [[ $name != batch && $name != taobao ]]; then # the batch benchmark runs on chDB alone, taobao in memory
   bash scripts/services.sh up kafka redis >&2
   eval "$(bash scripts/services.sh env)"
 fi

@@ -38,7 +38,8 @@ const EMPTY = -1;
 const TWO_POW_32 = 4294967296;
 
 
-function slotHash(id: number): number {
+/** The index slot hash of a feature id (shared with the serving copies of a table, e.g. `quantized-table.ts`). */
+export function slotHash(id: number): number {
   return mix32((id >>> 0) ^ Math.imul((id / TWO_POW_32) | 0, 0x9e3779b1));
 }
 
@@ -126,6 +127,11 @@ export class EmbeddingTable {
   /** Live rows. */
   get size(): number {
     return this.live;
+  }
+
+  /** Bytes of the id index (memory accounting, e.g. against a quantised serving copy). */
+  get indexBytes(): number {
+    return this.keys.byteLength + this.slotRow.byteLength;
   }
 
   /** Optimiser state numbers per row. */

@@ -17,6 +17,15 @@ export interface FmConfig extends CommonModelConfig {
   readonly factorOptimizer: OptimizerSpec;
   /** Initial factors (default normal, sd 0.01: small, non-zero so pairs can start to learn). */
   readonly factorInit: InitializerSpec;
+  /**
+   * The categorical fields that take part in the pairwise term (default null: all). The others
+   * keep their linear weights only. Every pair costs variance in a single pass: pairs that carry
+   * no signal (position x hour, a bag of recent clicks x device) are noise the factors must
+   * learn to cancel, so naming the fields whose interactions matter (user, item) helps.
+   */
+  readonly pairFields: readonly string[] | null;
+  /** Whether the normalised dense features get factors too (default true). */
+  readonly denseInteractions: boolean;
 }
 
 /** FM defaults (k = 16). */
@@ -25,6 +34,8 @@ export const FM_DEFAULTS: Omit<FmConfig, keyof CommonModelConfig> = {
   linearOptimizer: ftrl({ alpha: 0.05, beta: 1, l1: 0.1, l2: 1 }),
   factorOptimizer: adagrad({ lr: 0.02, l2: 1e-4 }),
   factorInit: { kind: 'normal', sd: 0.01 },
+  pairFields: null,
+  denseInteractions: true,
 };
 
 /**
@@ -33,6 +44,8 @@ export const FM_DEFAULTS: Omit<FmConfig, keyof CommonModelConfig> = {
  * where the features i are the example's sparse entries (x = value, factors in a collisionless
  * table keyed by id) and the normalised dense features (x = normalised value, one dense factor
  * row each). dscore/dv_if = x_i (sum_j v_jf x_j - v_if x_i). One update per example, in order.
+ * With `pairFields` / `denseInteractions: false`, only the named fields' entries (and the dense
+ * features when enabled) have factors; the others enter the linear part alone.
  */
 export class FmModel extends PerExampleModel implements Model {
   readonly kind = 'fm' as const;
@@ -43,6 +56,10 @@ export class FmModel extends PerExampleModel implements Model {
   private linRows = new Int32Array(64);
   private facRows = new Int32Array(64);
   private readonly sums: Float64Array;
+  /** Per field index: whether its entries have factors (all true when `pairFields` is null). */
+  private readonly paired: Uint8Array;
+  /** Dense columns with factors: all of them, or none when `denseInteractions` is false. */
+  private readonly denseCols: number;
 
   constructor(schema: InputSchema, config: Partial<FmConfig> = {}) {
     const common = commonConfig(config);
@@ -53,7 +70,14 @@ export class FmModel extends PerExampleModel implements Model {
     checkInitializer(this.config.factorInit, 'fm factorInit');
     this.linear = new LinearPart('', schema.dense.length, this.config.linearOptimizer, common.admission, common.seed);
     this.factors = new EmbeddingTable({ name: 'factors', width: k, optimizer: this.config.factorOptimizer, init: this.config.factorInit, seed: common.seed, admission: common.admission });
-    this.denseFactors = new DenseTable('dense_factors', schema.dense.length, k, this.config.factorOptimizer, this.config.factorInit, common.seed, k, k);
+    const pf = this.config.pairFields;
+    if (pf !== null) {
+      if (!Array.isArray(pf)) throw new ModelConfigError(`fm: pairFields must be null or a list of field names, got ${JSON.stringify(pf)}`);
+      for (const f of pf) if (!schema.fields.includes(f)) throw new ModelConfigError(`fm: pairFields names '${String(f)}', which is not a field of the input schema (${schema.fields.join(', ')})`);
+    }
+    this.paired = Uint8Array.from(schema.fields, (f) => (pf === null || pf.includes(f) ? 1 : 0));
+    this.denseCols = this.config.denseInteractions ? schema.dense.length : 0;
+    this.denseFactors = new DenseTable('dense_factors', this.denseCols, k, this.config.factorOptimizer, this.config.factorInit, common.seed, k, k);
     this.sums = new Float64Array(k);
   }
 
@@ -76,12 +100,13 @@ export class FmModel extends PerExampleModel implements Model {
     const time = batch.times[i] as number;
     for (let k = 0; k < n; k++) {
       const id = batch.ids[e0 + k] as number;
+      const paired = this.paired[batch.fields[e0 + k] as number] === 1;
       if (learn) {
         this.linRows[k] = lt.admit(id, time, mark);
-        this.facRows[k] = ft.admit(id, time, mark);
+        this.facRows[k] = paired ? ft.admit(id, time, mark) : -1;
       } else {
         this.linRows[k] = lt.find(id);
-        this.facRows[k] = ft.find(id);
+        this.facRows[k] = paired ? ft.find(id) : -1;
       }
     }
   }
@@ -110,7 +135,7 @@ export class FmModel extends PerExampleModel implements Model {
     }
     const dv = this.denseFactors.weights;
     const z = this.z;
-    for (let j = 0; j < this.schema.dense.length; j++) {
+    for (let j = 0; j < this.denseCols; j++) {
       const x = z[j] as number;
       if (x === 0) continue;
       const o = j * k;
@@ -193,7 +218,7 @@ export class FmModel extends PerExampleModel implements Model {
     const dt = this.denseFactors;
     if (dt.weights.length === 0) return;
     const dv = dt.weights;
-    for (let j = 0; j < this.schema.dense.length; j++) {
+    for (let j = 0; j < this.denseCols; j++) {
       const x = this.z[j] as number;
       const gx = g * x;
       const o = j * k;
@@ -221,7 +246,7 @@ export class FmModel extends PerExampleModel implements Model {
       for (let f = 0; f < k; f++) out.add('factors', k, this.factors.ids[r] as number, f, g * x * ((this.sums[f] as number) - (v[r * k + f] as number) * x));
     }
     const dv = this.denseFactors.weights;
-    for (let j = 0; j < this.schema.dense.length; j++) {
+    for (let j = 0; j < this.denseCols; j++) {
       const x = this.z[j] as number;
       for (let f = 0; f < k; f++) out.add('dense_factors', k, j, f, g * x * ((this.sums[f] as number) - (dv[j * k + f] as number) * x));
     }
@@ -249,7 +274,7 @@ export class FmModel extends PerExampleModel implements Model {
       const r = this.facRows[e] as number;
       if (r >= 0) vecs.push({ v: this.factors.weights, o: r * k, x: batch.values[e0 + e] as number });
     }
-    for (let j = 0; j < this.schema.dense.length; j++) vecs.push({ v: this.denseFactors.weights, o: j * k, x: this.z[j] as number });
+    for (let j = 0; j < this.denseCols; j++) vecs.push({ v: this.denseFactors.weights, o: j * k, x: this.z[j] as number });
     let total = 0;
     for (let a = 0; a < vecs.length; a++) {
       for (let b = a + 1; b < vecs.length; b++) {

@@ -69,7 +69,17 @@ export interface FeatureTransformOptions {
   readonly usePosition: boolean;
   /** Which label a sample's example carries (default click). */
   readonly label: 'click' | 'order';
+  /**
+   * Crossed id fields (default none): each pair of the base fields `user`, `item`, `category`
+   * becomes one more categorical field `<a>x<b>` whose value is the pair, after every other
+   * field. A cross memorises a pair's own effect (what FM's low-rank factors can only
+   * approximate), at the price of one more row per pair seen.
+   */
+  readonly crosses: readonly (readonly [CrossBase, CrossBase])[];
 }
+
+/** The base fields a cross can combine. */
+export type CrossBase = 'user' | 'item' | 'category';
 
 const MISSING = '\u2205';
 
@@ -90,9 +100,16 @@ export class FeatureTransform {
   private readonly dense: readonly DenseRule[];
   private readonly texts: readonly TextRule[];
   private readonly fieldNames: readonly string[];
+  /** Field index of the first cross. */
+  private readonly crossFrom: number;
 
   constructor(groups: readonly (CompiledGroup | FeatureGroupDef)[] = REFERENCE_GROUPS, options: Partial<FeatureTransformOptions> = {}) {
-    this.options = { maxPosition: 20, usePosition: true, label: 'click', ...options };
+    this.options = { maxPosition: 20, usePosition: true, label: 'click', crosses: [], ...options };
+    for (const c of this.options.crosses) {
+      if (!Array.isArray(c) || c.length !== 2 || !c.every((x) => x === 'user' || x === 'item' || x === 'category') || c[0] === c[1]) {
+        throw new ModelConfigError(`feature transform: a cross is a pair of two different fields of user, item, category, got ${JSON.stringify(c)}`);
+      }
+    }
     if (!(Number.isInteger(this.options.maxPosition) && this.options.maxPosition >= 0)) throw new ModelConfigError(`feature transform: maxPosition must be a whole number >= 0, got ${this.options.maxPosition}`);
     const compiled = groups.map((g) => toCompiled(g));
     this.spec = featureSpec(compiled);
@@ -118,6 +135,8 @@ export class FeatureTransform {
       denseNames.push(entry.name);
       if (nullable) denseNames.push(`${entry.name}#missing`);
     }
+    this.crossFrom = fields.length;
+    for (const [a, b] of this.options.crosses) fields.push(`${a}x${b}`);
     this.fieldNames = fields;
     this.dense = dense;
     this.texts = texts;
@@ -247,6 +266,13 @@ export class FeatureTransform {
         else if (v !== null && v !== undefined && v !== '') this.counters.wrongType++;
         b.add(featureId(rule.fieldName, text), rule.field);
       }
+    }
+    if (this.options.crosses.length > 0) {
+      const base: Record<CrossBase, string> = { user: userId, item: itemId, category: typeof categoryId === 'string' && categoryId !== '' ? categoryId : MISSING };
+      this.options.crosses.forEach(([a, c], j) => {
+        const at = this.crossFrom + j;
+        b.add(featureId(f[at] as string, `${base[a]}\u001f${base[c]}`), at);
+      });
     }
     for (const rule of this.dense) {
       const v = features[rule.name];

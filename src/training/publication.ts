@@ -75,6 +75,8 @@ export interface PublishInput {
   delta: boolean;
   data: ModelManifest['data'];
   metrics: Record<string, number>;
+  /** Serving options recorded in the manifest's config, e.g. `{ quantize: 'int8' }` (see serving/model-scorer.ts). */
+  serving?: { quantize?: 'none' | 'int8' };
 }
 
 /** Publishes one version; returns its manifest (its `config.mark` is the mark to diff the next delta against). */
@@ -93,7 +95,7 @@ export async function publishModel(store: ModelStore, input: PublishInput): Prom
     parent: input.parent?.version ?? null,
     data: input.data,
     metrics: input.metrics,
-    config: { mark, schemaHash: model.schemaHash },
+    config: { ...input.serving, mark, schemaHash: model.schemaHash },
   });
 }
 

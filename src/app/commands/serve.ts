@@ -5,6 +5,7 @@ import { compileGroup } from '../../features/definitions.js';
 import { REFERENCE_GROUPS } from '../../features/reference.js';
 import { FeatureReader } from '../../serving/feature-reader.js';
 import { createFeatureLog, type FeatureLog } from '../../serving/feature-log.js';
+import { isQuantizeMode } from '../../models/quantized-model.js';
 import { tesseraScorerLoader } from '../../serving/model-scorer.js';
 import { ModelWatcher } from '../../serving/model-watcher.js';
 import { RANK_DEFAULTS, startRankService } from '../../serving/rank-service.js';
@@ -19,7 +20,7 @@ import { withRuntime } from '../with-runtime.js';
 export const serveCommand: Command = {
   name: 'serve',
   summary: 'The inference service: POST /v1/rank with features from Redis and a hot-reloaded model.',
-  usage: 'tessera serve [--port 8080] [--model fm|lr|wide-deep|none] [--feature-log-rate 0.01] [--max-candidates N] [--feature-timeout-ms N]',
+  usage: 'tessera serve [--port 8080] [--model fm|lr|wide-deep|none] [--feature-log-rate 0.01] [--max-candidates N] [--feature-timeout-ms N] [--quantize auto|int8|none]',
   details: `POST /v1/rank { userId, candidates: [itemId | { itemId, categoryId }], context?, at? } returns the
 candidates sorted by score, the model version and the features' freshness. Features: one Redis round trip
 (user, every candidate, user x category). The model named by --model is followed in the model store
@@ -38,6 +39,7 @@ Needs TESSERA_REDIS_URL.`,
     'max-body-bytes': { type: 'string', description: 'Request body size at most', defaultText: String(RANK_DEFAULTS.maxBodyBytes) },
     'feature-timeout-ms': { type: 'string', description: 'Feature read timeout; slower answers 503', defaultText: String(RANK_DEFAULTS.featureTimeoutMs) },
     'no-fallback': { type: 'boolean', description: 'Answer 503 instead of ranking by popularity while no model is loaded' },
+    quantize: { type: 'string', description: 'Sparse factors in float or INT8 row-wise (auto: as each version\'s manifest says)', defaultText: 'auto' },
     'lateness-ms': { type: 'string', description: "The stream's allowed lateness, ms", defaultText: String(STREAM_DEFAULTS.latenessMs) },
   },
   async run(ctx) {
@@ -47,13 +49,15 @@ Needs TESSERA_REDIS_URL.`,
       const transform = createFeatureTransform(groups);
       const reader = new FeatureReader({ store: rt.online(), keys: createStreamKeys(rt.config.topicPrefix), groups, clock: rt.clock, latenessMs: numberOption(ctx, 'lateness-ms', STREAM_DEFAULTS.latenessMs, { min: 0 }) });
       const modelName = stringOption(ctx, 'model') ?? 'fm';
+      const quantize = stringOption(ctx, 'quantize') ?? 'auto';
+      if (quantize !== 'auto' && !isQuantizeMode(quantize)) throw new UsageError(`--quantize must be auto, int8 or none, got ${quantize}`);
       let scorers: ScorerSource = fixedScorer(null);
       let watcher: ModelWatcher | null = null;
       if (modelName !== 'none') {
         watcher = new ModelWatcher({
           store: rt.models(),
           model: modelName,
-          load: tesseraScorerLoader(transform, groups),
+          load: tesseraScorerLoader(transform, groups, { quantize }),
           featureSpecHash: transform.spec.hash,
           smokeTest: (s: Scorer) => smokeTestScorer(s, groups),
           metrics: rt.metrics,

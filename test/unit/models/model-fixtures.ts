@@ -59,6 +59,11 @@ export const MODEL_FACTORIES: readonly { readonly name: string; readonly create:
   { name: 'lr', create: (seed = 1) => createLr(SCHEMA, { seed, optimizer: ftrl({ alpha: 0.1, l1: 0.01, l2: 0.1 }) }) },
   { name: 'fm', create: (seed = 1) => createFm(SCHEMA, { seed, factors: 4, factorInit: { kind: 'normal', sd: 0.1 }, factorOptimizer: adagrad({ lr: 0.05, l2: 1e-4 }) }) },
   {
+    name: 'fm (user x item pairs only)',
+    create: (seed = 1) =>
+      createFm(SCHEMA, { seed, factors: 3, pairFields: ['user', 'item', 'bag'], denseInteractions: false, factorInit: { kind: 'normal', sd: 0.1 }, factorOptimizer: adagrad({ lr: 0.05, l2: 1e-4 }) }),
+  },
+  {
     name: 'wide-deep',
     create: (seed = 1) => createWideDeep(SCHEMA, { seed, embeddingDim: 3, hidden: [8, 5], batchSize: 16, deepOptimizer: adam({ lr: 0.01 }), embeddingOptimizer: adagrad({ lr: 0.05 }) }),
   },

@@ -72,6 +72,37 @@ describe('feature transform', () => {
     expect(col('user_last_click_time#missing')).toBe(0);
   });
 
+  it('crosses add one pair-valued field after the others, the same for samples and requests', () => {
+    const plain = createFeatureTransform(GROUPS);
+    const t = createFeatureTransform(GROUPS, { crosses: [['user', 'item'], ['user', 'category']] });
+    expect(t.schema.fields).toEqual([...plain.schema.fields, 'userxitem', 'userxcategory']);
+    expect(plain.schema.fields.some((f) => f.includes('x'))).toBe(false);
+    const fromSamples = t.samplesBatch(SAMPLES, SPEC.hash);
+    expect(rows(t.requestsBatch(SAMPLES.map((s) => requestOf(s))))).toEqual(rows(fromSamples));
+    const base = plain.samplesBatch(SAMPLES, SPEC.hash);
+    const ux = t.schema.fields.indexOf('userxitem');
+    const uc = t.schema.fields.indexOf('userxcategory');
+    const pairId = new Map<string, number>();
+    SAMPLES.forEach((s, i) => {
+      const entries = Array.from({ length: (fromSamples.offsets[i + 1] as number) - (fromSamples.offsets[i] as number) }, (_, k) => (fromSamples.offsets[i] as number) + k);
+      const cross = entries.filter((e) => fromSamples.fields[e] === ux);
+      expect(cross.length).toBe(1);
+      expect(entries.filter((e) => fromSamples.fields[e] === uc).length).toBe(1);
+      const id = fromSamples.ids[cross[0] as number] as number;
+      expect(id).toBe(featureId('userxitem', `${s.userId}\u001f${s.itemId}`));
+      // one id per pair, different pairs different ids
+      const key = `${s.userId}|${s.itemId}`;
+      expect(pairId.get(key) ?? id).toBe(id);
+      pairId.set(key, id);
+      // the other entries and the dense row are those of the plain transform
+      const others = entries.filter((e) => (fromSamples.fields[e] as number) < plain.schema.fields.length).map((e) => fromSamples.ids[e]);
+      expect(others).toEqual(Array.from(base.ids.subarray(base.offsets[i] as number, base.offsets[i + 1] as number)));
+    });
+    expect(new Set(pairId.values()).size).toBe(pairId.size);
+    expect(Array.from(fromSamples.dense)).toEqual(Array.from(base.dense));
+    expect(() => createFeatureTransform(GROUPS, { crosses: [['user', 'user']] })).toThrow(/two different fields/);
+  });
+
   it('defaults missing features and non-finite or mistyped values to missing, with counters', () => {
     const t = createFeatureTransform(GROUPS);
     const s = SAMPLES[10]!;

@@ -1,0 +1,334 @@
+/**
+ * The ranking service under load (issue 6): real Redis, `tessera serve` (the compiled CLI) in its
+ * own process, and the load generator (bench/tools/serve-load.ts) in a second one.
+ *
+ * 1. Features: generated events produced to Kafka and run through the real stream into Redis (as
+ *    bench/reader.ts), under a fresh prefix (the service reads it through TESSERA_TOPIC_PREFIX).
+ * 2. Model: an FM trained on impressions of the first 80 % of the log (features read from Redis,
+ *    labels from the clicks of the same request and item) and published to a fresh model store.
+ * 3. INT8: AUC of the float and the INT8 FM on the last 20 % (held out), and the factor table's
+ *    bytes in both forms. The features are read at the stream's watermark, not point in time, so
+ *    the absolute AUC is optimistic; the figure that matters is the difference on the same samples.
+ * 4. Steady state: 1 user + N candidates per request at a fixed rate (open loop); then the Redis
+ *    round-trip floor at the same rate from the load process (the reader's MULTI, plain ioredis).
+ * 5. Reloads: `--reloads` new versions published (full snapshots, model.bin + weights.kv, cycling
+ *    through a few differently trained models), each once the previous one serves and at most one per
+ *    `--reload-every-ms`, while the same load runs; p99 while reloading
+ *    beside the steady p99, and the service's RSS (from /proc) sampled through the reloads.
+ * 6. The same steady load once an INT8 version (manifest `quantize: int8`) is serving.
+ *
+ *   npm run build && bash bench/run.sh serve [--events 200000] [--rate 500] [--seconds 30] [--reloads 100] [--reload-every-ms 400]
+ */
+import { fork, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Redis } from 'ioredis';
+import { createFsModelStore } from '../src/adapters/fs/fs-model-store.js';
+import { createKafkaEventLog } from '../src/adapters/kafka/kafka-event-log.js';
+import { createRedisOnlineStore } from '../src/adapters/redis/redis-online-store.js';
+import type { AnyEvent } from '../src/events/event-types.js';
+import { createSchemaRegistry } from '../src/events/schema-registry.js';
+import { createTopics, topicSpecs } from '../src/events/topics.js';
+import { compileGroup } from '../src/features/definitions.js';
+import { REFERENCE_GROUPS } from '../src/features/reference.js';
+import { generateEvents } from '../src/ingest/generator.js';
+import { createEventProducer } from '../src/ingest/producer.js';
+import { createFm } from '../src/models/fm.js';
+import { QuantizedFm } from '../src/models/quantized-model.js';
+import { encodeModel, keyValueLines } from '../src/models/serialization.js';
+import { Metrics } from '../src/observability/metrics.js';
+import { SILENT_LOGGER } from '../src/ports/logger.js';
+import type { ModelFile } from '../src/ports/model-store.js';
+import type { Sample } from '../src/samples/sample.js';
+import { FeatureReader } from '../src/serving/feature-reader.js';
+import { createStreamKeys } from '../src/streaming/stream-keys.js';
+import { startStream } from '../src/streaming/stream-processor.js';
+import { auc } from '../src/training/evaluation.js';
+import { createFeatureTransform } from '../src/training/feature-transform.js';
+import { publishModel } from '../src/training/publication.js';
+
+const { values } = parseArgs({
+  options: {
+    events: { type: 'string', default: '200000' },
+    users: { type: 'string', default: '20000' },
+    items: { type: 'string', default: '50000' },
+    rate: { type: 'string', default: '500' },
+    seconds: { type: 'string', default: '30' },
+    candidates: { type: 'string', default: '200' },
+    reloads: { type: 'string', default: '100' },
+    'reload-every-ms': { type: 'string', default: '400' },
+    'train-samples': { type: 'string', default: '60000' },
+    out: { type: 'string' },
+    /** Extra node flags for the service process, e.g. --server-node-args="--cpu-prof --cpu-prof-dir=/tmp/prof" (development). */
+    'server-node-args': { type: 'string', default: '' },
+  },
+});
+const num = (k: keyof typeof values) => Number(values[k]);
+const [target, users, items, rate, seconds, candidates, reloads, reloadEveryMs, trainSamples] = (
+  ['events', 'users', 'items', 'rate', 'seconds', 'candidates', 'reloads', 'reload-every-ms', 'train-samples'] as const
+).map(num) as [number, number, number, number, number, number, number, number, number];
+const categories = 50;
+const brokers = (process.env.TESSERA_TEST_KAFKA_BROKERS ?? '127.0.0.1:19092').split(',');
+const redisUrl = process.env.TESSERA_TEST_REDIS_URL ?? 'redis://127.0.0.1:16379';
+const root = fileURLToPath(new URL('..', import.meta.url));
+const r3 = (x: number) => Math.round(x * 1000) / 1000;
+const say = (s: string) => process.stderr.write(`[serve-bench ${new Date().toISOString().slice(11, 19)}] ${s}\n`);
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const prefix = `benchsv${Date.now().toString(36)}`;
+const dir = mkdtempSync(join(tmpdir(), 'tessera-bench-serve-'));
+const modelDir = join(dir, 'models');
+const groups = REFERENCE_GROUPS.map(compileGroup);
+const transform = createFeatureTransform(groups);
+const online = createRedisOnlineStore({ url: redisUrl });
+const keys = createStreamKeys(prefix);
+
+// 1. features through the real stream
+say(`populating Redis: ${target} impressions through Kafka and the stream (prefix ${prefix})`);
+const events: AnyEvent[] = [];
+for (const rec of generateEvents({ users, items, events: target, seed: 11, categories })) if (rec.event.type !== 'item_profile' && rec.event.type !== 'user_profile') events.push(rec.event);
+{
+  const log = createKafkaEventLog({ brokers, clientId: 'tessera-bench-serve', logger: SILENT_LOGGER });
+  const registry = createSchemaRegistry();
+  const topics = createTopics(prefix);
+  await log.ensureTopics(topicSpecs(topics, 4));
+  const producer = createEventProducer({ log, registry, topics, clock: Date.now });
+  for (let i = 0; i < events.length; i += 10_000) await producer.send(events.slice(i, i + 10_000));
+  await startStream({ log, store: online, registry, topics, keys, groups, logger: SILENT_LOGGER, metrics: new Metrics(), clock: Date.now }, { groupId: `${prefix}-stream`, untilIdle: true, idleMs: 1000 }).done;
+  await log.deleteTopics(topicSpecs(topics, 4).map((s) => s.name));
+  await log.close();
+}
+
+// 2. samples: impressions (in log order) with features read from Redis, labels from clicks
+say('building samples');
+const clicked = new Set(events.filter((e) => e.type === 'click').map((e) => `${(e as { requestId: string }).requestId}|${(e as { itemId: string }).itemId}`));
+const impressions = events.filter((e): e is Extract<AnyEvent, { type: 'impression' }> => e.type === 'impression');
+const wanted = impressions.slice(0, Math.min(impressions.length, Math.round(trainSamples / 0.8)));
+const byRequest = new Map<string, typeof wanted>();
+for (const e of wanted) byRequest.set(e.requestId, [...(byRequest.get(e.requestId) ?? []), e]);
+const reader = new FeatureReader({ store: online, keys, groups, clock: Date.now });
+const samples: Sample[] = [];
+for (const slate of byRequest.values()) {
+  const first = slate[0] as (typeof slate)[number];
+  const f = await reader.readRequest({ userId: first.userId, items: slate.map((e) => ({ itemId: e.itemId, categoryId: e.categoryId })), context: first.context, at: 'watermark' });
+  slate.forEach((e, k) => {
+    const it = f.items[k] as (typeof f.items)[number];
+    samples.push({
+      impressionId: e.eventId, requestId: e.requestId, userId: e.userId, itemId: e.itemId, categoryId: e.categoryId, position: e.position, eventTime: e.eventTime, context: e.context,
+      clickLabel: clicked.has(`${e.requestId}|${e.itemId}`) ? 1 : 0, orderLabel: 0,
+      features: { ...f.user.values, ...it.item.values, ...(it.userCategory?.values ?? {}), ...f.context },
+    });
+  });
+}
+samples.sort((a, b) => a.eventTime - b.eventTime);
+const cut = Math.floor(samples.length * 0.8);
+const train = transform.samplesBatch(samples.slice(0, cut));
+const held = transform.samplesBatch(samples.slice(cut));
+
+// 3. the model, its INT8 form, and the versions the reload experiment will publish
+say(`training FM on ${train.size} samples, ${held.size} held out`);
+const fm = createFm(transform.schema);
+fm.learn(train);
+const floatPred = fm.predict(held);
+const q = new QuantizedFm(fm);
+const int8Pred = q.predict(held);
+let maxAbsDiff = 0;
+for (let i = 0; i < held.size; i++) maxAbsDiff = Math.max(maxAbsDiff, Math.abs((floatPred[i] as number) - (int8Pred[i] as number)));
+const aucFloat = auc(floatPred, held.labels);
+const aucInt8 = auc(int8Pred, held.labels);
+const store = createFsModelStore(modelDir);
+const first = await publishModel(store, { model: fm, name: 'fm', featureSpecHash: transform.spec.hash, parent: null, delta: false, data: { samples: train.size, from: null, to: null }, metrics: { auc: aucFloat } });
+// a few differently trained snapshots to cycle through (encoding once: the publisher's CPU is not the service's)
+const snapshots: ModelFile[][] = [];
+for (let s = 0; s < 4; s++) {
+  fm.learn(transform.samplesBatch(samples.slice(cut + Math.floor(((samples.length - cut) * s) / 4), cut + Math.floor(((samples.length - cut) * (s + 1)) / 4))));
+  snapshots.push([
+    { name: 'model.bin', data: encodeModel(fm) },
+    { name: 'weights.kv', data: Buffer.from([...keyValueLines(fm, fm.changedSince(-1))].join('\n') + '\n', 'utf8') },
+  ]);
+}
+const modelBytes = (snapshots[0] as ModelFile[]).map((f) => ({ name: f.name, bytes: f.data.length }));
+
+// 4. the service (compiled CLI) and the load generator, each in its own process
+say('starting tessera serve');
+const server = spawn(process.execPath, [...(values['server-node-args'] ?? '').split(' ').filter(Boolean), join(root, 'bin/tessera.js'), 'serve', '--port', '0', '--model', 'fm', '--poll-ms', '100'], {
+  cwd: root,
+  env: { ...process.env, TESSERA_REDIS_URL: redisUrl, TESSERA_MODEL_DIR: modelDir, TESSERA_TOPIC_PREFIX: prefix, TESSERA_KAFKA_BROKERS: '', TESSERA_LOG_LEVEL: 'warn' },
+  stdio: ['ignore', 'pipe', 'inherit'],
+});
+const url = await new Promise<string>((resolve, reject) => {
+  let out = '';
+  server.stdout.on('data', (c: Buffer) => {
+    out += c.toString();
+    const m = /serving on (http:\/\/[^\s]+)/.exec(out);
+    if (m) resolve(m[1] as string);
+  });
+  server.on('exit', (code) => reject(new Error(`tessera serve exited with ${code}: ${out}`)));
+});
+const rssMb = (): number => {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${server.pid}/status`, 'utf8'));
+  return m ? Math.round(Number(m[1]) / 102.4) / 10 : NaN;
+};
+// CPU spent by the service process (/proc) and by Redis (INFO cpu) during a phase, per request:
+// on a 2-core machine this says which side cannot carry the rate
+const redisAdmin = new Redis(redisUrl);
+const clockTicks = 100; // USER_HZ on Linux
+const serverCpuMs = (): number => {
+  const f = readFileSync(`/proc/${server.pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return ((Number(f[11]) + Number(f[12])) * 1000) / clockTicks;
+};
+const redisCpuMs = async (): Promise<number> => {
+  const info = await redisAdmin.info('cpu');
+  const v = (k: string) => Number(new RegExp(`${k}:([\\d.]+)`).exec(info)?.[1] ?? NaN);
+  return (v('used_cpu_sys') + v('used_cpu_user')) * 1000;
+};
+const scrape = async (): Promise<string> => (await fetch(`${url}/metrics`)).text();
+const metricValue = (text: string, name: string, label = ''): number => {
+  const line = text.split('\n').find((l) => l.startsWith(name) && l.includes(label));
+  return line ? Number(line.split(' ').at(-1)) : 0;
+};
+/** The version a one-candidate request is ranked with ('' while the service answers otherwise, e.g. 503 under overload). */
+const servingVersion = async (): Promise<string> => {
+  const res = await fetch(`${url}/v1/rank`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ userId: 'u1', candidates: ['i1'], at: 'watermark' }) });
+  return ((await res.json()) as { model?: { version?: string } }).model?.version ?? '';
+};
+while ((await servingVersion()) !== first.version) await sleep(100);
+
+const load = fork(join(root, 'bench/tools/serve-load.ts'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+const waitFor = (type: string) =>
+  new Promise<Record<string, unknown>>((resolve, reject) => {
+    const on = (m: Record<string, unknown>) => {
+      if (m.type === 'error') reject(new Error(String(m.message)));
+      if (m.type !== type) return;
+      load.off('message', on);
+      resolve(m);
+    };
+    load.on('message', on);
+  });
+const run = async (type: 'http' | 'floor', phase: string, secs: number): Promise<Record<string, unknown>> => {
+  const done = waitFor('result');
+  const [s0, r0] = [serverCpuMs(), await redisCpuMs()];
+  load.send({ type, phase, seconds: secs });
+  const { type: _t, ...rest } = (await done) as Record<string, number>;
+  const [s1, r1] = [serverCpuMs(), await redisCpuMs()];
+  const sent = (rest.sent as number) + (rest.warmupSent as number);
+  return { ...rest, cpuMsPerRequest: { service: r3((s1 - s0) / sent), redis: r3((r1 - r0) / sent), note: 'process CPU over the phase and its warm-up, divided by the requests of both' } };
+};
+const hello = waitFor('hello');
+await hello;
+const ready = waitFor('ready');
+load.send({ type: 'init', url, redisUrl, prefix, users, items, categories, candidates, rate });
+await ready;
+
+try {
+  say(`steady state: ${rate} requests/s x ${candidates} candidates for ${seconds} s`);
+  const rssBeforeSteady = rssMb();
+  const steady = await run('http', 'steady', seconds);
+  say(`steady: ${JSON.stringify(steady)}`);
+  say('Redis round-trip floor at the same rate');
+  const floor = await run('floor', 'floor', Math.min(seconds, 20));
+  say(`floor: ${JSON.stringify(floor)}`);
+
+  say(`reloads: ${reloads} versions, one every ${reloadEveryMs} ms, under the same load`);
+  const before = await scrape();
+  const loadedBefore = metricValue(before, 'tessera_serve_model_reloads_total', 'outcome="loaded"');
+  const reloadsBefore = loadedBefore + metricValue(before, 'tessera_serve_model_reloads_total', 'outcome="refused"');
+  const rss: number[] = [];
+  const rssStart = rssMb();
+  const sampler = setInterval(() => rss.push(rssMb()), 250);
+  // the load runs until every version has been loaded (a stop message), at most this long
+  const reloading = run('http', 'reloading', (reloads * Math.max(reloadEveryMs, 5000)) / 1000 + 60);
+  await sleep(2500); // the load generator's warm-up
+  const publishedAt: number[] = [];
+  const loadMs: number[] = [];
+  let last = first.version;
+  for (let v = 0; v < reloads; v++) {
+    const t = performance.now();
+    const m = await store.publish('fm', snapshots[v % snapshots.length] as ModelFile[], { kind: 'fm', featureSpecHash: transform.spec.hash, type: 'full', parent: last, data: { samples: train.size, from: null, to: null }, metrics: {}, config: { schemaHash: fm.schemaHash, mark: fm.mark() } });
+    last = m.version;
+    publishedAt.push(performance.now() - t);
+    // one reload per version: the next is published once this one serves (or was refused)
+    for (let waited = 0; waited < 30_000; waited += 50) {
+      const text = await scrape();
+      const n = metricValue(text, 'tessera_serve_model_reloads_total', 'outcome="loaded"') + metricValue(text, 'tessera_serve_model_reloads_total', 'outcome="refused"');
+      if (n >= reloadsBefore + v + 1) break;
+      await sleep(50);
+    }
+    loadMs.push(performance.now() - t);
+    if (v % 10 === 9) await store.prune('fm', 10);
+    await sleep(Math.max(0, reloadEveryMs - (performance.now() - t)));
+  }
+  load.send({ type: 'stop' });
+  const reload = await reloading;
+  clearInterval(sampler);
+  while ((await servingVersion()) !== last) await sleep(100);
+  await sleep(2000);
+  const rssEnd = rssMb();
+  const after = await scrape();
+  const loaded = metricValue(after, 'tessera_serve_model_reloads_total', 'outcome="loaded"') - loadedBefore;
+  const refused = metricValue(after, 'tessera_serve_model_reloads_total', 'outcome="refused"');
+  say(`reloading: ${JSON.stringify(reload)}; loaded ${loaded}, refused ${refused}; RSS ${rssStart} -> ${rssEnd} MB (max ${Math.max(...rss)})`);
+
+  say('INT8: publishing the same model with quantize int8, then the steady load again');
+  const int8V = await publishModel(store, { model: fm, name: 'fm', featureSpecHash: transform.spec.hash, parent: null, delta: false, data: { samples: train.size, from: null, to: null }, metrics: {}, serving: { quantize: 'int8' } });
+  while ((await servingVersion()) !== int8V.version) await sleep(100);
+  const steadyInt8 = await run('http', 'steady-int8', seconds);
+  say(`steady int8: ${JSON.stringify(steadyInt8)}`);
+  const rssInt8 = rssMb();
+
+  const result = {
+    date: new Date().toISOString(),
+    machine: `${cpus().length} cores, ${cpus()[0]?.model ?? ''}`.trim(),
+    node: process.version,
+    loadAverage: loadavg().map((x) => Math.round(x * 100) / 100),
+    setup: {
+      events: events.length,
+      users,
+      items,
+      candidatesPerRequest: candidates,
+      rate,
+      seconds,
+      processes: 'tessera serve (compiled CLI) | load generator (bench/tools/serve-load.ts, open loop, keep-alive) | this script (publisher)',
+      model: { kind: 'fm', factors: fm.config.factors, trainSamples: train.size, heldOut: held.size, files: modelBytes },
+    },
+    steady: { ...steady, targetP99Ms: 5, rssMb: rssBeforeSteady },
+    redisFloor: { what: "the feature reader's MULTI/EXEC (HGETALLs + ZREVRANGE) for the same requests, plain ioredis, no decoding, same rate, from the load process", ...floor },
+    reload: {
+      versionsPublished: reloads,
+      everyMs: reloadEveryMs,
+      loaded,
+      refused,
+      publishMsP50: r3(median(publishedAt)),
+      publishToServingMsP50: r3(median(loadMs)),
+      publishToServingMsMax: r3(Math.max(...loadMs)),
+      ...reload,
+      p99VsSteady: r3((reload.p99Ms as number) / (steady.p99Ms as number)),
+      targetRatio: 1.2,
+      rssMb: { start: rssStart, end: rssEnd, max: Math.max(...rss), min: Math.min(...rss), samples: rss.length },
+    },
+    int8: {
+      heldOutSamples: held.size,
+      aucFloat: Number(aucFloat.toFixed(6)),
+      aucInt8: Number(aucInt8.toFixed(6)),
+      aucCost: Number((aucFloat - aucInt8).toFixed(6)),
+      targetAucCost: 0.0005,
+      maxAbsPredictionDiff: Number(maxAbsDiff.toExponential(3)),
+      factorTable: { ...q.memory, valueBytesSaved: q.memory.floatValueBytes - q.memory.int8ValueBytes, valueSavedShare: r3(1 - q.memory.int8ValueBytes / q.memory.floatValueBytes), tableSavedShare: r3(1 - q.memory.int8TableBytes / q.memory.floatTableBytes) },
+      serving: { ...steadyInt8, rssMb: rssInt8 },
+    },
+  };
+  writeFileSync(values.out ?? new URL('./results/serve.json', import.meta.url), JSON.stringify(result, null, 2) + '\n');
+  console.log(JSON.stringify(result, null, 2));
+} finally {
+  load.send({ type: 'exit' });
+  server.kill('SIGTERM');
+  await new Promise((r) => server.once('exit', r));
+  await online.deleteByPrefix(`${prefix}:`);
+  await online.close();
+  redisAdmin.disconnect();
+  rmSync(dir, { recursive: true, force: true });
+}

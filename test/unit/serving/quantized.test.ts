@@ -1,0 +1,160 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createFsModelStore, type FsModelStore } from '../../../src/adapters/fs/fs-model-store.js';
+import type { Context } from '../../../src/events/event-types.js';
+import { contextFeatures } from '../../../src/features/context.js';
+import { compileGroup } from '../../../src/features/definitions.js';
+import { REFERENCE_GROUPS } from '../../../src/features/reference.js';
+import { coldStartFeatures } from '../../../src/features/window-assembly.js';
+import { Rng } from '../../../src/ingest/rng.js';
+import { createFm, type FmModel } from '../../../src/models/fm.js';
+import { QuantizedFm } from '../../../src/models/quantized-model.js';
+import { Metrics } from '../../../src/observability/metrics.js';
+import { SILENT_LOGGER } from '../../../src/ports/logger.js';
+import type { Sample } from '../../../src/samples/sample.js';
+import type { RequestFeatures } from '../../../src/serving/feature-reader.js';
+import { modelScorer, tesseraScorerLoader } from '../../../src/serving/model-scorer.js';
+import { ModelWatcher } from '../../../src/serving/model-watcher.js';
+import type { Scorer } from '../../../src/serving/scorer.js';
+import { smokeTestScorer } from '../../../src/serving/smoke-test.js';
+import { createFeatureTransform } from '../../../src/training/feature-transform.js';
+import { loadPublished, publishModel } from '../../../src/training/publication.js';
+
+const GROUPS = REFERENCE_GROUPS.map(compileGroup);
+const transform = createFeatureTransform(GROUPS);
+const CTX: Context = { device: 'ios', os: 'ios', country: null, city: null, page: 'home', timezone: 'UTC' };
+const T0 = Date.UTC(2026, 0, 5, 12);
+const cold = (name: string) => coldStartFeatures(GROUPS.find((g) => g.name === name)!);
+
+/** Samples whose labels depend on the user x item pair, so the factors learn something. */
+function samples(seed: number, n: number, randomFeatures = false): Sample[] {
+  const rng = new Rng(seed, 'serve-quant');
+  const affinity = (u: number, i: number) => ((u * 7 + i * 13) % 5) - 2;
+  return Array.from({ length: n }, (_, k) => {
+    const u = rng.int(0, 40);
+    const i = rng.int(0, 80);
+    const t = T0 + k * 1000;
+    const p = 1 / (1 + Math.exp(-affinity(u, i)));
+    return {
+      impressionId: `imp${k}`, requestId: `r${k}`, userId: `u${u}`, itemId: `i${i}`, categoryId: `c${i % 7}`, position: 0, eventTime: t, context: CTX,
+      clickLabel: rng.uniform() < p ? 1 : 0, orderLabel: 0,
+      features: randomFeatures
+        ? { ...randomValues(rng, cold('user')), ...randomValues(rng, cold('item')), ...randomValues(rng, cold('user_category')), ...contextFeatures(CTX, t) }
+        : { ...cold('user'), ...cold('item'), ...cold('user_category'), ...contextFeatures(CTX, t) },
+    };
+  });
+}
+
+function request(user: number, items: number): RequestFeatures {
+  const entity = (group: string, key: string) => ({ group, key, values: cold(group), known: false, latestEventTime: null, ageMs: null });
+  return {
+    q: T0,
+    user: entity('user', `u${user}`),
+    items: Array.from({ length: items }, (_, i) => ({ item: entity('item', `i${i}`), userCategory: entity('user_category', `u${user}:c${i % 7}`) })),
+    context: contextFeatures(CTX, T0),
+    rawContext: CTX,
+  };
+}
+
+/** Cold-start records with every number and list replaced by a random one. */
+function randomValues(rng: Rng, values: Record<string, unknown>): Record<string, never> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(values)) {
+    out[k] = typeof v === 'number' || v === null ? (rng.uniform() < 0.2 ? null : rng.int(0, 50) + rng.uniform()) : Array.isArray(v) ? Array.from({ length: rng.int(0, 6) }, () => `i${rng.int(0, 80)}`) : v;
+  }
+  return out as Record<string, never>;
+}
+
+describe('the model scorer', () => {
+  it('scores exactly as the flat per-candidate records through the transform (the oracle of its shared-record merge)', () => {
+    const fm = createFm(transform.schema, { factors: 8, factorInit: { kind: 'normal', sd: 0.1 } });
+    fm.learn(transform.samplesBatch(samples(7, 2000, true)));
+    const rng = new Rng(9, 'scorer');
+    for (let round = 0; round < 5; round++) {
+      const f = request(round, 50);
+      f.user.values = randomValues(rng, f.user.values);
+      for (const it of f.items) {
+        it.item.values = randomValues(rng, it.item.values);
+        if (rng.uniform() < 0.3) (it as { userCategory: unknown }).userCategory = null;
+        else it.userCategory!.values = randomValues(rng, it.userCategory!.values);
+      }
+      const flat = transform.requestsBatch(
+        f.items.map(({ item, userCategory }) => ({
+          userId: f.user.key, itemId: item.key, categoryId: userCategory ? userCategory.key.split(':').at(-1)! : null, context: f.rawContext, time: f.q,
+          features: { ...f.user.values, ...item.values, ...(userCategory?.values ?? cold('user_category')), ...f.context },
+        })),
+      );
+      expect(flat.size).toBe(50);
+      for (const m of [fm, new QuantizedFm(fm)]) expect(Array.from(modelScorer(m, 'v', transform, GROUPS).score(f))).toEqual(Array.from(m.predict(flat)));
+    }
+  });
+});
+
+describe('INT8 serving option (loader and hot reload)', () => {
+  let root: string;
+  let store: FsModelStore;
+  let fm: FmModel;
+  beforeEach(async () => {
+    root = await mkdtemp(join(tmpdir(), 'tessera-quant-'));
+    store = createFsModelStore(root);
+    fm = createFm(transform.schema, { factors: 8, factorInit: { kind: 'normal', sd: 0.1 } });
+    fm.learn(transform.samplesBatch(samples(1, 3000)));
+  });
+  afterEach(async () => rm(root, { recursive: true, force: true }));
+
+  const publish = (serving?: { quantize?: 'none' | 'int8' }, parent: { version: string; mark: number } | null = null, delta = false) =>
+    publishModel(store, { model: fm, name: 'fm', featureSpecHash: transform.spec.hash, parent, delta, data: { samples: 3000, from: null, to: null }, metrics: {}, ...(serving ? { serving } : {}) });
+  const scores = (s: Scorer) => [0, 1, 2].flatMap((u) => Array.from(s.score(request(u, 60))));
+
+  it('follows the manifest: int8 versions score through the quantised factors, others in float', async () => {
+    const load = tesseraScorerLoader(transform, GROUPS);
+    const floatV = await publish();
+    const floatScorer = await load(floatV, new Map(), store);
+    const int8V = await publish({ quantize: 'int8' }, { version: floatV.version, mark: floatV.config.mark as number });
+    expect(int8V.config.quantize).toBe('int8');
+    const int8Scorer = await load(int8V, new Map(), store);
+
+    const { model } = await loadPublished(store, 'fm', int8V.version);
+    const floatOracle = scores(modelScorer(model, 'x', transform, GROUPS));
+    const int8Oracle = scores(modelScorer(new QuantizedFm(model as FmModel), 'x', transform, GROUPS));
+    expect(scores(floatScorer)).toEqual(floatOracle);
+    expect(scores(int8Scorer)).toEqual(int8Oracle);
+    expect(int8Oracle).not.toEqual(floatOracle);
+    const maxDiff = Math.max(...int8Oracle.map((x, i) => Math.abs(x - floatOracle[i]!)));
+    expect(maxDiff).toBeLessThan(2e-3);
+    expect(maxDiff).toBeGreaterThan(0);
+    smokeTestScorer(int8Scorer, GROUPS);
+
+    // the service's override wins over the manifest, both ways
+    expect(scores(await tesseraScorerLoader(transform, GROUPS, { quantize: 'none' })(int8V, new Map(), store))).toEqual(floatOracle);
+    expect(scores(await tesseraScorerLoader(transform, GROUPS, { quantize: 'int8' })(floatV, new Map(), store))).toEqual(int8Oracle);
+  });
+
+  it('a delta version published with int8 is quantised after the chain is applied', async () => {
+    const base = await publish();
+    fm.learn(transform.samplesBatch(samples(2, 500)));
+    const d = await publish({ quantize: 'int8' }, { version: base.version, mark: base.config.mark as number }, true);
+    expect(d.type).toBe('delta');
+    const s = await tesseraScorerLoader(transform, GROUPS)(d, new Map(), store);
+    const { model } = await loadPublished(store, 'fm', d.version);
+    expect(scores(s)).toEqual(scores(modelScorer(new QuantizedFm(model as FmModel), 'x', transform, GROUPS)));
+  });
+
+  it('the watcher hot-reloads into the quantised form, and refuses a version with an unknown quantize value', async () => {
+    const metrics = new Metrics();
+    const w = new ModelWatcher({ store, model: 'fm', load: tesseraScorerLoader(transform, GROUPS), featureSpecHash: transform.spec.hash, smokeTest: (s) => smokeTestScorer(s, GROUPS), metrics, logger: SILENT_LOGGER, pollMs: 60_000 });
+    const v1 = await publish({ quantize: 'int8' });
+    await w.check();
+    expect(w.version).toBe(v1.version);
+    const { model } = await loadPublished(store, 'fm', v1.version);
+    expect(scores(w.current()!)).toEqual(scores(modelScorer(new QuantizedFm(model as FmModel), 'x', transform, GROUPS)));
+    const serving = w.current();
+    const { manifest, files } = await store.read('fm', v1.version);
+    await store.publish('fm', [...files].map(([name, data]) => ({ name, data })), { ...manifest, config: { ...manifest.config, quantize: 'int4' } });
+    await w.check();
+    expect(w.current()).toBe(serving);
+    expect(metrics.value('tessera_serve_model_reloads_total', { outcome: 'refused' })).toBe(1);
+  });
+});
