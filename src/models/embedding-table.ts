@@ -141,15 +141,7 @@ export class EmbeddingTable {
 
   /** The row of an id, or -1 when it has none (unknown or not admitted yet). Read-only. */
   find(id: number): number {
-    const keys = this.keys;
-    const mask = this.mask;
-    let s = slotHash(id) & mask;
-    for (;;) {
-      const k = keys[s] as number;
-      if (k === id) return this.slotRow[s] as number;
-      if (k === EMPTY) return -1;
-      s = (s + 1) & mask;
-    }
+    return probeRow(this.keys, this.slotRow, this.mask, id);
   }
 
   /**
@@ -445,4 +437,18 @@ function growF64(a: Float64Array, n: number): Float64Array {
   const b = new Float64Array(n);
   b.set(a.subarray(0, Math.min(a.length, n)));
   return b;
+}
+
+/**
+ * The row of `id` in an open-addressing table (linear probing from `slotHash(id)`; `keys` holds
+ * -1 in empty slots), or -1 when absent. Shared by the training tables and their INT8 copies.
+ */
+export function probeRow(keys: Float64Array, slotRow: Int32Array, mask: number, id: number): number {
+  let s = slotHash(id) & mask;
+  for (;;) {
+    const k = keys[s] as number;
+    if (k === id) return slotRow[s] as number;
+    if (k === EMPTY) return -1;
+    s = (s + 1) & mask;
+  }
 }

@@ -133,21 +133,7 @@ export class FmModel extends PerExampleModel implements Model {
         sq += vx * vx;
       }
     }
-    const dv = this.denseFactors.weights;
-    const z = this.z;
-    for (let j = 0; j < this.denseCols; j++) {
-      const x = z[j] as number;
-      if (x === 0) continue;
-      const o = j * k;
-      for (let f = 0; f < k; f++) {
-        const vx = (dv[o + f] as number) * x;
-        sums[f] = (sums[f] as number) + vx;
-        sq += vx * vx;
-      }
-    }
-    let s2 = 0;
-    for (let f = 0; f < k; f++) s2 += (sums[f] as number) * (sums[f] as number);
-    return 0.5 * (s2 - sq);
+    return finishPairwise(sums, sq, this.denseFactors.weights, this.z, this.denseCols, k);
   }
 
   private score(batch: ModelBatch, i: number): number {
@@ -307,4 +293,25 @@ export function stripCommon<T extends CommonModelConfig>(config: Partial<T>): Pa
 /** A new FM model for an input schema. */
 export function createFm(schema: InputSchema, config: Partial<FmConfig> = {}): FmModel {
   return new FmModel(schema, config);
+}
+
+/**
+ * The end of FM's O(kn) pairwise term, shared by the float and the INT8 model: adds the dense
+ * features' factors to `sums` (sum_i v_if x_i) and `sq` (sum_i v_if^2 x_i^2), then returns
+ * 1/2 sum_f [sums_f^2 - sq].
+ */
+export function finishPairwise(sums: Float64Array, sq: number, dv: Float64Array, z: Float64Array, denseCols: number, k: number): number {
+  for (let j = 0; j < denseCols; j++) {
+    const x = z[j] as number;
+    if (x === 0) continue;
+    const o = j * k;
+    for (let f = 0; f < k; f++) {
+      const vx = (dv[o + f] as number) * x;
+      sums[f] = (sums[f] as number) + vx;
+      sq += vx * vx;
+    }
+  }
+  let s2 = 0;
+  for (let f = 0; f < k; f++) s2 += (sums[f] as number) * (sums[f] as number);
+  return 0.5 * (s2 - sq);
 }

@@ -1,5 +1,5 @@
 import type { DenseNormalizer, DenseTable } from './dense-table.js';
-import { FmModel } from './fm.js';
+import { finishPairwise, FmModel } from './fm.js';
 import type { LinearPart } from './linear-part.js';
 import { lossOf, type Loss } from './loss.js';
 import { checkBatchShape, type InputSchema, type ModelBatch } from './model-batch.js';
@@ -134,21 +134,7 @@ export class QuantizedFm implements ServingModel {
         sq += vx * vx;
       }
     }
-    const dv = this.denseFactors.weights;
-    const z = this.z;
-    for (let j = 0; j < this.denseCols; j++) {
-      const x = z[j] as number;
-      if (x === 0) continue;
-      const o = j * k;
-      for (let f = 0; f < k; f++) {
-        const vx = (dv[o + f] as number) * x;
-        sums[f] = (sums[f] as number) + vx;
-        sq += vx * vx;
-      }
-    }
-    let s2 = 0;
-    for (let f = 0; f < k; f++) s2 += (sums[f] as number) * (sums[f] as number);
-    return 0.5 * (s2 - sq);
+    return finishPairwise(sums, sq, this.denseFactors.weights, this.z, this.denseCols, k);
   }
 }
 

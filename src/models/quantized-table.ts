@@ -1,4 +1,4 @@
-import { slotHash, type EmbeddingTable } from './embedding-table.js';
+import { probeRow, slotHash, type EmbeddingTable } from './embedding-table.js';
 import { ModelFormatError } from './model-errors.js';
 
 /** Row-wise INT8 codes of a block of rows: `w ~= scale[r] * q[r * width + j] + bias[r]`. */
@@ -121,15 +121,7 @@ export class QuantizedTable implements Int8Rows {
 
   /** The row of an id, or -1 when it has none. */
   find(id: number): number {
-    const keys = this.keys;
-    const mask = this.mask;
-    let s = slotHash(id) & mask;
-    for (;;) {
-      const k = keys[s] as number;
-      if (k === id) return this.slotRow[s] as number;
-      if (k === EMPTY) return -1;
-      s = (s + 1) & mask;
-    }
+    return probeRow(this.keys, this.slotRow, this.mask, id);
   }
 
   /** Bytes of the row values (codes + scales + biases). */
