@@ -152,11 +152,7 @@ export class FmModel extends PerExampleModel implements Model {
     return out;
   }
 
-  protected learnAt(batch: ModelBatch, i: number, predictions: Float64Array | undefined): number {
-    if (!this.accept(batch, i)) {
-      if (predictions !== undefined) predictions[i] = NaN;
-      return NaN;
-    }
+  protected learnAccepted(batch: ModelBatch, i: number, predictions: Float64Array | undefined): number {
     this.tick(batch.times[i] as number);
     const mark = ++this.clock;
     this.resolve(batch, i, true, mark);

@@ -70,12 +70,8 @@ export class LrModel extends PerExampleModel implements Model {
     return out;
   }
 
-  /** Learns example i; its loss before the update, or NaN when refused. */
-  protected learnAt(batch: ModelBatch, i: number, predictions: Float64Array | undefined): number {
-    if (!this.accept(batch, i)) {
-      if (predictions !== undefined) predictions[i] = NaN;
-      return NaN;
-    }
+  /** Learns example i (accepted as valid input); its loss before the update. */
+  protected learnAccepted(batch: ModelBatch, i: number, predictions: Float64Array | undefined): number {
     const time = batch.times[i] as number;
     this.tick(time);
     const mark = ++this.clock;

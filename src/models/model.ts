@@ -292,8 +292,17 @@ export abstract class BaseModel {
  * order, so the batch size never changes the result; `learnOne` learns one example of a batch.
  */
 export abstract class PerExampleModel extends BaseModel {
+  /** Learns example i, which `accept` let through; its loss before the update. */
+  protected abstract learnAccepted(batch: ModelBatch, i: number, predictions: Float64Array | undefined): number;
+
   /** Learns example i; its loss before the update, or NaN when refused (its prediction is then NaN too). */
-  protected abstract learnAt(batch: ModelBatch, i: number, predictions: Float64Array | undefined): number;
+  private learnAt(batch: ModelBatch, i: number, predictions: Float64Array | undefined): number {
+    if (!this.accept(batch, i)) {
+      if (predictions !== undefined) predictions[i] = NaN;
+      return NaN;
+    }
+    return this.learnAccepted(batch, i, predictions);
+  }
 
   learn(batch: ModelBatch, predictions?: Float64Array): LearnResult {
     this.checkShape(batch);
