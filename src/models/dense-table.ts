@@ -24,9 +24,12 @@ export class DenseTable {
     seed: number,
     fanIn: number = width,
     fanOut: number = rows,
+    /** Where the weights live (zeroed, `rows x width` long), e.g. the WebAssembly memory of the MLP kernels. */
+    storage?: Float64Array,
   ) {
     this.optimizer = createOptimizer(optimizer);
-    this.weights = new Float64Array(rows * width);
+    if (storage !== undefined && storage.length !== rows * width) throw new Error(`table ${name}: storage of ${storage.length} numbers for ${rows}x${width}`);
+    this.weights = storage ?? new Float64Array(rows * width);
     this.state = new Float64Array(rows * width * this.optimizer.slots);
     const salt = tableSalt(name);
     const slots = this.optimizer.slots;

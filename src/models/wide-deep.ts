@@ -1,9 +1,9 @@
-import { layerForward, layerInputGradient, layerWeightGradient } from './dense-kernels.js';
 import { DenseTable } from './dense-table.js';
 import { EmbeddingTable } from './embedding-table.js';
 import { stripCommon } from './fm.js';
 import { checkInitializer, type InitializerSpec } from './init.js';
 import { LinearPart, SparseAccumulator } from './linear-part.js';
+import { MlpArena } from './mlp-kernels.js';
 import type { InputSchema, ModelBatch } from './model-batch.js';
 import { ModelConfigError } from './model-errors.js';
 import { BaseModel, commonConfig, GradientCollector, unregularised, type CommonModelConfig, type GradientRows, type LearnResult, type Model } from './model.js';
@@ -72,9 +72,12 @@ export class WideDeepModel extends BaseModel implements Model {
   private wideBiasGrad = 0;
   private readonly inWidth: number;
   private readonly embWidth: number;
-  // per mini-batch scratch
-  private acts: Float64Array[] = [];
-  private grads: Float64Array[] = [];
+  /** The WebAssembly memory of the MLP: its weights, gradients and activations live there. */
+  private readonly arena: MlpArena;
+  // per mini-batch scratch; acts and grads (one per layer boundary, batchSize rows) in the arena
+  private readonly acts: Float64Array[];
+  private readonly grads: Float64Array[];
+  private readonly dpT: Float64Array;
   private zs = new Float64Array(0);
   private scores = new Float64Array(0);
   private gs = new Float64Array(0);
@@ -98,16 +101,25 @@ export class WideDeepModel extends BaseModel implements Model {
     this.embWidth = schema.fields.length * c.embeddingDim;
     this.inWidth = this.embWidth + schema.dense.length;
     const dims = [this.inWidth, ...c.hidden, 1];
+    const bs = c.batchSize;
+    const round4 = (x: number) => (x + 3) & ~3;
+    let doubles = 0;
+    for (let l = 0; l < dims.length; l++) doubles += 2 * bs * (dims[l] as number) + (l + 1 < dims.length ? 2 * (dims[l] as number) * (dims[l + 1] as number) + 2 * (dims[l + 1] as number) : 0);
+    doubles += Math.max(...dims) * round4(bs);
+    this.arena = new MlpArena(doubles, 'wide-deep');
     const layers: Layer[] = [];
     for (let l = 0; l + 1 < dims.length; l++) {
       const inputs = dims[l] as number;
       const outputs = dims[l + 1] as number;
       const last = l + 2 === dims.length;
-      const w = new DenseTable(`deep.${l}.weight`, inputs, outputs, c.deepOptimizer, last ? { kind: 'glorot' } : c.deepInit, common.seed, inputs, outputs);
-      const b = new DenseTable(`deep.${l}.bias`, 1, outputs, unregularised(c.deepOptimizer), { kind: 'zeros' }, common.seed);
-      layers.push({ inputs, outputs, w, b, gw: new Float64Array(inputs * outputs), gb: new Float64Array(outputs) });
+      const w = new DenseTable(`deep.${l}.weight`, inputs, outputs, c.deepOptimizer, last ? { kind: 'glorot' } : c.deepInit, common.seed, inputs, outputs, this.arena.alloc(inputs * outputs));
+      const b = new DenseTable(`deep.${l}.bias`, 1, outputs, unregularised(c.deepOptimizer), { kind: 'zeros' }, common.seed, outputs, 1, this.arena.alloc(outputs));
+      layers.push({ inputs, outputs, w, b, gw: this.arena.alloc(inputs * outputs), gb: this.arena.alloc(outputs) });
     }
     this.layers = layers;
+    this.acts = dims.map((d) => this.arena.alloc(bs * d));
+    this.grads = dims.map((d) => this.arena.alloc(bs * d));
+    this.dpT = this.arena.alloc(Math.max(...dims) * round4(bs));
     this.wideAcc = new SparseAccumulator(this.wide.table);
     this.embAcc = new SparseAccumulator(this.embeddings);
     this.wideDenseGrad = new Float64Array(schema.dense.length);
@@ -122,12 +134,11 @@ export class WideDeepModel extends BaseModel implements Model {
     return out;
   }
 
+  /** Room for `b` examples (at most batchSize: the arena's arrays are that big) and `entries` sparse entries. */
   private ensureCapacity(b: number, entries: number): void {
+    if (b > this.config.batchSize) throw new Error(`wide-deep: a mini-batch of ${b} examples exceeds batchSize ${this.config.batchSize}`);
     if (b > this.capacity) {
       this.capacity = b;
-      const dims = [this.inWidth, ...this.config.hidden, 1];
-      this.acts = dims.map((d) => new Float64Array(b * d));
-      this.grads = dims.map((d) => new Float64Array(b * d));
       this.zs = new Float64Array(b * Math.max(1, this.schema.dense.length));
       this.scores = new Float64Array(b);
       this.gs = new Float64Array(b);
@@ -189,7 +200,7 @@ export class WideDeepModel extends BaseModel implements Model {
     // MLP
     for (let l = 0; l < this.layers.length; l++) {
       const layer = this.layers[l] as Layer;
-      layerForward(this.acts[l] as Float64Array, n, layer.inputs, layer.w.weights, layer.b.weights, layer.outputs, this.acts[l + 1] as Float64Array, l + 1 < this.layers.length);
+      this.arena.forward(this.acts[l] as Float64Array, n, layer.inputs, layer.w.weights, layer.b.weights, layer.outputs, this.acts[l + 1] as Float64Array, l + 1 < this.layers.length);
     }
     const out = this.acts[this.layers.length] as Float64Array;
     for (let k = 0; k < n; k++) this.scores[k] = (this.scores[k] as number) + (out[k] as number);
@@ -204,9 +215,9 @@ export class WideDeepModel extends BaseModel implements Model {
       const layer = this.layers[l] as Layer;
       const a = this.acts[l] as Float64Array;
       const dp = this.grads[l + 1] as Float64Array;
-      layerWeightGradient(a, n, layer.inputs, dp, layer.outputs, layer.gw, layer.gb);
+      this.arena.weightGradient(a, n, layer.inputs, dp, layer.outputs, layer.gw, layer.gb);
       // input gradient needed: hidden inputs (masked by their ReLU) and the embedding part of x
-      layerInputGradient(layer.w.weights, layer.inputs, l === 0 ? this.embWidth : layer.inputs, dp, layer.outputs, n, this.grads[l] as Float64Array, l === 0 ? null : a);
+      this.arena.inputGradient(layer.w.weights, layer.inputs, l === 0 ? this.embWidth : layer.inputs, dp, layer.outputs, n, this.grads[l] as Float64Array, l === 0 ? null : a, this.dpT);
     }
     // embeddings and the wide part
     const dim = this.config.embeddingDim;

@@ -1,11 +1,8 @@
 /**
- * The dense layer kernels of the MLP, over row-major Float64Arrays, blocked so that V8 keeps
- * partial sums in registers: a plain `p[o] += a * w[o]` loop loads and stores p for every
- * multiply-add, these load each weight once per block of examples or outputs. Weights are stored
- * input-major (`w[i * outs + o]`), so a zero input (a ReLU that is off) skips a whole row.
- *
- * Every kernel adds in a fixed order that depends only on the shapes, so results are
- * deterministic (and identical across runs and machines running the same code).
+ * The MLP kernels as plain loops: the reference that src/models/wasm/mlp-kernels.wat must equal
+ * number for number (mlp-kernels.test.ts). Weights are input-major (`w[i * outs + o]`). These were
+ * the models' kernels before the WebAssembly ones; they keep the summation order the .wat
+ * reproduces.
  */
 
 /**
@@ -48,7 +45,7 @@ export function layerForward(a: Float64Array, n: number, ins: number, w: Float64
         const x = a[ao + i] as number;
         if (x !== 0) s += x * (w[i * outs + o] as number);
       }
-      p[po + o] = relu && s < 0 ? 0 : s;
+      p[po + o] = relu ? (s > 0 ? s : 0) : s; // ReLU maps NaN to 0, as the blocks above
     }
   }
 }
