@@ -200,11 +200,19 @@ export class FmModel extends PerExampleModel implements Model {
     const dt = this.denseFactors;
     if (dt.weights.length === 0) return;
     const dv = dt.weights;
+    // the optimiser called here directly (not through DenseTable.step, whose call site sees every
+    // table's optimiser): one optimiser kind at this site, so V8 inlines it
+    const dopt = dt.optimizer;
+    const dst = dt.state;
+    const dslots = dopt.slots;
     for (let j = 0; j < this.denseCols; j++) {
       const x = this.z[j] as number;
       const gx = g * x;
       const o = j * k;
-      for (let f = 0; f < k; f++) dt.step(o + f, gx * ((sums[f] as number) - (dv[o + f] as number) * x));
+      for (let f = 0; f < k; f++) {
+        const w = dv[o + f] as number;
+        dv[o + f] = dopt.step(w, gx * ((sums[f] as number) - w * x), dst, (o + f) * dslots);
+      }
     }
     dt.version = mark;
   }
