@@ -4,7 +4,7 @@ import { checkInitializer, type InitializerSpec } from './init.js';
 import { LinearPart } from './linear-part.js';
 import type { InputSchema, ModelBatch } from './model-batch.js';
 import { ModelConfigError } from './model-errors.js';
-import { commonConfig, PerExampleModel, GradientCollector, type CommonModelConfig, type GradientRows, type Model } from './model.js';
+import { commonConfig, modelOptions, PerExampleModel, GradientCollector, type CommonModelConfig, type GradientRows, type Model } from './model.js';
 import { adagrad, ftrl, type OptimizerSpec } from './optimizers.js';
 
 /** Factorization machine options. */
@@ -64,7 +64,7 @@ export class FmModel extends PerExampleModel implements Model {
   constructor(schema: InputSchema, config: Partial<FmConfig> = {}) {
     const common = commonConfig(config);
     super(schema, common);
-    this.config = { ...common, ...FM_DEFAULTS, ...stripCommon(config) };
+    this.config = { ...common, ...modelOptions('fm', config, FM_DEFAULTS) };
     const k = this.config.factors;
     if (!(Number.isInteger(k) && k >= 1 && k <= 1024)) throw new ModelConfigError(`fm: factors must be a whole number in 1..1024, got ${k}`);
     checkInitializer(this.config.factorInit, 'fm factorInit');
@@ -284,14 +284,6 @@ export class FmModel extends PerExampleModel implements Model {
     this.normalizer.normalize(batch.dense, i * batch.denseWidth, this.z);
     return this.pairwise(batch, i);
   }
-}
-
-/** The model-specific part of a partial config (the common fields are handled by commonConfig). */
-export function stripCommon<T extends CommonModelConfig>(config: Partial<T>): Partial<Omit<T, keyof CommonModelConfig>> {
-  const out: Record<string, unknown> = {};
-  const common = new Set(['seed', 'loss', 'admission', 'expiryCheckMs', 'normalizerClip', 'maxAbsValue']);
-  for (const [key, value] of Object.entries(config)) if (!common.has(key) && value !== undefined) out[key] = value;
-  return out as Partial<Omit<T, keyof CommonModelConfig>>;
 }
 
 /** A new FM model for an input schema. */

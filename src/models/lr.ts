@@ -2,7 +2,7 @@ import type { DenseTable } from './dense-table.js';
 import type { EmbeddingTable } from './embedding-table.js';
 import { LinearPart } from './linear-part.js';
 import type { InputSchema, ModelBatch } from './model-batch.js';
-import { commonConfig, PerExampleModel, GradientCollector, type CommonModelConfig, type GradientRows, type Model } from './model.js';
+import { commonConfig, modelOptions, PerExampleModel, GradientCollector, type CommonModelConfig, type GradientRows, type Model } from './model.js';
 import { ftrl, type OptimizerSpec } from './optimizers.js';
 
 /** Logistic regression options (see {@link CommonModelConfig} for the shared ones). */
@@ -32,7 +32,7 @@ export class LrModel extends PerExampleModel implements Model {
   constructor(schema: InputSchema, config: Partial<LrConfig> = {}) {
     const common = commonConfig(config);
     super(schema, common);
-    this.config = { ...common, optimizer: config.optimizer ?? LR_DEFAULTS.optimizer };
+    this.config = { ...common, ...modelOptions('lr', config, LR_DEFAULTS) };
     this.linear = new LinearPart('', schema.dense.length, this.config.optimizer, common.admission, common.seed);
   }
 

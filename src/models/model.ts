@@ -130,6 +130,23 @@ export function commonConfig(partial: Partial<CommonModelConfig>): CommonModelCo
   return c;
 }
 
+/**
+ * A model's own options: its defaults with the given values over them. The common options are
+ * left to {@link commonConfig}; any other key the model does not have is refused, naming the
+ * options it has (a misspelt `{"k": 16}` must not train a model with the default factors).
+ */
+export function modelOptions<D extends object>(kind: string, config: object, defaults: D): D {
+  const out: Record<string, unknown> = { ...(defaults as Record<string, unknown>) };
+  for (const [key, value] of Object.entries(config)) {
+    if (Object.hasOwn(COMMON_DEFAULTS, key)) continue;
+    if (!Object.hasOwn(defaults, key)) {
+      throw new ModelConfigError(`${kind}: unknown option "${key}"; its options are ${[...Object.keys(defaults), ...Object.keys(COMMON_DEFAULTS)].join(', ')}`);
+    }
+    if (value !== undefined) out[key] = value;
+  }
+  return out as D;
+}
+
 /** The same optimiser without regularisation: biases are never shrunk towards 0. */
 export function unregularised(spec: OptimizerSpec): OptimizerSpec {
   return spec.kind === 'ftrl' ? { ...spec, l1: 0, l2: 0 } : { ...spec, l2: 0 };

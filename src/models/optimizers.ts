@@ -179,15 +179,17 @@ class Sgd implements Optimizer {
  * @example createOptimizer(ftrl({ alpha: 0.1, l1: 1 }))
  */
 export function createOptimizer(spec: OptimizerSpec): Optimizer {
+  if (typeof spec !== 'object' || spec === null) throw new ModelConfigError(`an optimiser must be an object such as {"kind": "adagrad", "lr": 0.05}, got ${JSON.stringify(spec)}`);
+  // values a spec leaves out (e.g. one given as JSON on the command line) take the builders' defaults
   switch (spec.kind) {
     case 'ftrl':
-      return new Ftrl(spec);
+      return new Ftrl({ ...ftrl(), ...spec });
     case 'adagrad':
-      return new AdaGrad(spec);
+      return new AdaGrad({ ...adagrad(), ...spec });
     case 'adam':
-      return new Adam(spec);
+      return new Adam({ ...adam(), ...spec });
     case 'sgd':
-      return new Sgd(spec);
+      return new Sgd({ ...sgd(), ...spec });
     default:
       throw new ModelConfigError(`unknown optimiser ${JSON.stringify(spec)}; use ftrl, adagrad, adam or sgd`);
   }

@@ -1,12 +1,11 @@
 import { DenseTable } from './dense-table.js';
 import { EmbeddingTable } from './embedding-table.js';
-import { stripCommon } from './fm.js';
 import { checkInitializer, type InitializerSpec } from './init.js';
 import { LinearPart, SparseAccumulator } from './linear-part.js';
 import { MlpArena } from './mlp-kernels.js';
 import type { InputSchema, ModelBatch } from './model-batch.js';
 import { ModelConfigError } from './model-errors.js';
-import { BaseModel, commonConfig, GradientCollector, unregularised, type CommonModelConfig, type GradientRows, type LearnResult, type Model } from './model.js';
+import { BaseModel, commonConfig, modelOptions, GradientCollector, unregularised, type CommonModelConfig, type GradientRows, type LearnResult, type Model } from './model.js';
 import { adagrad, adam, ftrl, type OptimizerSpec } from './optimizers.js';
 
 /** Wide&Deep options. */
@@ -89,7 +88,7 @@ export class WideDeepModel extends BaseModel implements Model {
   constructor(schema: InputSchema, config: Partial<WideDeepConfig> = {}) {
     const common = commonConfig(config);
     super(schema, common);
-    this.config = { ...common, ...WIDE_DEEP_DEFAULTS, ...stripCommon(config) };
+    this.config = { ...common, ...modelOptions('wide-deep', config, WIDE_DEEP_DEFAULTS) };
     const c = this.config;
     if (!(Number.isInteger(c.embeddingDim) && c.embeddingDim >= 1 && c.embeddingDim <= 1024)) throw new ModelConfigError(`wide-deep: embeddingDim must be a whole number in 1..1024, got ${c.embeddingDim}`);
     if (!(c.hidden.length >= 1 && c.hidden.every((h) => Number.isInteger(h) && h >= 1 && h <= 65536))) throw new ModelConfigError(`wide-deep: hidden must be one or more layer sizes in 1..65536, got ${JSON.stringify(c.hidden)}`);

@@ -44,7 +44,7 @@ published version. Publishes to TESSERA_MODEL_DIR every --publish-every-samples 
     to: { type: 'string', description: 'clickhouse: end of the range, exclusive (ISO)' },
     epochs: { type: 'string', description: 'Passes over a finite source', defaultText: '1' },
     label: { type: 'string', description: 'click or order', defaultText: 'click' },
-    config: { type: 'string', description: 'Model hyper-parameters as JSON, e.g. {"k":16}' },
+    config: { type: 'string', description: 'Model options as JSON, e.g. {"factors":32,"factorOptimizer":{"kind":"adagrad","lr":0.1}} (README: Model options)' },
     'mini-batch': { type: 'string', description: 'Samples per update', defaultText: '256' },
     'publish-every-samples': { type: 'string', description: 'Publish after this many samples (0: off)', defaultText: '100000' },
     'publish-every': { type: 'string', description: 'Publish at least this often (0: off)', defaultText: '60s' },

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../../../src/ingest/rng.js';
 import { BatchBuilder, concatBatches, sliceBatch, type ModelBatch } from '../../../src/models/model-batch.js';
-import { ModelSchemaError } from '../../../src/models/model-errors.js';
+import { ModelConfigError, ModelSchemaError } from '../../../src/models/model-errors.js';
 import type { Model } from '../../../src/models/model.js';
-import { decodeModel, encodeModel } from '../../../src/models/serialization.js';
+import { createModel, decodeModel, encodeModel } from '../../../src/models/serialization.js';
 import { auc } from '../../../src/training/evaluation.js';
 import { allParams, copyBatch, MODEL_FACTORIES, randomBatch, randomBatchWithTruth, SCHEMA } from './model-fixtures.js';
 
@@ -241,5 +241,24 @@ describe('batches', () => {
     const b = bb.build();
     expect(b.ids.length).toBe(40);
     expect(Array.from(b.values).reduce((x, y) => x + y, 0)).toBe(100);
+  });
+});
+
+describe('model options', () => {
+  it('refuses an option the model does not have, naming the ones it has', () => {
+    expect(() => createModel('fm', SCHEMA, { k: 16 })).toThrow(/fm: unknown option "k"; its options are factors, /);
+    expect(() => createModel('lr', SCHEMA, { hidden: [8] })).toThrow(/lr: unknown option "hidden"/);
+    expect(() => createModel('wide-deep', SCHEMA, { factors: 4 })).toThrow(ModelConfigError);
+  });
+
+  it('takes optimiser specs given as JSON with values left out (the defaults fill them)', () => {
+    const config = JSON.parse('{"factors": 4, "factorOptimizer": {"kind": "adagrad", "lr": 0.1}, "linearOptimizer": {"kind": "ftrl", "l1": 0.5}, "seed": 3}') as Record<string, unknown>;
+    const model = createModel('fm', SCHEMA, config);
+    expect(model.learn(randomBatch(1, 200)).learned).toBe(200);
+    expect(Object.values(allParams(model)).flat().every(Number.isFinite)).toBe(true);
+    // the published form carries the config as given and decodes to the same model
+    expect(allParams(decodeModel(encodeModel(model)))).toEqual(allParams(model));
+    expect(() => createModel('fm', SCHEMA, { factorOptimizer: { kind: 'adagrad', lr: -1 } }).learn(randomBatch(1, 5))).toThrow(/lr must be a finite number > 0, got -1/);
+    expect(() => createModel('fm', SCHEMA, { factorOptimizer: 'adam' })).toThrow(/an optimiser must be an object/);
   });
 });
