@@ -6,8 +6,9 @@ import { parseInstant } from '../../events/time.js';
 import { compileGroup } from '../../features/definitions.js';
 import { REFERENCE_GROUPS } from '../../features/reference.js';
 import type { ModelKind } from '../../models/model.js';
+import { createModel } from '../../models/serialization.js';
 import { serveMetrics } from '../../observability/metrics-server.js';
-import { createFeatureTransform } from '../../training/feature-transform.js';
+import { createFeatureTransform, type CrossBase } from '../../training/feature-transform.js';
 import { offlineSampleSource, topicSampleSource, type SampleSource } from '../../training/sample-sources.js';
 import { Trainer } from '../../training/trainer.js';
 import { onShutdownSignal } from '../signals.js';
@@ -22,6 +23,16 @@ function instant(name: string, text: string | undefined): number | undefined {
   } catch (err) {
     throw new UsageError(`--${name} "${text}": ${(err as Error).message}`);
   }
+}
+
+/** `--crosses user:item,item:category` -> the transform's crosses (its constructor checks the names). */
+function parseCrosses(text: string | undefined): [CrossBase, CrossBase][] {
+  if (text === undefined || text.trim() === '' || text === 'none') return [];
+  return text.split(',').map((pair) => {
+    const parts = pair.trim().split(':');
+    if (parts.length !== 2) throw new UsageError(`--crosses: "${pair}" is not a pair a:b of user, item, category`);
+    return parts as [CrossBase, CrossBase];
+  });
 }
 
 export const trainCommand: Command = {
@@ -45,6 +56,7 @@ published version. Publishes to TESSERA_MODEL_DIR every --publish-every-samples 
     epochs: { type: 'string', description: 'Passes over a finite source', defaultText: '1' },
     label: { type: 'string', description: 'click or order', defaultText: 'click' },
     config: { type: 'string', description: 'Model options as JSON, e.g. {"factors":32,"factorOptimizer":{"kind":"adagrad","lr":0.1}} (README: Model options)' },
+    crosses: { type: 'string', description: 'Crossed id fields of the transform, e.g. user:item,item:category (the service reads them from the model)', defaultText: 'none' },
     'mini-batch': { type: 'string', description: 'Samples per update', defaultText: '256' },
     'publish-every-samples': { type: 'string', description: 'Publish after this many samples (0: off)', defaultText: '100000' },
     'publish-every': { type: 'string', description: 'Publish at least this often (0: off)', defaultText: '60s' },
@@ -70,9 +82,10 @@ published version. Publishes to TESSERA_MODEL_DIR every --publish-every-samples 
       }
     }
     const sourceKind = stringOption(ctx, 'source') ?? 'topic';
+    const groups = REFERENCE_GROUPS.map(compileGroup);
+    const transform = createFeatureTransform(groups, { label, crosses: parseCrosses(stringOption(ctx, 'crosses')) });
+    createModel(kind, transform.schema, modelConfig); // a bad option fails here, before any service is touched
     return withRuntime(ctx, {}, async (rt) => {
-      const groups = REFERENCE_GROUPS.map(compileGroup);
-      const transform = createFeatureTransform(groups, { label });
       let source: SampleSource;
       if (sourceKind === 'topic') {
         await rt.ensureTopics();

@@ -47,4 +47,17 @@ describe('tessera CLI', () => {
       if (saved !== undefined) process.env.TESSERA_KAFKA_BROKERS = saved;
     }
   });
+
+  it('train refuses bad model options and crosses before touching any service', async () => {
+    for (const [args, message] of [
+      [['--config', '{"k":3}'], /fm: unknown option "k"; its options are factors/],
+      [['--config', '{"factors":'], /--config is not JSON/],
+      [['--crosses', 'user:shop'], /a cross is a pair of two different fields of user, item, category/],
+      [['--crosses', 'user'], /--crosses: "user" is not a pair/],
+    ] as const) {
+      const t = io();
+      expect(await main(['train', '--model', 'fm', ...args], t.io)).not.toBe(0);
+      expect(t.err()).toMatch(message);
+    }
+  });
 });
