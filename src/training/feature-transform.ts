@@ -4,7 +4,7 @@ import { CONTEXT_FEATURE_NAMES, contextFeatures } from '../features/context.js';
 import { toCompiled, type CompiledGroup, type FeatureGroupDef } from '../features/definitions.js';
 import { REFERENCE_GROUPS } from '../features/reference.js';
 import { featureId } from '../models/feature-id.js';
-import { BatchBuilder, type InputSchema, type ModelBatch } from '../models/model-batch.js';
+import { BatchBuilder, inputSchemaHash, type InputSchema, type ModelBatch } from '../models/model-batch.js';
 import { ModelConfigError } from '../models/model-errors.js';
 import { featureSpec, type FeatureSpec, type FeatureValueKind, type Sample } from '../samples/sample.js';
 
@@ -299,4 +299,26 @@ export class FeatureTransform {
 /** The transform of the given groups (the reference set by default). */
 export function createFeatureTransform(groups: readonly (CompiledGroup | FeatureGroupDef)[] = REFERENCE_GROUPS, options: Partial<FeatureTransformOptions> = {}): FeatureTransform {
   return new FeatureTransform(groups, options);
+}
+
+/**
+ * The transform whose input schema is `schema`: the one a published model was trained through,
+ * rebuilt from the schema's field names (crosses `<a>x<b>`, the position field present or not), so
+ * a service scores each model with exactly its training transform. Null when no transform of
+ * these groups produces that schema (another feature spec, unknown fields).
+ */
+export function transformForSchema(groups: readonly (CompiledGroup | FeatureGroupDef)[], schema: InputSchema): FeatureTransform | null {
+  const crosses: [CrossBase, CrossBase][] = [];
+  const bases = new Set<string>(['user', 'item', 'category']);
+  for (const f of schema.fields) {
+    const m = /^([a-z]+)x([a-z]+)$/.exec(f);
+    if (m !== null && bases.has(m[1] as string) && bases.has(m[2] as string)) crosses.push([m[1] as CrossBase, m[2] as CrossBase]);
+  }
+  let t: FeatureTransform;
+  try {
+    t = new FeatureTransform(groups, { crosses, usePosition: schema.fields.includes('position') });
+  } catch {
+    return null;
+  }
+  return inputSchemaHash(t.schema) === inputSchemaHash(schema) ? t : null;
 }

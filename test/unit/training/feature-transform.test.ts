@@ -9,7 +9,7 @@ import { createLr } from '../../../src/models/lr.js';
 import type { ModelBatch } from '../../../src/models/model-batch.js';
 import { DEFAULT_LABEL_RULE } from '../../../src/samples/labels.js';
 import { featureSpec, type Sample } from '../../../src/samples/sample.js';
-import { createFeatureTransform, type ServingRequest } from '../../../src/training/feature-transform.js';
+import { createFeatureTransform, transformForSchema, type ServingRequest } from '../../../src/training/feature-transform.js';
 
 const GROUPS = REFERENCE_GROUPS.map(compileGroup);
 const SPEC = featureSpec(GROUPS);
@@ -101,6 +101,19 @@ describe('feature transform', () => {
     expect(new Set(pairId.values()).size).toBe(pairId.size);
     expect(Array.from(fromSamples.dense)).toEqual(Array.from(base.dense));
     expect(() => createFeatureTransform(GROUPS, { crosses: [['user', 'user']] })).toThrow(/two different fields/);
+  });
+
+  it('rebuilds the transform a model was trained through from its input schema', () => {
+    for (const options of [{}, { crosses: [['user', 'item']] as const }, { crosses: [['item', 'category'], ['user', 'category']] as const, usePosition: false }]) {
+      const trained = createFeatureTransform(GROUPS, { ...options, crosses: [...(options.crosses ?? [])] });
+      const again = transformForSchema(GROUPS, trained.schema);
+      expect(again?.schema).toEqual(trained.schema);
+      expect(again?.options.crosses).toEqual(trained.options.crosses);
+    }
+    const base = createFeatureTransform(GROUPS).schema;
+    expect(transformForSchema(GROUPS, { ...base, fields: [...base.fields, 'shopxitem'] })).toBeNull();
+    expect(transformForSchema(GROUPS, { ...base, specHash: 'other' })).toBeNull();
+    expect(transformForSchema(GROUPS.slice(0, 1), base)).toBeNull();
   });
 
   it('defaults missing features and non-finite or mistyped values to missing, with counters', () => {
