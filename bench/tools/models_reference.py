@@ -2,7 +2,7 @@
 same split, with the same features (bench/models.ts writes them as libsvm text: one-hot columns
 then dense columns, already transformed exactly as Tessera sees them before normalisation).
 
-  python models_reference.py --family lr|lr-vw|fm|mlp --train F --test F --dense-from N [--epochs E]
+  python models_reference.py --family lr|lr-vw|fm|fm-vw|mlp --train F --test F --dense-from N [--epochs E]
 
 Prints one JSON object: library, version, auc, logloss, fit_seconds, train_samples, samples_per_sec.
 Dense columns (index >= --dense-from) are standardised with statistics of the training set, as
@@ -124,7 +124,7 @@ def run_mlp(x_train, y_train, x_test, epochs, hidden):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--family", required=True, choices=["lr", "lr-vw", "fm", "mlp"])
+    ap.add_argument("--family", required=True, choices=["lr", "lr-vw", "fm", "fm-vw", "mlp"])
     ap.add_argument("--train", required=True)
     ap.add_argument("--test", required=True)
     ap.add_argument("--features", type=int, required=True)
@@ -133,6 +133,8 @@ def main():
     ap.add_argument("--factors", type=int, default=16)
     ap.add_argument("--hidden", default="256,128")
     ap.add_argument("--vw-options", default="--ftrl --ftrl_alpha 0.05 --ftrl_beta 1 --l1 0 --l2 0")
+    # VW's low-rank quadratic mode over the one namespace: an FM of rank k; dropout as its authors advise
+    ap.add_argument("--vw-fm-options", default="--lrq ff16 --lrqdropout")
     a = ap.parse_args()
     x_train, y_train = load(a.train, a.features)
     x_test, y_test = load(a.test, a.features)
@@ -143,6 +145,8 @@ def main():
             lib, version, preds, secs, n = run_lr(x_train, y_train, x_test, a.epochs)
         elif a.family == "lr-vw":
             lib, version, preds, secs, n = run_vw(x_train, y_train, x_test, a.epochs, a.vw_options)
+        elif a.family == "fm-vw":
+            lib, version, preds, secs, n = run_vw(x_train, y_train, x_test, a.epochs, a.vw_fm_options.replace("ff16", f"ff{a.factors}"))
         elif a.family == "fm":
             lib, version, preds, secs, n = run_fm(x_train, y_train, x_test, a.epochs, a.factors)
         else:
