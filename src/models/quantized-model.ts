@@ -6,6 +6,8 @@ import { checkBatchShape, type InputSchema, type ModelBatch } from './model-batc
 import { ModelConfigError } from './model-errors.js';
 import type { Model, ModelKind } from './model.js';
 import { QuantizedTable } from './quantized-table.js';
+import type { EmbeddingTable } from './embedding-table.js';
+import { WideDeepModel } from './wide-deep.js';
 
 /** How a model's sparse embedding / factor tables are held for serving. */
 export type QuantizeMode = 'none' | 'int8';
@@ -78,16 +80,7 @@ export class QuantizedFm implements ServingModel {
     this.paired = Uint8Array.from(model.schema.fields, (f) => (pf === null || pf.includes(f) ? 1 : 0));
     this.denseCols = model.denseFactors.weights.length / this.k;
     this.factors = QuantizedTable.fromTable(model.factors);
-    const t = model.factors;
-    const n = t.size;
-    this.memory = {
-      table: t.name,
-      rows: n,
-      floatValueBytes: n * t.width * 8,
-      int8ValueBytes: this.factors.valueBytes,
-      floatTableBytes: t.weights.byteLength + t.state.byteLength + t.ids.byteLength + t.lastSeen.byteLength + t.version.byteLength + t.indexBytes,
-      int8TableBytes: this.factors.totalBytes,
-    };
+    this.memory = tableMemory(model.factors, this.factors);
   }
 
   predict(batch: ModelBatch, out: Float64Array = new Float64Array(batch.size)): Float64Array {
@@ -138,21 +131,61 @@ export class QuantizedFm implements ServingModel {
   }
 }
 
+/**
+ * A Wide&Deep for serving with INT8 row-wise embeddings: the model's own forward pass (wide part,
+ * normaliser and MLP stay float) with each embedding value dequantised as it is summed into its
+ * field's input. Built from a loaded float model, which becomes serving-only (its float embedding
+ * table is released; see {@link WideDeepModel.quantizeEmbeddings}).
+ */
+export class QuantizedWideDeep implements ServingModel {
+  readonly kind = 'wide-deep' as const;
+  readonly schema: InputSchema;
+  readonly schemaHash: string;
+  readonly embeddings: QuantizedTable;
+  readonly memory: QuantizedMemory;
+
+  constructor(private readonly model: WideDeepModel) {
+    this.schema = model.schema;
+    this.schemaHash = model.schemaHash;
+    const t = model.embeddings;
+    this.embeddings = QuantizedTable.fromTable(t);
+    this.memory = tableMemory(t, this.embeddings);
+    model.quantizeEmbeddings(this.embeddings);
+  }
+
+  predict(batch: ModelBatch, out: Float64Array = new Float64Array(batch.size)): Float64Array {
+    return this.model.predict(batch, out);
+  }
+}
+
+function tableMemory(t: EmbeddingTable, q: QuantizedTable): QuantizedMemory {
+  const n = t.size;
+  return {
+    table: t.name,
+    rows: n,
+    floatValueBytes: n * t.width * 8,
+    int8ValueBytes: q.valueBytes,
+    floatTableBytes: t.weights.byteLength + t.state.byteLength + t.ids.byteLength + t.lastSeen.byteLength + t.version.byteLength + t.indexBytes,
+    int8TableBytes: q.totalBytes,
+  };
+}
+
 /** Whether a value is a {@link QuantizeMode}. */
 export function isQuantizeMode(value: unknown): value is QuantizeMode {
   return typeof value === 'string' && (QUANTIZE_MODES as readonly string[]).includes(value);
 }
 
 /**
- * The serving form of a model under a quantisation mode: the model itself for `none`, a
- * {@link QuantizedFm} for an FM under `int8`.
+ * The serving form of a model under a quantisation mode: the model itself for `none`; under
+ * `int8` a {@link QuantizedFm} for an FM, a {@link QuantizedWideDeep} for a Wide&Deep (which
+ * takes the model over: it serves only from then on).
  *
- * @throws ModelConfigError for `int8` on a kind without an INT8 serving form yet (LR has no
- *   embedding table to quantise; Wide&Deep's is not done yet), so a misconfigured version is
- *   refused at load time rather than served unquantised in silence.
+ * @throws ModelConfigError for `int8` on LR (one weight per id: no embedding rows to quantise), so
+ *   a misconfigured version is refused at load time rather than served unquantised in silence.
  */
 export function quantizeModel(model: Model, mode: QuantizeMode): ServingModel {
   if (mode === 'none') return model;
   if (model instanceof FmModel) return new QuantizedFm(model);
-  throw new ModelConfigError(`quantize int8 is available for fm models only, not ${model.kind}: publish this model without quantize (or serve with --quantize none)`);
+  if (model instanceof WideDeepModel) return new QuantizedWideDeep(model);
+  throw new ModelConfigError(`quantize int8 is available for fm and wide-deep models, not ${model.kind} (one weight per id, no embedding rows): publish this model without quantize (or serve with --quantize none)`);
 }

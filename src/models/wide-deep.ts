@@ -3,6 +3,7 @@ import { EmbeddingTable } from './embedding-table.js';
 import { checkInitializer, type InitializerSpec } from './init.js';
 import { LinearPart, SparseAccumulator } from './linear-part.js';
 import { MlpArena } from './mlp-kernels.js';
+import type { QuantizedTable } from './quantized-table.js';
 import type { InputSchema, ModelBatch } from './model-batch.js';
 import { ModelConfigError } from './model-errors.js';
 import { BaseModel, commonConfig, modelOptions, GradientCollector, unregularised, type CommonModelConfig, type GradientRows, type LearnResult, type Model } from './model.js';
@@ -63,7 +64,9 @@ export class WideDeepModel extends BaseModel implements Model {
   readonly kind = 'wide-deep' as const;
   readonly config: WideDeepConfig;
   readonly wide: LinearPart;
-  readonly embeddings: EmbeddingTable;
+  private embeddingTable: EmbeddingTable;
+  /** INT8 embeddings for serving (see {@link quantizeEmbeddings}); null while the model learns. */
+  private quantized: QuantizedTable | null = null;
   readonly layers: readonly Layer[];
   private readonly wideAcc: SparseAccumulator;
   private readonly embAcc: SparseAccumulator;
@@ -96,7 +99,7 @@ export class WideDeepModel extends BaseModel implements Model {
     checkInitializer(c.embeddingInit, 'wide-deep embeddingInit');
     checkInitializer(c.deepInit, 'wide-deep deepInit');
     this.wide = new LinearPart('wide.', schema.dense.length, c.wideOptimizer, common.admission, common.seed);
-    this.embeddings = new EmbeddingTable({ name: 'embeddings', width: c.embeddingDim, optimizer: c.embeddingOptimizer, init: c.embeddingInit, seed: common.seed, admission: common.admission });
+    this.embeddingTable = new EmbeddingTable({ name: 'embeddings', width: c.embeddingDim, optimizer: c.embeddingOptimizer, init: c.embeddingInit, seed: common.seed, admission: common.admission });
     this.embWidth = schema.fields.length * c.embeddingDim;
     this.inWidth = this.embWidth + schema.dense.length;
     const dims = [this.inWidth, ...c.hidden, 1];
@@ -120,12 +123,35 @@ export class WideDeepModel extends BaseModel implements Model {
     this.grads = dims.map((d) => this.arena.alloc(bs * d));
     this.dpT = this.arena.alloc(Math.max(...dims) * round4(bs));
     this.wideAcc = new SparseAccumulator(this.wide.table);
-    this.embAcc = new SparseAccumulator(this.embeddings);
+    this.embAcc = new SparseAccumulator(this.embeddingTable);
     this.wideDenseGrad = new Float64Array(schema.dense.length);
   }
 
+  /** The embedding table (float; emptied once {@link quantizeEmbeddings} ran). */
+  get embeddings(): EmbeddingTable {
+    return this.embeddingTable;
+  }
+
+  /**
+   * Turns this model into a serving-only one with INT8 row-wise embeddings: `predict` reads
+   * `quantized` (each value dequantised as it is summed into its field's input), and the float
+   * table is replaced by an empty one so its memory can be collected. Learning and saving are
+   * refused from then on.
+   */
+  quantizeEmbeddings(quantized: QuantizedTable): void {
+    if (quantized.width !== this.config.embeddingDim) throw new ModelConfigError(`wide-deep: INT8 embeddings of width ${quantized.width} for embeddingDim ${this.config.embeddingDim}`);
+    this.quantized = quantized;
+    const t = this.embeddingTable.config;
+    this.embeddingTable = new EmbeddingTable(t);
+  }
+
+  private servingOnly(what: string): void {
+    if (this.quantized !== null) throw new ModelConfigError(`wide-deep: this model serves INT8 embeddings and cannot ${what}; load the float version`);
+  }
+
   protected sparseTables(): EmbeddingTable[] {
-    return [this.wide.table, this.embeddings];
+    this.servingOnly('export its parameters');
+    return [this.wide.table, this.embeddingTable];
   }
   protected denseTables(): DenseTable[] {
     const out: DenseTable[] = [this.wide.bias, this.wide.dense];
@@ -170,12 +196,13 @@ export class WideDeepModel extends BaseModel implements Model {
       for (let e = e0; e < e1; e++, at++) {
         const id = batch.ids[e] as number;
         this.wideRows[at] = learn ? this.wide.table.admit(id, time, mark) : this.wide.table.find(id);
-        this.embRows[at] = learn ? this.embeddings.admit(id, time, mark) : this.embeddings.find(id);
+        this.embRows[at] = learn ? this.embeddingTable.admit(id, time, mark) : this.quantized !== null ? this.quantized.find(id) : this.embeddingTable.find(id);
       }
     }
     rowStart[n] = at;
     // the tables may have grown: read their arrays only now
-    const emb = this.embeddings.weights;
+    const emb = this.embeddingTable.weights;
+    const quant = this.quantized;
     const zRow = this.z;
     for (let k = 0; k < n; k++) {
       const i = this.index[k] as number;
@@ -187,7 +214,13 @@ export class WideDeepModel extends BaseModel implements Model {
         if (row < 0 || !(v - v === 0)) continue;
         const fo = xo + (batch.fields[e] as number) * dim;
         const eo = row * dim;
-        for (let j = 0; j < dim; j++) x[fo + j] = (x[fo + j] as number) + v * (emb[eo + j] as number);
+        if (quant === null) {
+          for (let j = 0; j < dim; j++) x[fo + j] = (x[fo + j] as number) + v * (emb[eo + j] as number);
+        } else {
+          const sc = quant.scale[row] as number;
+          const bi = quant.bias[row] as number;
+          for (let j = 0; j < dim; j++) x[fo + j] = (x[fo + j] as number) + v * (sc * (quant.q[eo + j] as number) + bi);
+        }
       }
       this.normalizer.normalize(batch.dense, i * batch.denseWidth, zRow);
       for (let j = 0; j < D; j++) {
@@ -313,6 +346,7 @@ export class WideDeepModel extends BaseModel implements Model {
   }
 
   private learnRange(batch: ModelBatch, from: number, to: number, bs: number, predictions: Float64Array | undefined): LearnResult {
+    this.servingOnly('learn');
     let learned = 0;
     let loss = 0;
     let i = from;
@@ -384,7 +418,7 @@ export class WideDeepModel extends BaseModel implements Model {
     this.wideDenseGrad.fill(0);
     for (const [acc, table] of [
       [this.wideAcc, this.wide.table],
-      [this.embAcc, this.embeddings],
+      [this.embAcc, this.embeddingTable],
     ] as const) {
       acc.forEachTouched((row, offset) => {
         for (let j = 0; j < table.width; j++) out.add(table.name, table.width, table.ids[row] as number, j, acc.buffer[offset + j] as number);

@@ -39,7 +39,7 @@ Needs TESSERA_REDIS_URL.`,
     'max-body-bytes': { type: 'string', description: 'Request body size at most', defaultText: String(RANK_DEFAULTS.maxBodyBytes) },
     'feature-timeout-ms': { type: 'string', description: 'Feature read timeout; slower answers 503', defaultText: String(RANK_DEFAULTS.featureTimeoutMs) },
     'no-fallback': { type: 'boolean', description: 'Answer 503 instead of ranking by popularity while no model is loaded' },
-    quantize: { type: 'string', description: 'Sparse factors in float or INT8 row-wise (auto: as each version\'s manifest says)', defaultText: 'auto' },
+    quantize: { type: 'string', description: 'FM factors and Wide&Deep embeddings in float or INT8 row-wise (auto: as each version\'s manifest says; LR has no rows to quantise)', defaultText: 'auto' },
     'lateness-ms': { type: 'string', description: "The stream's allowed lateness, ms", defaultText: String(STREAM_DEFAULTS.latenessMs) },
   },
   async run(ctx) {

@@ -4,7 +4,8 @@ import { createFm, type FmModel } from '../../../src/models/fm.js';
 import { createLr } from '../../../src/models/lr.js';
 import { ModelConfigError, ModelFormatError } from '../../../src/models/model-errors.js';
 import { adagrad } from '../../../src/models/optimizers.js';
-import { QuantizedFm, quantizeModel } from '../../../src/models/quantized-model.js';
+import { QuantizedFm, QuantizedWideDeep, quantizeModel } from '../../../src/models/quantized-model.js';
+import { createWideDeep, type WideDeepModel } from '../../../src/models/wide-deep.js';
 import { dequantizeRow, quantizeRowsInt8, QuantizedTable } from '../../../src/models/quantized-table.js';
 import { applyParamRows, decodeModel, encodeModel } from '../../../src/models/serialization.js';
 import { randomBatch, SCHEMA } from './model-fixtures.js';
@@ -147,5 +148,46 @@ describe('QuantizedFm', () => {
     const lr = createLr(SCHEMA);
     expect(quantizeModel(lr, 'none')).toBe(lr);
     expect(() => quantizeModel(lr, 'int8')).toThrow(ModelConfigError);
+  });
+});
+
+describe('QuantizedWideDeep', () => {
+  const trained = (seed: number) => {
+    const wd = createWideDeep(SCHEMA, { seed, embeddingDim: 8, hidden: [16, 8], embeddingInit: { kind: 'normal', sd: 0.1 } });
+    wd.learn(randomBatch(seed, 3000));
+    return wd;
+  };
+
+  it('scores exactly as the float model whose embeddings were replaced by their dequantised rows', () => {
+    const wd = trained(7);
+    const oracle = decodeModel(encodeModel(wd)) as WideDeepModel;
+    const q = new QuantizedWideDeep(wd);
+    const t = q.embeddings;
+    const values = new Float64Array(t.size * t.width);
+    for (let r = 0; r < t.size; r++) dequantizeRow(t, r, values.subarray(r * t.width, (r + 1) * t.width));
+    applyParamRows(oracle, [{ name: 'embeddings', kind: 'sparse', width: t.width, keys: t.ids, values, removed: new Float64Array(0) }]);
+    const batch = randomBatch(77, 500, { vocabScale: 1.3 }); // some ids unseen in training
+    const expected = oracle.predict(batch);
+    const got = q.predict(batch);
+    for (let i = 0; i < batch.size; i++) expect(Math.abs(got[i]! - expected[i]!)).toBeLessThanOrEqual(1e-12);
+  });
+
+  it('predicts close to the float model, releases the float table, and refuses to learn or be saved', () => {
+    const wd = trained(8);
+    const batch = randomBatch(88, 1000);
+    const f = decodeModel(encodeModel(wd)).predict(batch);
+    const rows = wd.embeddings.size;
+    const q = quantizeModel(wd, 'int8') as QuantizedWideDeep;
+    expect(q).toBeInstanceOf(QuantizedWideDeep);
+    const p = q.predict(batch);
+    let maxDiff = 0;
+    for (let i = 0; i < batch.size; i++) maxDiff = Math.max(maxDiff, Math.abs(f[i]! - p[i]!));
+    expect(maxDiff).toBeGreaterThan(0);
+    expect(maxDiff).toBeLessThan(5e-3);
+    expect(q.memory.rows).toBe(rows);
+    expect(q.memory.int8ValueBytes).toBe(rows * (8 + 8));
+    expect(wd.embeddings.size).toBe(0);
+    expect(() => wd.learn(randomBatch(1, 10))).toThrow(/serves INT8 embeddings and cannot learn/);
+    expect(() => encodeModel(wd)).toThrow(/cannot export/);
   });
 });
