@@ -43,7 +43,8 @@ import { createLr } from '../src/models/lr.js';
 import { adagrad, ftrl } from '../src/models/optimizers.js';
 import { BatchBuilder, sliceBatch, type InputSchema, type ModelBatch } from '../src/models/model-batch.js';
 import type { Model, ModelKind } from '../src/models/model.js';
-import { encodeModel } from '../src/models/serialization.js';
+import { decodeModel, encodeModel } from '../src/models/serialization.js';
+import { quantizeModel, type QuantizedFm, type QuantizedWideDeep } from '../src/models/quantized-model.js';
 import { createWideDeep } from '../src/models/wide-deep.js';
 import { DEFAULT_LABEL_RULE } from '../src/samples/labels.js';
 import { featureSpec, type Sample } from '../src/samples/sample.js';
@@ -317,9 +318,18 @@ function evaluate(kind: ModelKind, data: Pick<Dataset, 'schema' | 'train' | 'tes
   for (let e = 0; e < data.epochs; e++) model.learn(data.train);
   const secs = (performance.now() - t0) / 1000;
   const p = model.predict(data.test);
-  const bytes = encodeModel(model).length;
+  const encoded = encodeModel(model);
+  const bytes = encoded.length;
   const a = auc(p, data.test.labels);
+  // the INT8 serving form (FM factors, Wide&Deep embeddings) of a copy: its AUC on the same test set
+  let int8: Record<string, number> = {};
+  if (model.kind !== 'lr') {
+    const q = quantizeModel(decodeModel(encoded), 'int8') as QuantizedFm | QuantizedWideDeep;
+    const qa = auc(q.predict(data.test), data.test.labels);
+    int8 = { int8Auc: qa, int8AucCost: a - qa, int8TableBytes: q.memory.int8TableBytes, floatTableBytes: q.memory.floatTableBytes };
+  }
   return {
+    ...int8,
     auc: a,
     aucStdErr: aucStdErr(a, data.test.labels),
     logloss: logloss(p, data.test.labels),
@@ -422,7 +432,7 @@ for (const data of sets) {
     const refs: Record<string, unknown> = {};
     if (files !== null) for (const family of REFERENCE_OF[kind]) refs[family] = reference(family, files, data.epochs);
     row[kind] = { tessera, reference: refs };
-    log(`${data.name} ${kind}: AUC ${tessera.auc?.toFixed(4)} (${Math.round(tessera.trainSamplesPerSec ?? 0)}/s) ${Object.entries(refs).map(([f, r]) => `${f} ${(r as { auc?: number } | null)?.auc?.toFixed(4)}`).join(' ')}`);
+    log(`${data.name} ${kind}: AUC ${tessera.auc?.toFixed(4)} (${Math.round(tessera.trainSamplesPerSec ?? 0)}/s${tessera.int8AucCost === undefined ? '' : `, INT8 cost ${tessera.int8AucCost.toFixed(6)}`}) ${Object.entries(refs).map(([f, r]) => `${f} ${(r as { auc?: number } | null)?.auc?.toFixed(4)}`).join(' ')}`);
   }
   for (const v of data.variants ?? []) {
     const tessera = evaluate('fm', { ...v, epochs: v.epochs ?? data.epochs }, v.create);
