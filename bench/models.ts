@@ -22,6 +22,7 @@
  *   bash bench/run.sh models [--events 1000000] [--users 100] [--items 300] [--no-reference]
  *   bash bench/run.sh models --validation ...   # tuning: train on the first 64 %, score 64-80 %,
  *                                               # never the reported test split (last 20 %)
+ *   bash bench/run.sh models --speed-only --events 250000   # samples/s alone (quiet machine)
  *   bash bench/run.sh models --dev [--fm-config '{...}'] # tuning on the public heads: Frappe scores the last
  *                                               # 20 % of its training file, Criteo/Avazu their _dev files;
  *                                               # the test files are not read. --lr-config, --fm-config,
@@ -61,6 +62,8 @@ const { values } = parseArgs({
     'no-reference': { type: 'boolean', default: false },
     validation: { type: 'boolean', default: false },
     dev: { type: 'boolean', default: false },
+    /** Only the speed section (with its references): for a run on a quiet machine. */
+    'speed-only': { type: 'boolean', default: false },
     /** Options over the measured configuration of every data set (tuning with --dev), JSON. */
     'lr-config': { type: 'string' },
     'fm-config': { type: 'string' },
@@ -409,7 +412,7 @@ const skipped: string[] = [];
 log(`generating ${values.events} impressions (${values.users} users, ${values.items} items) and joining samples ...`);
 const gen = generatorData();
 const sets: Dataset[] = [gen];
-for (const [name, load] of [
+for (const [name, load] of values['speed-only'] ? [] : [
   ['frappe', frappe],
   ['criteo', criteo],
   ['avazu', avazu],
@@ -422,7 +425,7 @@ for (const [name, load] of [
   } else sets.push(d);
 }
 
-for (const data of sets) {
+for (const data of values['speed-only'] ? [] : sets) {
   // the generator's bar is its truth: references run on the public data (and on the generator for speed, below)
   const files = python === null || data.truth !== undefined ? null : writeLibsvm(data);
   const row: Record<string, unknown> = { train: data.train.size, test: data.test.size, epochs: data.epochs, fields: data.schema.fields.length, dense: data.schema.dense.length, configs: data.configs ?? {} };
