@@ -10,11 +10,21 @@
  *    bytes in both forms. The features are read at the stream's watermark, not point in time, so
  *    the absolute AUC is optimistic; the figure that matters is the difference on the same samples.
  * 4. Steady state: 1 user + N candidates per request at a fixed rate (open loop); then the Redis
- *    round-trip floor at the same rate from the load process (the reader's MULTI, plain ioredis).
+ *    round-trip floor at the same rate from the load process: the service's very Redis reads for
+ *    the same requests (recorded from its own FeatureReader: same keys, repeated refs read once)
+ *    sent with the Redis adapter's own encoding (`sendRead`: one MULTI/EXEC, the hashes packed by
+ *    one EVAL), replies neither unpacked nor decoded. It is the cheapest one-round-trip read of
+ *    that data we know (a MULTI of one HGETALL per hash costs Redis less but its client several
+ *    times more), so service p99 minus floor p99 is what the service itself adds. CPU per request
+ *    of the service, of Redis and of the load process is reported for every phase.
  * 5. Reloads: `--reloads` new versions published (full snapshots, model.bin + weights.kv, cycling
  *    through a few differently trained models), each once the previous one serves and at most one per
- *    `--reload-every-ms`, while the same load runs; p99 while reloading
- *    beside the steady p99, and the service's RSS (from /proc) sampled through the reloads.
+ *    `--reload-every-ms`, while the same load runs; p99 while reloading beside the steady p99.
+ *    Memory: once each version serves, the service's RSS (/proc) and the memory it retains after
+ *    full GCs (its `tessera_serve_heap_after_gc_bytes` and `..._array_buffers_after_gc_bytes`
+ *    gauges, sampled by V8's GC observer right after each mark-compact, so garbage is not counted);
+ *    the trend is the least-squares slope over reloads 10..N (MB per 100 reloads), the first ones
+ *    being warm-up.
  * 6. The same steady load once an INT8 version (manifest `quantize: int8`) is serving.
  *
  *   npm run build && bash bench/run.sh serve [--events 200000] [--rate 500] [--seconds 30] [--reloads 100] [--reload-every-ms 400]
@@ -78,6 +88,25 @@ const r3 = (x: number) => Math.round(x * 1000) / 1000;
 const say = (s: string) => process.stderr.write(`[serve-bench ${new Date().toISOString().slice(11, 19)}] ${s}\n`);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Least-squares slope of y over x. */
+const slope = (xs: number[], ys: number[]): number => {
+  const mx = xs.reduce((a, b) => a + b, 0) / xs.length;
+  const my = ys.reduce((a, b) => a + b, 0) / ys.length;
+  let num = 0;
+  let den = 0;
+  xs.forEach((x, i) => ((num += (x - mx) * ((ys[i] as number) - my)), (den += (x - mx) ** 2)));
+  return den === 0 ? NaN : num / den;
+};
+/** The memory samples of reloads first..last: each series' first and last value and its slope per 100 reloads. */
+const trend = (samples: { reload: number; rssMb: number; heapAfterGcMb: number; arrayBuffersAfterGcMb: number; fullGcs: number }[]) => {
+  const x = samples.map((m) => m.reload);
+  const series = (k: 'rssMb' | 'heapAfterGcMb' | 'arrayBuffersAfterGcMb') => {
+    const y = samples.map((m) => m[k]);
+    // medians of the first and the last ten samples: a sawtooth (GC, allocator) moves single samples a lot
+    return { first: y[0] ?? NaN, last: y.at(-1) ?? NaN, min: Math.min(...y), max: Math.max(...y), firstTenMedian: median(y.slice(0, 10)), lastTenMedian: median(y.slice(-10)), mbPer100Reloads: r3(slope(x, y) * 100) };
+  };
+  return { reloads: [x[0] ?? NaN, x.at(-1) ?? NaN], fullGcs: (samples.at(-1)?.fullGcs ?? 0) - (samples[0]?.fullGcs ?? 0), rss: series('rssMb'), heapAfterGc: series('heapAfterGcMb'), arrayBuffersAfterGc: series('arrayBuffersAfterGcMb') };
+};
 
 const prefix = `benchsv${Date.now().toString(36)}`;
 const dir = mkdtempSync(join(tmpdir(), 'tessera-bench-serve-'));
@@ -240,6 +269,8 @@ try {
   const rss: number[] = [];
   const rssStart = rssMb();
   const sampler = setInterval(() => rss.push(rssMb()), 250);
+  // memory at the same point of every reload cycle: right after the version serves
+  const memory: { reload: number; rssMb: number; heapAfterGcMb: number; arrayBuffersAfterGcMb: number; fullGcs: number }[] = [];
   // the load runs until every version has been loaded (a stop message), at most this long
   const reloading = run('http', 'reloading', (reloads * Math.max(reloadEveryMs, 5000)) / 1000 + 60);
   await sleep(2500); // the load generator's warm-up
@@ -255,7 +286,11 @@ try {
     for (let waited = 0; waited < 30_000; waited += 50) {
       const text = await scrape();
       const n = metricValue(text, 'tessera_serve_model_reloads_total', 'outcome="loaded"') + metricValue(text, 'tessera_serve_model_reloads_total', 'outcome="refused"');
-      if (n >= reloadsBefore + v + 1) break;
+      if (n >= reloadsBefore + v + 1) {
+        const mb = (name: string) => r3(metricValue(text, name) / 2 ** 20);
+        memory.push({ reload: v + 1, rssMb: rssMb(), heapAfterGcMb: mb('tessera_serve_heap_after_gc_bytes'), arrayBuffersAfterGcMb: mb('tessera_serve_array_buffers_after_gc_bytes'), fullGcs: metricValue(text, 'tessera_serve_full_gcs_total') });
+        break;
+      }
       await sleep(50);
     }
     loadMs.push(performance.now() - t);
@@ -271,7 +306,8 @@ try {
   const after = await scrape();
   const loaded = metricValue(after, 'tessera_serve_model_reloads_total', 'outcome="loaded"') - loadedBefore;
   const refused = metricValue(after, 'tessera_serve_model_reloads_total', 'outcome="refused"');
-  say(`reloading: ${JSON.stringify(reload)}; loaded ${loaded}, refused ${refused}; RSS ${rssStart} -> ${rssEnd} MB (max ${Math.max(...rss)})`);
+  const memoryTrend = trend(memory.filter((m) => m.reload >= Math.min(10, reloads)));
+  say(`reloading: ${JSON.stringify(reload)}; loaded ${loaded}, refused ${refused}; RSS ${rssStart} -> ${rssEnd} MB (max ${Math.max(...rss)}); memory over reloads: ${JSON.stringify(memoryTrend)}`);
 
   say('INT8: publishing the same model with quantize int8, then the steady load again');
   const int8V = await publishModel(store, { model: fm, name: 'fm', featureSpecHash: transform.spec.hash, parent: null, delta: false, data: { samples: train.size, from: null, to: null }, metrics: {}, serving: { quantize: 'int8' } });
@@ -296,7 +332,7 @@ try {
       model: { kind: 'fm', factors: fm.config.factors, trainSamples: train.size, heldOut: held.size, files: modelBytes },
     },
     steady: { ...steady, targetP99Ms: 5, rssMb: rssBeforeSteady },
-    redisFloor: { what: "the feature reader's MULTI/EXEC (HGETALLs + ZREVRANGE) for the same requests, plain ioredis, no decoding, same rate, from the load process", ...floor },
+    redisFloor: { what: "the service's own Redis reads for the same requests (recorded from its FeatureReader), sent with the Redis adapter's encoding (one MULTI/EXEC, hashes packed by one EVAL), replies not unpacked or decoded, same rate, from the load process", ...floor },
     reload: {
       versionsPublished: reloads,
       everyMs: reloadEveryMs,
@@ -309,6 +345,7 @@ try {
       p99VsSteady: r3((reload.p99Ms as number) / (steady.p99Ms as number)),
       targetRatio: 1.2,
       rssMb: { start: rssStart, end: rssEnd, max: Math.max(...rss), min: Math.min(...rss), samples: rss.length },
+      memory: { ...memoryTrend, perReload: memory },
     },
     int8: {
       heldOutSamples: held.size,

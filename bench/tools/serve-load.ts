@@ -11,17 +11,26 @@
  * (adds the client's timer lateness, ~1 ms granularity). Every answer counts, a 503 too (by status
  * and code in `non200`); `errors` are requests that got no answer.
  *
- * The Redis round-trip floor: the MULTI/EXEC the feature reader sends for the same request (the
- * watermarks hash, the user's hash and last-k lists, each candidate's item and user x category
- * hashes), with plain ioredis and no decoding, paced at the same rate.
+ * The Redis round-trip floor: for the same requests, the very reads the service sends, and
+ * nothing else. Each pooled request's queries are recorded once from the service's own
+ * FeatureReader (the catalog, the watermarks, the user's hash and last-k set, each distinct item
+ * and user x category hash: the same keys, repeated refs read once), then sent with the Redis
+ * adapter's own encoding (`sendRead`: one MULTI/EXEC, every hash in one EVAL that packs each into
+ * one string), paced at the same rate; the replies are not unpacked or decoded. So the floor is
+ * one round trip of the service's exact Redis work: what the service adds above it is its own
+ * CPU (HTTP, decoding, features, scoring). The load process's CPU per request is reported too
+ * (`loadCpuMsPerRequest`).
  *
  * Messages in: `{ type: 'init', ... }`, `{ type: 'http' | 'floor', phase, seconds }` (seconds at most: `{ type: 'stop' }` ends the phase early), `{ type: 'exit' }`.
  * Messages out: `{ type: 'ready' }`, `{ type: 'result', phase, ... }`.
  */
 import { Agent, request as httpRequest } from 'node:http';
 import { Redis } from 'ioredis';
+import { sendRead } from '../../src/adapters/redis/redis-online-store.js';
 import { compileGroup } from '../../src/features/definitions.js';
 import { REFERENCE_GROUPS } from '../../src/features/reference.js';
+import type { OnlineStore, ReadQuery, ReadValue } from '../../src/ports/online-store.js';
+import { FeatureReader } from '../../src/serving/feature-reader.js';
 import { createStreamKeys } from '../../src/streaming/stream-keys.js';
 
 interface Init {
@@ -58,6 +67,35 @@ const requestOf = (i: number, o: Init) => ({
   at: 'watermark',
 });
 
+/**
+ * The queries the service's FeatureReader sends for each pooled request, recorded through a
+ * store that answers every read with empty state (cold-start features, a watermark of 1).
+ */
+async function recordReads(o: Init): Promise<ReadQuery[][]> {
+  let last: readonly ReadQuery[] = [];
+  const empty = (q: ReadQuery): ReadValue => {
+    switch (q.kind) {
+      case 'hgetall':
+        return { kind: 'hgetall', value: q.key.endsWith(':wm') ? { 'p:0': '1' } : {} };
+      case 'hgetallFlat':
+        return { kind: 'hgetallFlat', value: [] };
+      case 'ztop':
+        return { kind: 'ztop', value: [] };
+      default:
+        throw new Error(`the floor does not expect a ${q.kind} read`);
+    }
+  };
+  const recorder = { read: async (queries: readonly ReadQuery[]) => ((last = queries), queries.map(empty)) } as unknown as OnlineStore;
+  const reader = new FeatureReader({ store: recorder, keys: createStreamKeys(o.prefix), groups: REFERENCE_GROUPS.map(compileGroup), clock: Date.now });
+  const reads: ReadQuery[][] = [];
+  for (let i = 0; i < POOL; i++) {
+    const r = requestOf(i, o);
+    await reader.readRequest({ userId: r.userId, items: r.candidates, context: { ...r.context, os: null, country: null, city: null }, at: 'watermark' });
+    reads.push([...last]);
+  }
+  return reads;
+}
+
 function post(path: string, body: string): Promise<{ status: number; text: string }> {
   const o = init as Init;
   return new Promise((resolve, reject) => {
@@ -77,6 +115,11 @@ const pct = (a: Float64Array, p: number): number => {
   return a[Math.min(a.length - 1, Math.floor((p / 100) * a.length))] as number;
 };
 const r3 = (x: number) => Math.round(x * 1000) / 1000;
+/** This process's CPU since `from`, ms per request. */
+const cpuPerRequest = (from: NodeJS.CpuUsage, requests: number): number => {
+  const c = process.cpuUsage(from);
+  return r3((c.user + c.system) / 1000 / Math.max(1, requests));
+};
 
 /** Set by a `stop` message: the phase in progress sends nothing more and reports what it has. */
 let stopRequested = false;
@@ -166,6 +209,7 @@ process.on('message', (m: Message) => {
       send({ type: 'ready' });
     } else if (m.type === 'http') {
       const o = init as Init;
+      const cpu0 = process.cpuUsage();
       const versions = new Map<string, number>();
       const statuses: Record<string, number> = {};
       // warm-up: connections and JIT on both sides, not counted
@@ -186,26 +230,24 @@ process.on('message', (m: Message) => {
           if (body.items.length !== o.candidates) throw new Error(`${body.items.length} items for ${o.candidates} candidates`);
         }
       });
-      send({ type: 'result', phase: m.phase, ...result, warmupSent: warm.sent, non200: statuses, versionsServed: versions.size });
+      send({ type: 'result', phase: m.phase, ...result, warmupSent: warm.sent, non200: statuses, versionsServed: versions.size, loadCpuMsPerRequest: cpuPerRequest(cpu0, (warm.sent ?? 0) + (result.sent ?? 0)) });
     } else if (m.type === 'floor') {
       const o = init as Init;
-      const keys = createStreamKeys(o.prefix);
-      const lastK = (REFERENCE_GROUPS.map(compileGroup).find((g) => g.name === 'user')?.aggregations ?? []).filter((a) => a.def.op === 'last_k');
-      const req = Array.from({ length: POOL }, (_, i) => requestOf(i, o));
+      const reads = await recordReads(o);
+      const cpu0 = process.cpuUsage();
       const once = async (i: number) => {
-        const r = req[i % POOL] as ReturnType<typeof requestOf>;
-        const tx = raw.multi();
-        tx.call('HGETALL', keys.watermarks());
-        tx.call('HGETALL', keys.entity('user', r.userId));
-        for (const a of lastK) tx.zrevrange(keys.lastK('user', a.index, r.userId), 0, (a.def.k ?? 1) - 1, 'WITHSCORES');
-        for (const c of r.candidates) {
-          tx.call('HGETALL', keys.entity('item', c.itemId));
-          tx.call('HGETALL', keys.entity('user_category', `${r.userId}:${c.categoryId}`));
-        }
-        await tx.exec();
+        const sent = await sendRead(raw, reads[i % POOL] as ReadQuery[]);
+        for (const [err] of sent?.replies ?? []) if (err) throw err;
       };
       const warm = await paced(Math.min(2, m.seconds), o.rate, once);
-      send({ type: 'result', phase: m.phase, ...(await paced(m.seconds, o.rate, once)), warmupSent: warm.sent, redisCommands: 2 + lastK.length + 2 * o.candidates });
+      const result = await paced(m.seconds, o.rate, once);
+      const queries = reads.map((r) => r.length);
+      const hashes = reads.map((r) => r.filter((q) => q.kind === 'hgetallFlat').length);
+      send({
+        type: 'result', phase: m.phase, ...result, warmupSent: warm.sent,
+        readsPerRequest: { queries: Math.min(...queries), queriesMax: Math.max(...queries), hashes: Math.min(...hashes), hashesMax: Math.max(...hashes) },
+        loadCpuMsPerRequest: cpuPerRequest(cpu0, (warm.sent ?? 0) + (result.sent ?? 0)),
+      });
     } else if (m.type === 'stop') {
       stopRequested = true;
     } else {

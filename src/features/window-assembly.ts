@@ -1,4 +1,4 @@
-import { aggregatorFor, smoothedRatio, type AggState, type FeatureValue } from './aggregators.js';
+import { aggregatorFor, smoothedRatio, type Aggregator, type AggState, type FeatureValue } from './aggregators.js';
 import { toCompiled, type AggregationDef, type CompiledGroup, type FeatureGroupDef } from './definitions.js';
 import { windowRange } from './windows.js';
 
@@ -87,4 +87,110 @@ export function assembleGroup(group: CompiledGroup | FeatureGroupDef, states: Gr
  */
 export function coldStartFeatures(group: CompiledGroup | FeatureGroupDef): Record<string, FeatureValue> {
   return assembleGroup(group, NO_STATES, 0);
+}
+
+/**
+ * One entity's states as flat lists instead of a Map per tile size: tile i is aggregation
+ * `agg[i]`'s state `state[i]` in the tile of `hop[i]` ms starting at `start[i]`, at most one tile
+ * per (aggregation, hop, start); `lifetime[a]` is aggregation a's lifetime state. A reader that
+ * decodes many entities fills one list after the other ({@link clear}), allocating nothing per
+ * entity but the states.
+ */
+export class TileList {
+  size = 0;
+  readonly agg: number[] = [];
+  readonly hop: number[] = [];
+  readonly start: number[] = [];
+  readonly state: AggState[] = [];
+  readonly lifetime: (AggState | undefined)[] = [];
+  /** The entity's latest applied event time, null when none (set by the decoder). */
+  latest: number | null = null;
+
+  /** Empties the list for an entity of a group with `aggregations` aggregations (keeping the lists' storage). */
+  clear(aggregations: number): void {
+    for (let i = 0; i < this.size; i++) this.state[i] = 0;
+    this.size = 0;
+    this.latest = null;
+    const lifetime = this.lifetime;
+    for (let a = 0; a < aggregations; a++) lifetime[a] = undefined;
+    if (lifetime.length > aggregations) lifetime.length = aggregations;
+  }
+
+  push(agg: number, hop: number, start: number, state: AggState): void {
+    const i = this.size++;
+    this.agg[i] = agg;
+    this.hop[i] = hop;
+    this.start[i] = start;
+    this.state[i] = state;
+  }
+}
+
+type AssemblyStep =
+  | { kind: 'windowed'; name: string; agg: number; hopMs: number; windowMs: number; core: Aggregator }
+  | { kind: 'lifetime'; name: string; agg: number; core: Aggregator }
+  | { kind: 'derived'; name: string; numerator: string; denominator: string; alpha: number; beta: number };
+
+/** A group's features as steps, plus a record with its feature names in order to copy the output's shape from. */
+interface AssemblyPlan {
+  readonly steps: readonly AssemblyStep[];
+  readonly shape: Readonly<Record<string, FeatureValue>>;
+}
+
+const plans = new WeakMap<CompiledGroup, AssemblyPlan>();
+/** Tile indexes of one window, reused across calls (assembly is synchronous). */
+let picked = new Int32Array(64);
+
+function planOf(group: CompiledGroup): AssemblyPlan {
+  let plan = plans.get(group);
+  if (plan !== undefined) return plan;
+  const defs = group.def.aggregations;
+  const steps = group.features.map((f): AssemblyStep => {
+    if (f.kind === 'derived') return { kind: 'derived', name: f.name, numerator: f.numerator, denominator: f.denominator, alpha: f.alpha, beta: f.beta };
+    const core = aggregatorFor(defs[f.aggregation] as AggregationDef);
+    return f.kind === 'windowed' ? { kind: 'windowed', name: f.name, agg: f.aggregation, hopMs: f.hopMs, windowMs: f.windowMs, core } : { kind: 'lifetime', name: f.name, agg: f.aggregation, core };
+  });
+  const shape: Record<string, FeatureValue> = {};
+  for (const f of group.features) shape[f.name] = null;
+  plans.set(group, (plan = { steps, shape }));
+  return plan;
+}
+
+/**
+ * {@link assembleGroup} over a {@link TileList}: the same values, computed the same way (a window
+ * merges its tiles with `windowRange(q, windowMs).from <= start < q` in ascending start order from
+ * `init()`, then finishes; lifetime values finish their state or `init()`; derived features
+ * combine their inputs), without a Map per aggregation and tile size. The serving reader's path.
+ */
+export function assembleTiles(group: CompiledGroup, tiles: TileList, q: number): Record<string, FeatureValue> {
+  const plan = planOf(group);
+  // every name at once (the copy has the record's final shape), each value set below
+  const out: Record<string, FeatureValue> = { ...plan.shape };
+  const { agg, hop, start, state, size } = tiles;
+  if (picked.length < size) picked = new Int32Array(size * 2);
+  for (const s of plan.steps) {
+    if (s.kind === 'windowed') {
+      const from = windowRange(q, s.windowMs).from;
+      let n = 0;
+      for (let i = 0; i < size; i++) {
+        const st = start[i] as number;
+        if (agg[i] === s.agg && hop[i] === s.hopMs && st >= from && st < q) {
+          // insertion sort by start: a window holds few tiles
+          let j = n++;
+          while (j > 0 && (start[picked[j - 1] as number] as number) > st) {
+            picked[j] = picked[j - 1] as number;
+            j--;
+          }
+          picked[j] = i;
+        }
+      }
+      let acc = s.core.init();
+      for (let j = 0; j < n; j++) acc = s.core.merge(acc, state[picked[j] as number] as AggState);
+      out[s.name] = s.core.finish(acc, q);
+    } else if (s.kind === 'lifetime') {
+      out[s.name] = s.core.finish(tiles.lifetime[s.agg] ?? s.core.init(), q);
+    } else {
+      out[s.name] = smoothedRatio(out[s.numerator] as number, out[s.denominator] as number, s.alpha, s.beta);
+    }
+  }
+  return out;
 }

@@ -3,14 +3,14 @@ import type { Context } from '../events/event-types.js';
 import type { FeatureValue } from '../features/aggregators.js';
 import { contextFeatures, type ContextFeatures } from '../features/context.js';
 import type { CompiledGroup } from '../features/definitions.js';
-import { assembleGroup, coldStartFeatures, headIsExact } from '../features/window-assembly.js';
+import { assembleGroup, assembleTiles, coldStartFeatures, headIsExact, TileList } from '../features/window-assembly.js';
 import { tileStart, windowRange } from '../features/windows.js';
 import { hllTileLabel } from '../streaming/tile-layout.js';
 import type { OnlineStore, ReadQuery, ReadValue } from '../ports/online-store.js';
 import { createStreamKeys, type StreamKeys } from '../streaming/stream-keys.js';
 import { catalogQuery, EMPTY_CATALOG, parseCatalog, type Catalog } from '../streaming/online-catalog.js';
 import { mergeLambda } from './lambda-merge.js';
-import { decodeEntity } from '../streaming/tile-decode.js';
+import { decodeEntity, decodeEntityTiles, lastKState, tileListDecodable } from '../streaming/tile-decode.js';
 
 /** The online state cannot answer this query time exactly; the message says what can. */
 export class InexactQueryError extends TesseraError {
@@ -95,6 +95,11 @@ export class FeatureReader {
   private readonly hllByGroup = new Map<CompiledGroup, CompiledGroup['aggregations']>();
   private catalog: Catalog = EMPTY_CATALOG;
   private readonly keysByNamespace = new Map<string, StreamKeys>();
+  /** Per group: whether its hashes decode into {@link tiles}, and its cold-start values. */
+  private readonly fastByGroup = new Map<CompiledGroup, boolean>();
+  private readonly coldByGroup = new Map<CompiledGroup, Record<string, FeatureValue>>();
+  /** Where each entity is decoded in turn on the common path (decoding is synchronous). */
+  private readonly tiles = new TileList();
 
   constructor(private readonly deps: FeatureReaderDeps) {
     this.groups = new Map(deps.groups.map((g) => [g.name, g]));
@@ -104,7 +109,8 @@ export class FeatureReader {
   /**
    * Feature values of the given entities at `at`, in one round trip. Groups with approx_distinct
    * read one HyperLogLog key per tile of the query's windows, which needs q before the read: with
-   * `at = 'watermark'` such groups cost one more round trip (the watermark first).
+   * `at = 'watermark'` such groups cost one more round trip (the watermark first). A ref given more
+   * than once is read once, and its entries are the same object.
    */
   async read(refs: readonly EntityRef[], at: QueryTime = 'now'): Promise<{ q: number; entities: EntityFeatures[] }> {
     const groups = refs.map((ref) => {
@@ -112,10 +118,44 @@ export class FeatureReader {
       if (!group) throw new UsageError(`unknown feature group "${ref.group}" (known: ${[...this.groups.keys()].join(', ')})`);
       return group;
     });
+    // a ref that repeats (e.g. user x category for candidates of one category) is read once
+    let unique: readonly EntityRef[] = refs;
+    let uniqueGroups: readonly CompiledGroup[] = groups;
+    let slots: Int32Array | null = null;
+    const seen = new Map<string, Map<string, number>>();
+    for (let i = 0; i < refs.length; i++) {
+      const ref = refs[i] as EntityRef;
+      let byKey = seen.get(ref.group);
+      if (byKey === undefined) seen.set(ref.group, (byKey = new Map()));
+      const first = byKey.get(ref.key);
+      if (first === undefined) {
+        byKey.set(ref.key, slots === null ? i : (unique as EntityRef[]).length);
+        if (slots !== null) {
+          slots[i] = (unique as EntityRef[]).length;
+          (unique as EntityRef[]).push(ref);
+          (uniqueGroups as CompiledGroup[]).push(groups[i] as CompiledGroup);
+        }
+        continue;
+      }
+      if (slots === null) {
+        // the first repeat: from here on, refs map to their first occurrence
+        slots = new Int32Array(refs.length);
+        for (let j = 0; j < i; j++) slots[j] = j;
+        unique = refs.slice(0, i);
+        uniqueGroups = groups.slice(0, i);
+      }
+      slots[i] = first;
+    }
     for (let attempt = 0; ; attempt++) {
       const catalog = this.catalog;
-      const answer = await this.readWith(catalog, refs, groups, at);
-      if (answer.catalog.rev === catalog.rev || attempt >= 3) return answer.result;
+      const answer = await this.readWith(catalog, unique, uniqueGroups, at);
+      if (answer.catalog.rev === catalog.rev || attempt >= 3) {
+        if (slots === null) return answer.result;
+        const read = answer.result.entities;
+        const entities: EntityFeatures[] = new Array(slots.length);
+        for (let i = 0; i < slots.length; i++) entities[i] = read[slots[i] as number] as EntityFeatures;
+        return { q: answer.result.q, entities };
+      }
       this.catalog = answer.catalog; // changed since the keys were built: read again with the new versions
     }
   }
@@ -172,7 +212,21 @@ export class FeatureReader {
       return decodeEntity(group, hash, sets, sketches, keep);
     };
     const at_ = q;
-    const entities = plan.map(({ ref, group, stream, batch }) => {
+    const tiles = this.tiles;
+    const entities = plan.map(({ ref, group, stream, batch }): EntityFeatures => {
+      // the common case (stream tiles only, fields as the stream writes them, q after the entity's
+      // latest event) decodes into the reused tile list; anything else takes the general path below
+      if (batch === null && stream.hlls.length === 0 && this.tileListDecodable(group) && decodeEntityTiles(group, flatOf(results[stream.first]), tiles)) {
+        const latest = tiles.latest;
+        if (latest === null) return { group: group.name, key: ref.key, values: this.coldStart(group), known: false, latestEventTime: null, ageMs: null };
+        if (!(latest >= at_)) {
+          for (let j = 0; j < stream.lastK.length; j++) {
+            const a = stream.lastK[j] as CompiledGroup['aggregations'][number];
+            tiles.lifetime[a.index] = lastKState(a.def, ztopOf(results[stream.first + 1 + j]));
+          }
+          return { group: group.name, key: ref.key, values: assembleTiles(group, tiles, at_), known: true, latestEventTime: latest, ageMs: at_ - latest };
+        }
+      }
       const states =
         batch === null
           ? decode(group, stream)
@@ -182,7 +236,7 @@ export class FeatureReader {
               decode(group, stream, (_h, start) => start >= batch.until),
             );
       if (states.latest === null) {
-        return { group: group.name, key: ref.key, values: coldStartFeatures(group), known: false, latestEventTime: null, ageMs: null };
+        return { group: group.name, key: ref.key, values: this.coldStart(group), known: false, latestEventTime: null, ageMs: null };
       }
       if (states.latest >= at_) this.checkExact(group, ref, states, at_);
       return { group: group.name, key: ref.key, values: assembleGroup(group, states, at_), known: true, latestEventTime: states.latest, ageMs: at_ - states.latest };
@@ -215,6 +269,24 @@ export class FeatureReader {
     });
     const ctx = request.context ?? { device: null, os: null, country: null, city: null, page: null, timezone: null };
     return { q, user: entities[0] as EntityFeatures, items, context: contextFeatures(ctx, q), rawContext: ctx };
+  }
+
+  private tileListDecodable(group: CompiledGroup): boolean {
+    let fast = this.fastByGroup.get(group);
+    if (fast === undefined) this.fastByGroup.set(group, (fast = tileListDecodable(group)));
+    return fast;
+  }
+
+  /** A fresh copy of the group's cold-start values (computed once; callers may keep or change what they get). */
+  private coldStart(group: CompiledGroup): Record<string, FeatureValue> {
+    let template = this.coldByGroup.get(group);
+    if (template === undefined) this.coldByGroup.set(group, (template = coldStartFeatures(group)));
+    const out: Record<string, FeatureValue> = {};
+    for (const name in template) {
+      const v = template[name] as FeatureValue;
+      out[name] = Array.isArray(v) ? v.slice() : v;
+    }
+    return out;
   }
 
   private hllOf(group: CompiledGroup): CompiledGroup['aggregations'] {

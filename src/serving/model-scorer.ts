@@ -4,11 +4,12 @@ import { coldStartFeatures } from '../features/window-assembly.js';
 import { inputSchemaHash } from '../models/model-batch.js';
 import { ModelConfigError } from '../models/model-errors.js';
 import { isQuantizeMode, quantizeModel, type QuantizeMode, type ServingModel } from '../models/quantized-model.js';
+import { decodeModel } from '../models/serialization.js';
 import type { ModelManifest, ModelStore } from '../ports/model-store.js';
 import type { FeatureTransform, ServingRequest } from '../training/feature-transform.js';
 import { loadPublished } from '../training/publication.js';
 import type { RequestFeatures } from './feature-reader.js';
-import type { ScorerLoader } from './model-watcher.js';
+import { yieldToRequests, type ScorerLoader } from './model-watcher.js';
 import type { Scorer } from './scorer.js';
 
 /**
@@ -26,15 +27,24 @@ export function modelScorer(model: ServingModel, version: string, transform: Fea
       // property reads, which see inherited ones). Spreading ~40 names into 200 fresh records per
       // request was most of the scorer's time, in allocation and GC. Group names never overlap.
       const shared: Record<string, FeatureValue> = { ...f.user.values, ...f.context };
+      const userPrefix = `${f.user.key}:`;
       const requests: ServingRequest[] = f.items.map(({ item, userCategory }) => {
         const features = Object.assign(Object.create(shared) as Record<string, FeatureValue>, item.values, userCategory?.values ?? noCategory);
-        return { userId: f.user.key, itemId: item.key, categoryId: userCategory ? (userCategory.key.split(':').at(-1) ?? null) : null, context: f.rawContext, time: f.q, features };
+        return { userId: f.user.key, itemId: item.key, categoryId: userCategory ? categoryOf(userCategory.key, userPrefix) : null, context: f.rawContext, time: f.q, features };
       });
       const batch = transform.requestsBatch(requests);
       if (batch.size !== requests.length) throw new Error(`the feature transform refused ${requests.length - batch.size} of ${requests.length} candidates`);
       return model.predict(batch);
     },
   };
+}
+
+/**
+ * The category of a user x category key (`<userId>:<categoryId>`, as the reader builds it for this
+ * request's user); the last `:`-separated part of a key of another user.
+ */
+function categoryOf(key: string, userPrefix: string): string {
+  return key.startsWith(userPrefix) ? key.slice(userPrefix.length) : key.slice(key.lastIndexOf(':') + 1);
 }
 
 /** How the loader holds the models it loads. */
@@ -65,12 +75,16 @@ export function servingQuantization(manifest: ModelManifest, override: QuantizeM
  * the request path, before the smoke test.
  */
 export function tesseraScorerLoader(transform: FeatureTransform, groups: readonly CompiledGroup[], options: ScorerLoaderOptions = {}): ScorerLoader {
-  return async (manifest, _files, store: ModelStore) => {
+  return async (manifest, files, store: ModelStore) => {
     const mode = servingQuantization(manifest, options.quantize);
-    const { model } = await loadPublished(store, manifest.model, manifest.version);
+    // a full snapshot decodes from the files the watcher read (and checked) already; a delta
+    // needs its chain back to one
+    const bin = manifest.type === 'full' ? files.get('model.bin') : undefined;
+    const model = bin !== undefined ? decodeModel(bin) : (await loadPublished(store, manifest.model, manifest.version)).model;
     if (model.schemaHash !== inputSchemaHash(transform.schema)) {
       throw new Error(`model ${manifest.model} ${manifest.version} was built for feature spec ${String(model.schema.specHash)}, the service's transform is ${transform.spec.hash}`);
     }
+    await yieldToRequests();
     return modelScorer(quantizeModel(model, mode), manifest.version, transform, groups);
   };
 }

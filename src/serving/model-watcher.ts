@@ -4,6 +4,15 @@ import type { Metrics } from '../observability/metrics.js';
 import type { Scorer, ScorerSource } from './scorer.js';
 
 /**
+ * Lets the requests that arrived meanwhile run before the next step of a reload: a reload's
+ * steps (checksums, decoding, quantising, the smoke test) each hold the event loop for tens of
+ * milliseconds, and requests should wait for one of them at most, not for all in a row.
+ */
+export function yieldToRequests(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/**
  * Builds a scorer from a version's files (model parameters behind the shared feature transform).
  * It throws when the files do not make a valid model of this kind.
  */
@@ -96,7 +105,9 @@ export class ModelWatcher implements ScorerSource {
       if (manifest.featureSpecHash !== this.options.featureSpecHash) {
         throw new Error(`trained for feature spec ${manifest.featureSpecHash}, the service computes ${this.options.featureSpecHash}`);
       }
+      await yieldToRequests();
       const scorer = await this.options.load(manifest, files, store);
+      await yieldToRequests();
       await this.options.smokeTest(scorer);
       this.scorer = scorer; // the swap
       this.servingVersion = pointed;

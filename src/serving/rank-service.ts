@@ -1,4 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { constants as perfConstants, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
+import { getHeapSpaceStatistics } from 'node:v8';
 import { TesseraError } from '../errors.js';
 import type { Context } from '../events/event-types.js';
 import { formatInstant, parseInstant } from '../events/time.js';
@@ -169,7 +171,9 @@ function send(res: ServerResponse, status: number, body: unknown): void {
  *   `{ model: { version }, q, items: [{ itemId, score }] (best first), freshness }`: features for
  *   the user, every candidate and user x category in one store round trip, scored in one batch;
  * - `GET /healthz` (the process answers), `GET /readyz` (the store answers within the timeout and a
- *   model or the fallback can rank), `GET /metrics` (Prometheus text).
+ *   model or the fallback can rank), `GET /metrics` (Prometheus text: request latency, model
+ *   version and reloads, feature age, store errors; with {@link startRankService} also the memory
+ *   retained after each full GC).
  * Bad input gets a 4xx with `{ error: { code, message } }`; a slow or failing store a 503; nothing
  * a client sends can crash the process.
  */
@@ -293,10 +297,35 @@ export function createRankHandler(deps: RankServiceDeps): (req: IncomingMessage,
   };
 }
 
-/** Starts the service on host:port (0: any free port); resolves once listening. */
+/**
+ * Keeps the gauges of memory retained, sampled right after each full (mark-compact) garbage
+ * collection, when the garbage awaiting collection is gone, so their trend over hours or over model
+ * reloads shows whether memory is kept (a sample at an arbitrary time mostly measures garbage):
+ * `tessera_serve_heap_after_gc_bytes` (the V8 heap outside the young generation) and
+ * `tessera_serve_array_buffers_after_gc_bytes` (typed arrays and buffers, where models keep their
+ * tables), with `tessera_serve_full_gcs_total`. Returns the function that stops it.
+ */
+export function watchMemoryAfterGc(metrics: Metrics): () => void {
+  const observer = new PerformanceObserver((list) => {
+    let full = 0;
+    for (const e of list.getEntries()) if ((e as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR) full++;
+    if (full === 0) return;
+    let heap = 0;
+    for (const space of getHeapSpaceStatistics()) if (space.space_name !== 'new_space' && space.space_name !== 'new_large_object_space') heap += space.space_used_size;
+    metrics.inc('tessera_serve_full_gcs_total', {}, full, 'Full (mark-compact) garbage collections');
+    metrics.set('tessera_serve_heap_after_gc_bytes', heap, {}, 'V8 heap in use outside the young generation, right after the latest full GC');
+    metrics.set('tessera_serve_array_buffers_after_gc_bytes', process.memoryUsage().arrayBuffers, {}, 'Typed arrays and buffers (model tables), right after the latest full GC');
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  return () => observer.disconnect();
+}
+
+/** Starts the service on host:port (0: any free port); resolves once listening. Keeps the {@link watchMemoryAfterGc} gauges until it closes. */
 export async function startRankService(deps: RankServiceDeps, port: number, host = '127.0.0.1'): Promise<Server> {
   const server = createServer({ keepAliveTimeout: 65_000 }, createRankHandler(deps));
   server.on('clientError', (_err, socket) => socket.end('HTTP/1.1 400 Bad Request\r\n\r\n'));
+  const unwatch = watchMemoryAfterGc(deps.metrics);
+  server.once('close', unwatch);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => resolve());

@@ -1,7 +1,7 @@
 import type { AggregationDef, CompiledGroup } from '../features/definitions.js';
 import { EVENT_FIELDS, type FieldKind } from '../events/event-fields.js';
 import { aggregatorFor, type AggState, type DecayState, type TimedValue } from '../features/aggregators.js';
-import type { GroupStates } from '../features/window-assembly.js';
+import type { GroupStates, TileList } from '../features/window-assembly.js';
 import { hllFromBase64 } from '../features/hll.js';
 import { DECAY_TILE_MS } from './tile-layout.js';
 
@@ -199,4 +199,119 @@ export function decodeEntity(
       return lifetime.get(agg);
     },
   };
+}
+
+/** The ops whose stored fields {@link decodeEntityTiles} reads; the others (avg, decayed_count, approx_distinct) are left to {@link decodeEntity}. */
+const TILE_LIST_OPS: ReadonlySet<AggregationDef['op']> = new Set<AggregationDef['op']>(['count', 'sum', 'min', 'max', 'last', 'last_seen', 'last_k']);
+
+/** Whether {@link decodeEntityTiles} can decode the group's entities (every op is one it reads). */
+export function tileListDecodable(group: CompiledGroup): boolean {
+  return group.def.aggregations.every((a) => TILE_LIST_OPS.has(a.op));
+}
+
+/**
+ * The end of the canonical non-negative integer text (what `String(n)` writes: digits, no leading
+ * zero, at most 15 of them, so exact) starting at `from`, or -1 when there is none; it ends at the
+ * first non-digit.
+ */
+function canonicalIntEnd(s: string, from: number): number {
+  let i = from;
+  while (i < s.length) {
+    const d = s.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) break;
+    i++;
+  }
+  const n = i - from;
+  return n === 0 || n > 15 || (n > 1 && s.charCodeAt(from) === 48) ? -1 : i;
+}
+
+/** The value of digits `s[from, to)` (checked by {@link canonicalIntEnd}). */
+function digits(s: string, from: number, to: number): number {
+  let v = 0;
+  for (let i = from; i < to; i++) v = v * 10 + (s.charCodeAt(i) - 48);
+  return v;
+}
+
+/** `Number(text)`, without the general conversion for the stored numbers' usual form (an optional `-`, then at most 15 digits: exact). */
+function numberOf(text: string): number {
+  const negative = text.charCodeAt(0) === 45; /* - */
+  const from = negative ? 1 : 0;
+  const n = text.length - from;
+  if (n === 0 || n > 15) return Number(text);
+  let v = 0;
+  for (let i = from; i < text.length; i++) {
+    const d = text.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return Number(text);
+    v = v * 10 + d;
+  }
+  return negative ? -v : v;
+}
+
+/**
+ * The serving reader's decoding of an entity hash (the flat `[field, value, ...]` of
+ * `hgetallFlat`) into a {@link TileList}, for groups whose ops {@link tileListDecodable} accepts
+ * and with every tile kept: the same states {@link decodeEntity} gives (tiles, lifetime states,
+ * latest event time; last_k lives in sorted sets, see {@link lastKState}), without a Map per
+ * aggregation and tile size. It reads only canonical field texts (`<i>|<hop>|<start>`, `<i>|L`,
+ * `t|…`, `_t`, `_p`, numbers as `String(n)` writes them, which is all the stream and the batch
+ * layer write) and returns false for anything else, leaving that hash to decodeEntity, whose
+ * reading of odd fields it therefore never has to reproduce. The per-tile latest event times are
+ * not kept: a read at a q not after the entity's latest event goes through decodeEntity and the
+ * exactness check.
+ */
+export function decodeEntityTiles(group: CompiledGroup, flat: readonly string[], out: TileList): boolean {
+  const defs = group.def.aggregations;
+  out.clear(defs.length);
+  // the latest event time as decodeEntity's Math.max(latest ?? -Infinity, v), kept unboxed
+  let latest = -Infinity;
+  let applied = false;
+  for (let i = 0; i + 1 < flat.length; i += 2) {
+    const field = flat[i] as string;
+    const value = flat[i + 1] as string;
+    const c0 = field.charCodeAt(0);
+    if (c0 === 95 /* _ */) {
+      if (field === '_p') continue;
+      if (field !== '_t') return false;
+      latest = Math.max(latest, numberOf(value));
+      applied = true;
+      continue;
+    }
+    if (c0 === 116 /* t */ && (field.length === 1 || field.charCodeAt(1) === 124)) {
+      // `t|<hop>|<start>`: every tile is kept, so only the entity's latest time matters here
+      latest = Math.max(latest, numberOf(value));
+      applied = true;
+      continue;
+    }
+    const e0 = canonicalIntEnd(field, 0);
+    if (e0 < 0 || e0 === field.length || field.charCodeAt(e0) !== 124) return false;
+    const agg = digits(field, 0, e0);
+    const def = defs[agg];
+    if (def === undefined) continue; // a field of a newer definition: ignore
+    if (!TILE_LIST_OPS.has(def.op)) return false;
+    const state = def.op === 'last' ? parseLatest(def, value) : numberOf(value);
+    if (field.charCodeAt(e0 + 1) === 76 /* L */ && e0 + 2 === field.length) {
+      out.lifetime[agg] = state;
+      continue;
+    }
+    const e1 = canonicalIntEnd(field, e0 + 1);
+    if (e1 < 0 || e1 === field.length || field.charCodeAt(e1) !== 124) return false;
+    const negative = field.charCodeAt(e1 + 1) === 45; /* - */
+    const from = negative ? e1 + 2 : e1 + 1;
+    if (canonicalIntEnd(field, from) !== field.length) return false;
+    const start = digits(field, from, field.length);
+    if (negative && start === 0) return false; // `-0` is not canonical
+    out.push(agg, digits(field, e0 + 1, e1), negative ? -start : start, state);
+  }
+  out.latest = applied ? latest : null;
+  return true;
+}
+
+/** A last_k aggregation's state from its sorted set's top entries (as {@link decodeEntity} reads it). */
+export function lastKState(def: AggregationDef, top: readonly { member: string; score: number }[]): TimedValue[] {
+  const out: TimedValue[] = new Array(top.length);
+  for (let i = 0; i < top.length; i++) {
+    const e = top[i] as { member: string; score: number };
+    out[i] = { t: e.score, v: typedValue(def, e.member) };
+  }
+  return out;
 }
