@@ -6,7 +6,7 @@ import { ModelConfigError } from '../models/model-errors.js';
 import { isQuantizeMode, quantizeModel, type QuantizeMode, type ServingModel } from '../models/quantized-model.js';
 import { decodeModel } from '../models/serialization.js';
 import type { ModelManifest, ModelStore } from '../ports/model-store.js';
-import type { FeatureTransform, ServingRequest } from '../training/feature-transform.js';
+import { transformForSchema, type FeatureTransform, type ServingRequest } from '../training/feature-transform.js';
 import { loadPublished } from '../training/publication.js';
 import type { RequestFeatures } from './feature-reader.js';
 import { yieldToRequests, type ScorerLoader } from './model-watcher.js';
@@ -81,10 +81,13 @@ export function tesseraScorerLoader(transform: FeatureTransform, groups: readonl
     // needs its chain back to one
     const bin = manifest.type === 'full' ? files.get('model.bin') : undefined;
     const model = bin !== undefined ? decodeModel(bin) : (await loadPublished(store, manifest.model, manifest.version)).model;
-    if (model.schemaHash !== inputSchemaHash(transform.schema)) {
-      throw new Error(`model ${manifest.model} ${manifest.version} was built for feature spec ${String(model.schema.specHash)}, the service's transform is ${transform.spec.hash}`);
+    // the transform the model was trained through: the service's own, or the same definitions
+    // with the crosses (or without the position) its input schema names
+    const own = model.schemaHash === inputSchemaHash(transform.schema) ? transform : transformForSchema(groups, model.schema);
+    if (own === null) {
+      throw new Error(`model ${manifest.model} ${manifest.version} was built for feature spec ${String(model.schema.specHash)} with fields ${model.schema.fields.join(', ')}; the service's transform (spec ${transform.spec.hash}) cannot produce that input`);
     }
     await yieldToRequests();
-    return modelScorer(quantizeModel(model, mode), manifest.version, transform, groups);
+    return modelScorer(quantizeModel(model, mode), manifest.version, own, groups);
   };
 }

@@ -132,6 +132,19 @@ describe('INT8 serving option (loader and hot reload)', () => {
     expect(scores(await tesseraScorerLoader(transform, GROUPS, { quantize: 'int8' })(floatV, new Map(), store))).toEqual(int8Oracle);
   });
 
+  it('a model trained through a transform with crosses is scored through that transform; a foreign schema is refused', async () => {
+    const crossed = createFeatureTransform(GROUPS, { crosses: [['user', 'item']] });
+    const wd = createFm(crossed.schema, { factors: 4 });
+    wd.learn(crossed.samplesBatch(samples(2, 2000)));
+    const v = await publishModel(store, { model: wd, name: 'crossed', featureSpecHash: transform.spec.hash, parent: null, delta: false, data: { samples: 2000, from: null, to: null }, metrics: {} });
+    const scorer = await tesseraScorerLoader(transform, GROUPS)(v, new Map(), store);
+    expect(scores(scorer)).toEqual(scores(modelScorer(wd, 'x', crossed, GROUPS)));
+    smokeTestScorer(scorer, GROUPS);
+    const alien = createFm({ ...transform.schema, fields: [...transform.schema.fields, 'shopxitem'] }, { factors: 4 });
+    const w = await publishModel(store, { model: alien, name: 'alien', featureSpecHash: transform.spec.hash, parent: null, delta: false, data: { samples: 0, from: null, to: null }, metrics: {} });
+    await expect(tesseraScorerLoader(transform, GROUPS)(w, new Map(), store)).rejects.toThrow(/cannot produce that input/);
+  });
+
   it('a delta version published with int8 is quantised after the chain is applied', async () => {
     const base = await publish();
     fm.learn(transform.samplesBatch(samples(2, 500)));
