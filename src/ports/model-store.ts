@@ -21,8 +21,11 @@ export interface ModelStore {
   setPointer(model: string, version: string): Promise<void>;
   /** Every complete version of the model, oldest first. */
   list(model: string): Promise<ModelManifest[]>;
-  /** A version's manifest and files, checksums verified. */
-  read(model: string, version: string): Promise<{ manifest: ModelManifest; files: Map<string, Uint8Array> }>;
+  /**
+   * A version's manifest and files, checksums verified; with `only`, just the named files that the
+   * version has (a server loading `model.bin` need not read and hash the key-value export).
+   */
+  read(model: string, version: string, only?: readonly string[]): Promise<{ manifest: ModelManifest; files: Map<string, Uint8Array> }>;
   /** Deletes old versions (see the contract); returns the deleted version ids. */
   prune(model: string, keep: number): Promise<string[]>;
   /** The model names with at least one version. */

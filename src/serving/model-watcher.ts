@@ -25,6 +25,8 @@ export interface ModelWatcherOptions {
   load: ScorerLoader;
   /** The feature spec the service computes; a version trained for another is refused. */
   featureSpecHash: string;
+  /** The version files the loader needs (only these are read and checksummed); default all. */
+  files?: readonly string[];
   /**
    * Checks a freshly loaded scorer off the request path before it serves: e.g. scores a few
    * synthetic requests and demands finite numbers (throws to refuse), which also warms it up.
@@ -101,7 +103,7 @@ export class ModelWatcher implements ScorerSource {
     if (pointed === null || pointed === this.servingVersion || pointed === this.refused) return;
     const started = Date.now();
     try {
-      const { manifest, files } = await store.read(model, pointed);
+      const { manifest, files } = await store.read(model, pointed, this.options.files);
       if (manifest.featureSpecHash !== this.options.featureSpecHash) {
         throw new Error(`trained for feature spec ${manifest.featureSpecHash}, the service computes ${this.options.featureSpecHash}`);
       }

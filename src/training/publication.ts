@@ -99,6 +99,9 @@ export async function publishModel(store: ModelStore, input: PublishInput): Prom
   });
 }
 
+/** The files a version's model is loaded from (the key-value export is for other platforms). */
+export const MODEL_FILES: readonly string[] = ['model.bin', 'delta.bin'];
+
 /**
  * A version as a model: the nearest full snapshot behind it decoded, then every delta up to it
  * applied in order (checksums verified by the store on every read).
@@ -106,7 +109,7 @@ export async function publishModel(store: ModelStore, input: PublishInput): Prom
 export async function loadPublished(store: ModelStore, name: string, version: string, expectKind?: ModelKind): Promise<{ model: Model; manifest: ModelManifest }> {
   const chain: { manifest: ModelManifest; files: Map<string, Uint8Array> }[] = [];
   for (let v: string | null = version; v !== null; ) {
-    const read = await store.read(name, v);
+    const read = await store.read(name, v, MODEL_FILES);
     chain.unshift(read);
     if (read.manifest.type === 'full') break;
     v = read.manifest.parent;

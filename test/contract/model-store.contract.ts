@@ -44,6 +44,13 @@ export function modelStoreContract(name: string, make: () => Promise<ModelStoreF
       expect(got.manifest).toMatchObject({ model: 'fm', kind: 'fm', featureSpecHash: 'abc123', type: 'full', parent: null, metrics: { auc: 0.7 } });
       expect(got.manifest.files.map((x) => x.name).sort()).toEqual(['params.bin', 'weights.kv']);
       expect(await f.store.models()).toEqual(['fm']);
+      // `only`: just the named files are read (and verified); a corrupt file left out is not noticed
+      const big = await f.store.publish('fm', [{ name: 'params.bin', data: new Uint8Array(3 << 20).fill(7) }, { name: 'weights.kv', data: bytes('y\t2\n') }], input());
+      expect([...(await f.store.read('fm', big.version, ['params.bin'])).files.keys()]).toEqual(['params.bin']);
+      expect((await f.store.read('fm', big.version, ['params.bin'])).files.get('params.bin')!.every((x) => x === 7)).toBe(true);
+      await f.corrupt('fm', big.version, 'params.bin');
+      await expect(f.store.read('fm', big.version, ['params.bin'])).rejects.toThrow(/checksum/);
+      expect([...(await f.store.read('fm', big.version, ['weights.kv'])).files.keys()]).toEqual(['weights.kv']);
       await f.corrupt('fm', a.version, 'params.bin');
       await expect(f.store.read('fm', a.version)).rejects.toThrow(ServiceError);
       await expect(f.store.read('fm', a.version)).rejects.toThrow(/checksum/);

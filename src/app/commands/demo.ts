@@ -14,6 +14,7 @@ import { startRankService } from '../../serving/rank-service.js';
 import { smokeTestScorer } from '../../serving/smoke-test.js';
 import type { StreamKeys } from '../../streaming/stream-keys.js';
 import { createFeatureTransform } from '../../training/feature-transform.js';
+import { MODEL_FILES } from '../../training/publication.js';
 import { offlineSampleSource } from '../../training/sample-sources.js';
 import { Trainer } from '../../training/trainer.js';
 import { DEFAULT_DATA_DIR } from '../paths.js';
@@ -187,6 +188,7 @@ async function trainAndServe(
     model: 'demo-fm',
     load: tesseraScorerLoader(transform, d.groups),
     featureSpecHash: transform.spec.hash,
+    files: MODEL_FILES,
     smokeTest: (s) => smokeTestScorer(s, d.groups),
     metrics: rt.metrics,
     logger: rt.logger,

@@ -13,6 +13,7 @@ import { fixedScorer, type Scorer, type ScorerSource } from '../../serving/score
 import { createStreamKeys } from '../../streaming/stream-keys.js';
 import { STREAM_DEFAULTS } from '../../streaming/stream-processor.js';
 import { createFeatureTransform } from '../../training/feature-transform.js';
+import { MODEL_FILES } from '../../training/publication.js';
 import { smokeTestScorer } from '../../serving/smoke-test.js';
 import { onShutdownSignal } from '../signals.js';
 import { withRuntime } from '../with-runtime.js';
@@ -59,6 +60,7 @@ Needs TESSERA_REDIS_URL.`,
           model: modelName,
           load: tesseraScorerLoader(transform, groups, { quantize }),
           featureSpecHash: transform.spec.hash,
+          files: MODEL_FILES,
           smokeTest: (s: Scorer) => smokeTestScorer(s, groups),
           metrics: rt.metrics,
           logger: rt.logger,
