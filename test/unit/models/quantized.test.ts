@@ -5,7 +5,9 @@ import { createLr } from '../../../src/models/lr.js';
 import { ModelConfigError, ModelFormatError } from '../../../src/models/model-errors.js';
 import { adagrad } from '../../../src/models/optimizers.js';
 import { QuantizedFm, QuantizedWideDeep, quantizeModel } from '../../../src/models/quantized-model.js';
-import { createWideDeep, type WideDeepModel } from '../../../src/models/wide-deep.js';
+import { createWideDeep } from '../../../src/models/wide-deep.js';
+import type { ModelBatch } from '../../../src/models/model-batch.js';
+import type { Model } from '../../../src/models/model.js';
 import { dequantizeRow, quantizeRowsInt8, QuantizedTable } from '../../../src/models/quantized-table.js';
 import { applyParamRows, decodeModel, encodeModel } from '../../../src/models/serialization.js';
 import { randomBatch, SCHEMA } from './model-fixtures.js';
@@ -87,23 +89,29 @@ describe('INT8 row-wise quantisation', () => {
   });
 });
 
+/**
+ * The oracle of a quantised model: `floatCopy` (a copy of the float model) with every row of the
+ * quantised table set to its dequantised value scores what `quantized` scores.
+ */
+function expectScoresOfDequantisedRows(quantized: { predict(b: ModelBatch): Float64Array }, floatCopy: Model, t: QuantizedTable, seed: number): void {
+  const values = new Float64Array(t.size * t.width);
+  for (let r = 0; r < t.size; r++) dequantizeRow(t, r, values.subarray(r * t.width, (r + 1) * t.width));
+  applyParamRows(floatCopy, [{ name: t.name, kind: 'sparse', width: t.width, keys: t.ids, values, removed: new Float64Array(0) }]);
+  const batch = randomBatch(seed, 500, { vocabScale: 1.3 }); // some ids unseen in training
+  const expected = floatCopy.predict(batch);
+  const got = quantized.predict(batch);
+  for (let i = 0; i < batch.size; i++) expect(Math.abs(got[i]! - expected[i]!)).toBeLessThanOrEqual(1e-12);
+}
+
 describe('QuantizedFm', () => {
   // the second config restricts the pairwise term (fields without factors, no dense factors) where FM supports it
   const configs: Record<string, unknown>[] = [{}, { pairFields: ['user', 'item'], denseInteractions: false }];
   it.each(configs)('scores exactly as the float FM whose factors were replaced by their dequantised rows (the O(kn) form kept) %o', (extra) => {
     const fm = createFm(SCHEMA, { seed: 3, factors: 8, factorInit: { kind: 'normal', sd: 0.1 }, factorOptimizer: adagrad({ lr: 0.05, l2: 1e-4 }), ...extra });
     fm.learn(randomBatch(3, 3000));
+    const oracle = decodeModel(encodeModel(fm));
     const qfm = new QuantizedFm(fm);
-    // the oracle: a copy of the float model with every factor row set to its dequantised value
-    const oracle = decodeModel(encodeModel(fm)) as FmModel;
-    const t = qfm.factors;
-    const values = new Float64Array(t.size * t.width);
-    for (let r = 0; r < t.size; r++) dequantizeRow(t, r, values.subarray(r * t.width, (r + 1) * t.width));
-    applyParamRows(oracle, [{ name: 'factors', kind: 'sparse', width: t.width, keys: t.ids, values, removed: new Float64Array(0) }]);
-    const batch = randomBatch(33, 500, { vocabScale: 1.3 }); // some ids unseen in training
-    const expected = oracle.predict(batch);
-    const got = qfm.predict(batch);
-    for (let i = 0; i < batch.size; i++) expect(Math.abs(got[i]! - expected[i]!)).toBeLessThanOrEqual(1e-12);
+    expectScoresOfDequantisedRows(qfm, oracle, qfm.factors, 33);
   });
 
   it('predicts close to the float model, and the float model is left untouched', () => {
@@ -160,16 +168,9 @@ describe('QuantizedWideDeep', () => {
 
   it('scores exactly as the float model whose embeddings were replaced by their dequantised rows', () => {
     const wd = trained(7);
-    const oracle = decodeModel(encodeModel(wd)) as WideDeepModel;
+    const oracle = decodeModel(encodeModel(wd));
     const q = new QuantizedWideDeep(wd);
-    const t = q.embeddings;
-    const values = new Float64Array(t.size * t.width);
-    for (let r = 0; r < t.size; r++) dequantizeRow(t, r, values.subarray(r * t.width, (r + 1) * t.width));
-    applyParamRows(oracle, [{ name: 'embeddings', kind: 'sparse', width: t.width, keys: t.ids, values, removed: new Float64Array(0) }]);
-    const batch = randomBatch(77, 500, { vocabScale: 1.3 }); // some ids unseen in training
-    const expected = oracle.predict(batch);
-    const got = q.predict(batch);
-    for (let i = 0; i < batch.size; i++) expect(Math.abs(got[i]! - expected[i]!)).toBeLessThanOrEqual(1e-12);
+    expectScoresOfDequantisedRows(q, oracle, q.embeddings, 77);
   });
 
   it('predicts close to the float model, releases the float table, and refuses to learn or be saved', () => {
