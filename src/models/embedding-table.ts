@@ -174,7 +174,8 @@ export class EmbeddingTable {
     return next >= this.minCount;
   }
 
-  private insert(id: number, mark: number): number {
+  /** A new row for `id` (initialised by the table's initialiser unless `initialise` is false: an import overwrites it). */
+  private insert(id: number, mark: number, initialise = true): number {
     if ((this.live + 1) * 2 > this.mask + 1) this.growIndex();
     let row: number;
     if (this.freeCount > 0) row = this.free[--this.freeCount] as number;
@@ -189,12 +190,14 @@ export class EmbeddingTable {
     this.ids[row] = id;
     this.lastSeen[row] = -Infinity;
     this.version[row] = mark;
-    const w = this.width;
-    const slots = this.optimizer.slots;
-    for (let j = 0; j < w; j++) {
-      const v = initialValue(this.init, this.seed, this.salt, id, j, w, w);
-      this.weights[row * w + j] = v;
-      this.optimizer.initState(v, this.state, (row * w + j) * slots);
+    if (initialise) {
+      const w = this.width;
+      const slots = this.optimizer.slots;
+      for (let j = 0; j < w; j++) {
+        const v = initialValue(this.init, this.seed, this.salt, id, j, w, w);
+        this.weights[row * w + j] = v;
+        this.optimizer.initState(v, this.state, (row * w + j) * slots);
+      }
     }
     this.live++;
     this.admitted++;
@@ -407,12 +410,15 @@ export class EmbeddingTable {
     ) {
       throw new ModelFormatError(`table ${this.name}: saved rows do not match the table's width ${this.width} and optimiser`);
     }
-    for (let i = 0; i < n; i++) {
-      const row = this.insert(ids[i] as number, version[i] as number);
-      this.weights.set(weights.subarray(i * this.width, (i + 1) * this.width), row * this.width);
-      this.state.set(state.subarray(i * this.stateWidth, (i + 1) * this.stateWidth), row * this.stateWidth);
-      this.lastSeen[row] = lastSeen[i] as number;
-    }
+    if (this.live !== 0 || this.freeCount !== 0) throw new Error(`table ${this.name}: importState needs an empty table`);
+    // sized once, rows taken in order 0..n-1 without initialising them, then the arrays copied whole
+    // (a loaded version must not hold a serving process's event loop longer than it has to)
+    while (this.ids.length < n) this.growRows();
+    while (n * 2 > this.mask + 1) this.growIndex();
+    for (let i = 0; i < n; i++) this.insert(ids[i] as number, version[i] as number, false);
+    this.weights.set(weights);
+    this.state.set(state);
+    this.lastSeen.set(lastSeen);
     const rIds = s.removedIds;
     const rAt = s.removedAt;
     if (rIds instanceof Float64Array && rAt instanceof Float64Array && rIds.length === rAt.length) {
