@@ -102,6 +102,16 @@ export class FeatureTransform {
   private readonly fieldNames: readonly string[];
   /** Field index of the first cross. */
   private readonly crossFrom: number;
+  /**
+   * Per field, the last value and its feature id: a ranking request's candidates share the user,
+   * the context and the user's bags, and featureId hashes its text twice. A pure function's cache.
+   */
+  private readonly lastValue: (string | undefined)[] = [];
+  private readonly lastId: number[] = [];
+  /** Per bag rule, within one batch call: the last bag array seen and its ids and weight. */
+  private lastBag: ({ array: unknown; ids: number[]; weight: number; wrongType: boolean } | undefined)[] = [];
+  /** Within one batch call: a prototype of `features` whose names were all checked already. */
+  private checkedProto: object | null = null;
 
   constructor(groups: readonly (CompiledGroup | FeatureGroupDef)[] = REFERENCE_GROUPS, options: Partial<FeatureTransformOptions> = {}) {
     this.options = { maxPosition: 20, usePosition: true, label: 'click', crosses: [], ...options };
@@ -179,15 +189,48 @@ export class FeatureTransform {
   /** Samples as one batch (refused ones left out and counted). */
   samplesBatch(samples: readonly Sample[], specHash?: string): ModelBatch {
     const b = this.newBuilder(samples.length);
+    this.newBatchCall();
     for (const s of samples) this.addSample(b, s, specHash);
     return b.build();
   }
 
-  /** Requests as one batch (refused ones left out and counted). */
+  /**
+   * Requests as one batch (refused ones left out and counted). Requests whose `features` share a
+   * prototype (the user and context part of one ranking request, as the service builds them) have
+   * that part checked and hashed once.
+   */
   requestsBatch(requests: readonly ServingRequest[]): ModelBatch {
     const b = this.newBuilder(requests.length);
+    this.newBatchCall();
     for (const r of requests) this.addRequest(b, r);
     return b.build();
+  }
+
+  /** Forgets what is cached per batch call (bag arrays and checked prototypes may change between calls). */
+  private newBatchCall(): void {
+    this.lastBag = [];
+    this.checkedProto = null;
+  }
+
+  /** featureId(fieldNames[field], value), remembering the last value of each field. */
+  private idOf(field: number, value: string): number {
+    if (this.lastValue[field] === value) return this.lastId[field] as number;
+    const id = featureId(this.fieldNames[field] as string, value);
+    this.lastValue[field] = value;
+    this.lastId[field] = id;
+    return id;
+  }
+
+  /** Whether every feature name of `features` (own and inherited) is in the spec. */
+  private namesKnown(features: Readonly<Record<string, FeatureValue>>): boolean {
+    const proto = Object.getPrototypeOf(features) as object | null;
+    if (proto !== null && proto !== Object.prototype && proto === this.checkedProto) {
+      for (const name of Object.keys(features)) if (!this.names.has(name)) return false;
+      return true;
+    }
+    for (const name in features) if (!this.names.has(name)) return false;
+    if (proto !== null && proto !== Object.prototype) this.checkedProto = proto;
+    return true;
   }
 
   private add(
@@ -206,11 +249,9 @@ export class FeatureTransform {
       this.counters.wrongSpec++;
       return false;
     }
-    for (const name in features) {
-      if (!this.names.has(name)) {
-        this.counters.wrongSpec++;
-        return false;
-      }
+    if (!this.namesKnown(features)) {
+      this.counters.wrongSpec++;
+      return false;
     }
     if (typeof userId !== 'string' || userId === '' || typeof itemId !== 'string' || itemId === '') {
       this.counters.invalid++;
@@ -219,12 +260,12 @@ export class FeatureTransform {
     const t = typeof time === 'number' && Number.isFinite(time) ? time : NaN;
     const f = this.fieldNames;
     let field = 0;
-    b.add(featureId(f[field] as string, userId), field++);
-    b.add(featureId(f[field] as string, itemId), field++);
-    b.add(featureId(f[field] as string, typeof categoryId === 'string' && categoryId !== '' ? categoryId : MISSING), field++);
+    b.add(this.idOf(field, userId), field++);
+    b.add(this.idOf(field, itemId), field++);
+    b.add(this.idOf(field, typeof categoryId === 'string' && categoryId !== '' ? categoryId : MISSING), field++);
     if (this.options.usePosition) {
       const p = typeof position === 'number' && Number.isInteger(position) && position >= 0 ? String(Math.min(position, this.options.maxPosition)) : MISSING;
-      b.add(featureId(f[field] as string, p), field++);
+      b.add(this.idOf(field, p), field++);
     }
     // context: as the spec computed it, or from the context and time when the input lacks it
     let ctx: Record<string, FeatureValue> | null = null;
@@ -241,11 +282,12 @@ export class FeatureTransform {
       if (typeof v === 'number' && Number.isFinite(v)) return String(v);
       return MISSING;
     };
-    b.add(featureId(f[field] as string, contextValue('context_device')), field++);
-    b.add(featureId(f[field] as string, contextValue('context_page')), field++);
-    b.add(featureId(f[field] as string, contextValue('context_hour_of_day')), field++);
-    b.add(featureId(f[field] as string, contextValue('context_day_of_week')), field++);
-    for (const rule of this.texts) {
+    b.add(this.idOf(field, contextValue('context_device')), field++);
+    b.add(this.idOf(field, contextValue('context_page')), field++);
+    b.add(this.idOf(field, contextValue('context_hour_of_day')), field++);
+    b.add(this.idOf(field, contextValue('context_day_of_week')), field++);
+    for (let r = 0; r < this.texts.length; r++) {
+      const rule = this.texts[r] as TextRule;
       const v = features[rule.name];
       if (v === undefined) this.counters.missingFeatures++;
       if (rule.bag) {
@@ -254,17 +296,21 @@ export class FeatureTransform {
           this.counters.wrongType++;
           continue;
         }
-        const values = (v as readonly unknown[]).filter((x): x is string | number => typeof x === 'string' || (typeof x === 'number' && Number.isFinite(x)));
-        if (values.length < v.length) this.counters.wrongType++;
-        const distinct = [...new Set(values.map(String))];
-        const weight = distinct.length === 0 ? 0 : 1 / Math.sqrt(distinct.length);
-        for (const x of distinct) b.add(featureId(rule.fieldName, x), rule.field, weight);
+        let bag = this.lastBag[r];
+        if (bag === undefined || bag.array !== v) {
+          const values = (v as readonly unknown[]).filter((x): x is string | number => typeof x === 'string' || (typeof x === 'number' && Number.isFinite(x)));
+          const distinct = [...new Set(values.map(String))];
+          bag = { array: v, ids: distinct.map((x) => featureId(rule.fieldName, x)), weight: distinct.length === 0 ? 0 : 1 / Math.sqrt(distinct.length), wrongType: values.length < v.length };
+          this.lastBag[r] = bag;
+        }
+        if (bag.wrongType) this.counters.wrongType++;
+        for (const id of bag.ids) b.add(id, rule.field, bag.weight);
       } else {
         let text = MISSING;
         if (typeof v === 'string' && v !== '') text = v;
         else if (typeof v === 'number' && Number.isFinite(v)) text = String(v);
         else if (v !== null && v !== undefined && v !== '') this.counters.wrongType++;
-        b.add(featureId(rule.fieldName, text), rule.field);
+        b.add(this.idOf(rule.field, text), rule.field);
       }
     }
     if (this.options.crosses.length > 0) {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { AnyEvent } from '../../../src/events/event-types.js';
+import type { FeatureValue } from '../../../src/features/aggregators.js';
 import { compileGroup } from '../../../src/features/definitions.js';
 import { REFERENCE_GROUPS, USER_GROUP } from '../../../src/features/reference.js';
 import { generateEvents } from '../../../src/ingest/generator.js';
@@ -47,6 +48,31 @@ describe('feature transform', () => {
     expect(Array.from(fromSamples.labels)).toEqual(SAMPLES.map((s) => s.clickLabel));
     expect(t.counters.missingFeatures).toBe(0);
     expect(t.counters.wrongSpec + t.counters.invalid + t.counters.nonFinite + t.counters.wrongType).toBe(0);
+  });
+
+  it('requests sharing a prototype (one ranking request\'s user and context) give the same input as plain ones, and unknown names are still refused', () => {
+    const user = SAMPLES[0]!;
+    const shared: Record<string, FeatureValue> = {};
+    for (const [k, v] of Object.entries(user.features)) if (k.startsWith('user_') || k.startsWith('context_')) shared[k] = v;
+    const candidates = SAMPLES.slice(0, 300).map((s) => {
+      const own: Record<string, FeatureValue> = {};
+      for (const [k, v] of Object.entries(s.features)) if (!(k in shared)) own[k] = v;
+      return { ...requestOf(user), itemId: s.itemId, categoryId: s.categoryId, own };
+    });
+    const chained = candidates.map(({ own, ...r }) => ({ ...r, features: Object.assign(Object.create(shared) as Record<string, FeatureValue>, own) }));
+    // the oracle: own properties, every bag a fresh array (nothing for a cache to reuse)
+    const plain = candidates.map(({ own, ...r }) => ({ ...r, features: Object.fromEntries(Object.entries({ ...shared, ...own }).map(([k, v]) => [k, Array.isArray(v) ? [...(v as string[])] : v])) as Record<string, FeatureValue> }));
+    const a = createFeatureTransform(GROUPS);
+    const b = createFeatureTransform(GROUPS);
+    expect(rows(a.requestsBatch(chained))).toEqual(rows(b.requestsBatch(plain)));
+    expect(a.counters).toEqual(b.counters);
+    // an unknown own name, and an unknown inherited name after the prototype was checked, are refused
+    const bad = Object.assign(Object.create(shared) as Record<string, FeatureValue>, { nope: 1 });
+    expect(a.requestsBatch([chained[0]!, { ...chained[1]!, features: bad }]).size).toBe(1);
+    const later = Object.create(shared) as Record<string, FeatureValue>;
+    expect(a.requestsBatch([{ ...chained[0]!, features: later }]).size).toBe(1);
+    (shared as Record<string, FeatureValue>).stranger = 1; // a new call checks the prototype again
+    expect(a.requestsBatch([{ ...chained[0]!, features: later }]).size).toBe(0);
   });
 
   it('encodes ids, bags, counts and nullable numbers as documented', () => {
