@@ -49,9 +49,9 @@ export class MlpArena {
   private next = 16; // offset 0 stays unused: 0 is the kernels' "no mask"
   private readonly bytes: number;
 
-  /** An arena for `doubles` numbers (plus alignment). */
-  constructor(doubles: number, what: string) {
-    const bytes = 16 + doubles * 8 + 16 * 64;
+  /** An arena for `doubles` numbers in at most `arrays` arrays (each may take 8 bytes of alignment). */
+  constructor(doubles: number, what: string, arrays = 64) {
+    const bytes = 16 + doubles * 8 + arrays * 8;
     if (!(bytes <= MAX_BYTES)) throw new ModelConfigError(`${what}: the MLP needs ${Math.ceil(bytes / 2 ** 20)} MiB of working memory, more than the 2 GiB the kernels address; use smaller layers or batches`);
     const pages = Math.ceil(bytes / PAGE);
     this.bytes = pages * PAGE;

@@ -108,7 +108,8 @@ export class WideDeepModel extends BaseModel implements Model {
     let doubles = 0;
     for (let l = 0; l < dims.length; l++) doubles += 2 * bs * (dims[l] as number) + (l + 1 < dims.length ? 2 * (dims[l] as number) * (dims[l + 1] as number) + 2 * (dims[l + 1] as number) : 0);
     doubles += Math.max(...dims) * round4(bs);
-    this.arena = new MlpArena(doubles, 'wide-deep');
+    // per layer: weights, biases and their gradients; per layer boundary: activations and gradients; dpT
+    this.arena = new MlpArena(doubles, 'wide-deep', 4 * (dims.length - 1) + 2 * dims.length + 1);
     const layers: Layer[] = [];
     for (let l = 0; l + 1 < dims.length; l++) {
       const inputs = dims[l] as number;

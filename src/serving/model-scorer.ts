@@ -4,7 +4,6 @@ import { coldStartFeatures } from '../features/window-assembly.js';
 import { inputSchemaHash } from '../models/model-batch.js';
 import { ModelConfigError } from '../models/model-errors.js';
 import { isQuantizeMode, quantizeModel, type QuantizeMode, type ServingModel } from '../models/quantized-model.js';
-import { decodeModel } from '../models/serialization.js';
 import type { ModelManifest, ModelStore } from '../ports/model-store.js';
 import { transformForSchema, type FeatureTransform, type ServingRequest } from '../training/feature-transform.js';
 import { loadPublished } from '../training/publication.js';
@@ -77,10 +76,8 @@ export function servingQuantization(manifest: ModelManifest, override: QuantizeM
 export function tesseraScorerLoader(transform: FeatureTransform, groups: readonly CompiledGroup[], options: ScorerLoaderOptions = {}): ScorerLoader {
   return async (manifest, files, store: ModelStore) => {
     const mode = servingQuantization(manifest, options.quantize);
-    // a full snapshot decodes from the files the watcher read (and checked) already; a delta
-    // needs its chain back to one
-    const bin = manifest.type === 'full' ? files.get('model.bin') : undefined;
-    const model = bin !== undefined ? decodeModel(bin) : (await loadPublished(store, manifest.model, manifest.version)).model;
+    // the version itself from the files the watcher read (and checked) already; a delta's parents from the store
+    const { model } = await loadPublished(store, manifest.model, manifest.version, undefined, { manifest, files });
     // the transform the model was trained through: the service's own, or the same definitions
     // with the crosses (or without the position) its input schema names
     const own = model.schemaHash === inputSchemaHash(transform.schema) ? transform : transformForSchema(groups, model.schema);

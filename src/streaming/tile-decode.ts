@@ -194,7 +194,7 @@ export function decodeEntity(
       const def = defs[agg];
       if (def?.op === 'last_k') {
         const z = lastK.get(agg);
-        return z ? z.map((e) => ({ t: e.score, v: typedValue(def, e.member) })) : undefined;
+        return z ? lastKState(def, z) : undefined;
       }
       return lifetime.get(agg);
     },

@@ -104,12 +104,21 @@ export const MODEL_FILES: readonly string[] = ['model.bin', 'delta.bin'];
 
 /**
  * A version as a model: the nearest full snapshot behind it decoded, then every delta up to it
- * applied in order (checksums verified by the store on every read).
+ * applied in order (checksums verified by the store on every read). `head`: the version itself,
+ * already read from the store (a hot-reloading service has it), so that it is not read again.
  */
-export async function loadPublished(store: ModelStore, name: string, version: string, expectKind?: ModelKind): Promise<{ model: Model; manifest: ModelManifest }> {
-  const chain: { manifest: ModelManifest; files: Map<string, Uint8Array> }[] = [];
+export async function loadPublished(
+  store: ModelStore,
+  name: string,
+  version: string,
+  expectKind?: ModelKind,
+  head?: { manifest: ModelManifest; files: ReadonlyMap<string, Uint8Array> },
+): Promise<{ model: Model; manifest: ModelManifest }> {
+  type Read = { manifest: ModelManifest; files: ReadonlyMap<string, Uint8Array> };
+  const usable = head !== undefined && head.manifest.version === version && head.files.has(head.manifest.type === 'full' ? 'model.bin' : 'delta.bin');
+  const chain: Read[] = [];
   for (let v: string | null = version; v !== null; ) {
-    const read = await store.read(name, v, MODEL_FILES);
+    const read: Read = v === version && usable ? head : await store.read(name, v, MODEL_FILES);
     chain.unshift(read);
     if (read.manifest.type === 'full') break;
     v = read.manifest.parent;
