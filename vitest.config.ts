@@ -1,4 +1,9 @@
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
+
+// Feature projects import their helpers as `tessera/project` (the CLI's loader maps it to the
+// running Tessera); tests that import a project module directly get the sources.
+const alias = { 'tessera/project': fileURLToPath(new URL('./src/project/definition.ts', import.meta.url)) };
 
 // Two projects: `unit` runs in parallel on memory adapters and needs no service;
 // `integration` talks to the real Kafka, Redis and ClickHouse started by scripts/services.sh
@@ -7,6 +12,7 @@ export default defineConfig({
   test: {
     projects: [
       {
+        resolve: { alias },
         test: {
           name: 'unit',
           include: ['test/unit/**/*.test.ts', 'test/contract/**/*.memory.test.ts'],
@@ -14,6 +20,7 @@ export default defineConfig({
         },
       },
       {
+        resolve: { alias },
         test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts', 'test/contract/**/*.real.test.ts'],

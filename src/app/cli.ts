@@ -57,6 +57,7 @@ function topHelp(): string {
     '',
     'Run `tessera <command> --help` for a command\'s options. Configuration comes from TESSERA_* environment',
     'variables or a JSON file named by TESSERA_CONFIG (see README); unset service URLs mean embedded defaults.',
+    'Every command runs on a feature project: --project <dir> or TESSERA_PROJECT (`tessera init <dir>` writes one).',
     '',
   ].join('\n');
 }
@@ -81,6 +82,7 @@ export async function main(argv: string[], io = { stdout: process.stdout, stderr
           Object.entries(cmd.options).map(([k, o]) => [k, { type: o.type, ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}) }]),
         ),
         help: { type: 'boolean', short: 'h' },
+        project: { type: 'string' },
       },
       allowPositionals: cmd.allowPositionals ?? false,
       strict: true,
@@ -93,7 +95,7 @@ export async function main(argv: string[], io = { stdout: process.stdout, stderr
     const ctx: CommandContext = {
       values: parsed.values as CommandContext['values'],
       positionals: parsed.positionals,
-      config: () => (config ??= loadConfig()),
+      config: () => (config ??= loadConfig(process.env, typeof parsed.values.project === 'string' ? { overrides: { project: parsed.values.project } } : {})),
       stdout: io.stdout,
       stderr: io.stderr,
     };

@@ -42,7 +42,11 @@ export interface Command {
 export function renderHelp(cmd: Command): string {
   const lines = [`Usage: ${cmd.usage}`, '', cmd.summary];
   if (cmd.details) lines.push('', cmd.details.trim());
-  const opts = Object.entries({ ...cmd.options, help: { type: 'boolean', short: 'h', description: 'Show this help' } as OptionSpec });
+  const opts = Object.entries({
+    ...cmd.options,
+    project: { type: 'string', description: 'The feature project folder', defaultText: 'TESSERA_PROJECT' } as OptionSpec,
+    help: { type: 'boolean', short: 'h', description: 'Show this help' } as OptionSpec,
+  });
   lines.push('', 'Options:');
   const left = opts.map(([name, o]) => `  ${o.short ? `-${o.short}, ` : '    '}--${name}${o.type === 'string' ? ' <value>' : ''}`);
   const width = Math.max(...left.map((l) => l.length)) + 2;

@@ -40,6 +40,12 @@ export interface TesseraConfig {
   logLevel: LogLevel;
   /** Directory of batch job definitions (`TESSERA_JOBS_DIR`). null: the shipped `jobs/` of the package. */
   jobsDir: string | null;
+  /**
+   * The feature project folder (`TESSERA_PROJECT`, or `--project` on any command): the team's
+   * events, entities, feature groups, label roles and model inputs. null: none (every command but
+   * `demo`, which runs the bundled `examples/reference`, then asks for one).
+   */
+  project: string | null;
 }
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -60,6 +66,7 @@ export const DEFAULT_CONFIG: Readonly<TesseraConfig> = Object.freeze({
   maxFutureMs: 86_400_000,
   logLevel: 'info' as LogLevel,
   jobsDir: null,
+  project: null,
 });
 
 /** Environment variable of each field; the config file uses the field names themselves. */
@@ -79,6 +86,7 @@ export const ENV_NAMES: Record<keyof TesseraConfig, string> = {
   maxFutureMs: 'TESSERA_MAX_FUTURE_MS',
   logLevel: 'TESSERA_LOG_LEVEL',
   jobsDir: 'TESSERA_JOBS_DIR',
+  project: 'TESSERA_PROJECT',
 };
 
 type Raw = Partial<Record<keyof TesseraConfig, unknown>>;
@@ -131,6 +139,7 @@ function validate(raw: Raw): TesseraConfig {
   if (raw.redisUrl !== undefined && raw.redisUrl !== null) c.redisUrl = url(raw.redisUrl, 'redisUrl', ['redis:', 'rediss:']);
   if (raw.clickhouseUrl !== undefined && raw.clickhouseUrl !== null) c.clickhouseUrl = url(raw.clickhouseUrl, 'clickhouseUrl', ['http:', 'https:']);
   if (raw.jobsDir !== undefined && raw.jobsDir !== null) c.jobsDir = str(raw.jobsDir, 'jobsDir');
+  if (raw.project !== undefined && raw.project !== null) c.project = str(raw.project, 'project');
   for (const field of ['clickhouseUser', 'clickhousePassword', 'clickhouseDatabase', 'chdbPath', 'modelDir', 'topicPrefix', 'clientId'] as const) {
     if (raw[field] !== undefined) c[field] = str(raw[field], field);
   }

@@ -17,6 +17,7 @@ import type { OnlineStore } from '../ports/online-store.js';
 import type { ModelStore } from '../ports/model-store.js';
 import { createFsModelStore } from '../adapters/fs/fs-model-store.js';
 import { UsageError } from '../errors.js';
+import type { Project } from '../project/compile-project.js';
 import type { TesseraConfig } from './config.js';
 
 /**
@@ -35,13 +36,18 @@ export class Runtime {
   private onlineStore?: OnlineStore;
   private modelStore?: ModelStore;
 
+  /**
+   * @param project the feature project the command runs on: its event types name the topics and
+   *   schemas, its groups the features.
+   */
   constructor(
     readonly config: TesseraConfig,
+    readonly project: Project,
     private readonly options: { embeddedLogAllowed?: boolean; logger?: Logger } = {},
   ) {
     this.logger = options.logger ?? createConsoleLogger(config.logLevel);
-    this.topics = createTopics(config.topicPrefix);
-    this.registry = createSchemaRegistry();
+    this.topics = createTopics(project.catalog.types, config.topicPrefix);
+    this.registry = createSchemaRegistry(project.catalog);
   }
 
   /** True when the event log is the in-process one (no TESSERA_KAFKA_BROKERS). */

@@ -1,17 +1,62 @@
-import type { CommandContext } from './command.js';
-import { Runtime } from './runtime.js';
+import { resolve } from 'node:path';
+import { UsageError } from '../errors.js';
+import type { EventCatalog } from '../events/event-catalog.js';
+import { loadProject } from '../project/load-project.js';
 import type { Logger } from '../ports/logger.js';
+import { durationOption, type CommandContext } from './command.js';
+import { labelRule, type LabelRule } from '../samples/labels.js';
+import type { TesseraConfig } from './config.js';
+import { EXAMPLES_DIR } from './paths.js';
+import { Runtime } from './runtime.js';
 
-/** Runs a command body with a Runtime and closes it afterwards, whatever happens. */
-export async function withRuntime<T>(
-  ctx: CommandContext,
-  options: { embeddedLogAllowed?: boolean; logger?: Logger },
-  body: (rt: Runtime) => Promise<T>,
-): Promise<T> {
-  const rt = new Runtime(ctx.config(), options);
+/** The bundled reference project (the demo's; the generator's and importers' event types). */
+export const REFERENCE_PROJECT_DIR = resolve(EXAMPLES_DIR, 'reference');
+
+/** Options of {@link withRuntime}. */
+export interface WithRuntimeOptions {
+  embeddedLogAllowed?: boolean;
+  logger?: Logger;
+  /** The project folder used when none is configured (the demo's bundled reference project); otherwise one is required. */
+  defaultProject?: string;
+}
+
+/** The project folder a command runs on: `--project` / TESSERA_PROJECT, else the default, else a usage error. */
+export function projectDir(config: TesseraConfig, defaultProject?: string): string {
+  const dir = config.project ?? defaultProject;
+  if (dir === undefined) {
+    throw new UsageError(
+      'no feature project: set TESSERA_PROJECT=<dir> or pass --project <dir> (`tessera init <dir>` writes a new one; examples/reference holds the demo\'s)',
+    );
+  }
+  return resolve(dir);
+}
+
+/** Loads the command's feature project, runs a command body with a Runtime on it and closes the Runtime afterwards, whatever happens. */
+export async function withRuntime<T>(ctx: CommandContext, options: WithRuntimeOptions, body: (rt: Runtime) => Promise<T>): Promise<T> {
+  const config = ctx.config();
+  const project = await loadProject(projectDir(config, options.defaultProject));
+  const rt = new Runtime(config, project, options);
   try {
     return await body(rt);
   } finally {
     await rt.close();
+  }
+}
+
+/** The project's label rule with the windows of `--click-window` / `--order-window` where given. */
+export function labelRuleOf(ctx: CommandContext, rt: Runtime): LabelRule {
+  const base = rt.project.labels;
+  return labelRule({
+    ...base,
+    clickWindowMs: durationOption(ctx, 'click-window', base.clickWindowMs),
+    orderWindowMs: durationOption(ctx, 'order-window', base.orderWindowMs),
+  });
+}
+
+/** Refuses a project whose catalog lacks event types a command writes (the generator's, an importer's). */
+export function requireEventTypes(catalog: EventCatalog, types: readonly string[], command: string): void {
+  const missing = types.filter((t) => !catalog.has(t));
+  if (missing.length > 0) {
+    throw new UsageError(`${command} writes ${types.join(', ')} events, but the project has no ${missing.join(', ')}; run it on a project that declares them (examples/reference does)`);
   }
 }

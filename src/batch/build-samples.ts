@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { EVENT_TYPES } from '../events/event-types.js';
+import type { EventCatalog } from '../events/event-catalog.js';
 import { coldStartFeatures } from '../features/window-assembly.js';
-import type { CompiledGroup, FeatureGroupDef } from '../features/definitions.js';
-import { REFERENCE_GROUPS } from '../features/reference.js';
+import type { CompiledGroup } from '../features/definitions.js';
 import type { Logger } from '../ports/logger.js';
 import type { OfflineStore } from '../ports/offline-store.js';
 import { labelRule, type LabelRule } from '../samples/labels.js';
@@ -73,7 +72,9 @@ export interface BuildSamplesOptions {
   readonly from: number;
   /** First impression time excluded, epoch ms. */
   readonly to: number;
-  /** Label windows; default 30 min clicks, 24 h orders. */
+  /** The project's event types (the raw tables). */
+  readonly catalog: EventCatalog;
+  /** Label roles and windows (the project's `labels`); default 30 min clicks, 24 h orders. */
   readonly rule?: Partial<LabelRule>;
   /**
    * The raw tables are known complete for every eventTime <= this, epoch ms: impressions whose
@@ -81,8 +82,8 @@ export interface BuildSamplesOptions {
    * in the raw tables.
    */
   readonly completeThrough?: number;
-  /** The feature groups of the spec; default the reference groups. */
-  readonly groups?: readonly (CompiledGroup | FeatureGroupDef)[];
+  /** The feature groups of the spec (the project's). */
+  readonly groups: readonly CompiledGroup[];
   /** The samples table; default `samples`. */
   readonly table?: string;
   /**
@@ -160,7 +161,7 @@ export async function buildSamples(deps: BuildSamplesDeps, options: BuildSamples
   }
   const maxChunk = options.maxImpressionsPerChunk ?? DEFAULT_CHUNK_IMPRESSIONS;
   if (!Number.isSafeInteger(maxChunk) || maxChunk < 1) throw new BatchError('BATCH_INVALID_ARGUMENT', `maxImpressionsPerChunk must be a whole number >= 1, got ${String(maxChunk)}`);
-  const layout = samplesLayout(options.groups ?? REFERENCE_GROUPS, options.table);
+  const layout = samplesLayout(options.groups, options.table);
   const stages: Record<string, number> = {};
   const stage = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
     const t0 = performance.now();
@@ -171,11 +172,11 @@ export async function buildSamples(deps: BuildSamplesDeps, options: BuildSamples
     }
   };
 
-  await prepareRawStore(offline);
+  await prepareRawStore(offline, options.catalog);
   await ensureSamplesTable(offline, layout);
   const clock = deps.clock ?? Date.now;
   await dropStaleTempTables(offline, clock());
-  const completeThrough = options.completeThrough ?? (await latestEventTime(offline));
+  const completeThrough = options.completeThrough ?? (await latestEventTime(offline, options.catalog.types));
   const rangeWhere = `eventTime >= ${sqlInstant(from)} AND eventTime < ${sqlInstant(to)}`;
   // mature: t + max(windows) <= completeThrough
   const matureTo = completeThrough === null ? from : Math.max(from, Math.min(to, completeThrough - Math.max(rule.clickWindowMs, rule.orderWindowMs) + 1));
@@ -183,11 +184,11 @@ export async function buildSamples(deps: BuildSamplesDeps, options: BuildSamples
   // impressions of the range whose label windows are still open (only the tail of the range is read)
   const [open] =
     matureTo < to
-      ? await offline.query<{ n: number }>(`SELECT count() AS n FROM ${sourceTable('impression')} WHERE eventTime >= ${sqlInstant(matureTo)} AND eventTime < ${sqlInstant(to)}`)
+      ? await offline.query<{ n: number }>(`SELECT count() AS n FROM ${sourceTable(rule.exposure)} WHERE eventTime >= ${sqlInstant(matureTo)} AND eventTime < ${sqlInstant(to)}`)
       : [{ n: 0 }];
   const immature = Number(open?.n ?? 0);
 
-  const chunks = await stage('plan', () => chunkRange(offline, range, maxChunk));
+  const chunks = await stage('plan', () => chunkRange(offline, range, maxChunk, rule.exposure));
   const generalPoints: Record<string, number> = {};
   const recheckedPoints: Record<string, number> = {};
   // the range is cleared once, then every chunk adds its samples
@@ -232,13 +233,13 @@ export const DEFAULT_CHUNK_IMPRESSIONS = 5_000_000;
  * (without FINAL: a cheap upper bound). Memory of a run is then bounded by the chunk, whatever the
  * range.
  */
-async function chunkRange(offline: OfflineStore, range: PassRange, max: number): Promise<PassRange[]> {
+async function chunkRange(offline: OfflineStore, range: PassRange, max: number, exposure: string): Promise<PassRange[]> {
   if (range.to <= range.from) return [range];
   const where = `eventTime >= ${sqlInstant(range.from)} AND eventTime < ${sqlInstant(range.to)}`;
-  const [total] = await offline.query<{ n: number }>(`SELECT count() AS n FROM ${rawTable('impression')} WHERE ${where}`);
+  const [total] = await offline.query<{ n: number }>(`SELECT count() AS n FROM ${rawTable(exposure)} WHERE ${where}`);
   if (Number(total?.n ?? 0) <= max) return [range];
   const hours = await offline.query<{ h: number; n: number }>(
-    `SELECT intDiv(toUnixTimestamp64Milli(eventTime), 3600000) AS h, count() AS n FROM ${rawTable('impression')} WHERE ${where} GROUP BY h ORDER BY h`,
+    `SELECT intDiv(toUnixTimestamp64Milli(eventTime), 3600000) AS h, count() AS n FROM ${rawTable(exposure)} WHERE ${where} GROUP BY h ORDER BY h`,
   );
   const chunks: PassRange[] = [];
   let from = range.from;
@@ -285,9 +286,9 @@ async function buildChunk(run: ChunkRun): Promise<void> {
   const created: string[] = [];
   try {
     const phase0 = performance.now();
-    const plans = await stage('plan', () => planGroups(offline, layout, range));
+    const plans = await stage('plan', () => planGroups(offline, layout, range, rule.exposure));
     created.push(tables.impressions);
-    await stage('impressions', () => offline.command(impressionsSql(plans, range, tables)));
+    await stage('impressions', () => offline.command(impressionsSql(plans, range, tables, rule.exposure)));
     const modes = await stage('impressions', () => passModes(offline, plans, tables, run.passMode));
     const sources: Record<number, Sources> = {};
     // The fast passes and the label tables read only the impressions table and the raw tables, and
@@ -386,14 +387,14 @@ async function allSettled(promises: readonly Promise<unknown>[]): Promise<void> 
   if (failed !== undefined) throw failed.reason;
 }
 
-/** The latest eventTime in the raw tables, null when they are empty. */
-export async function latestEventTime(offline: OfflineStore): Promise<number | null> {
-  const parts = EVENT_TYPES.map((t) => `SELECT max(eventTime) AS latest, count() AS rows FROM ${rawTable(t)}`);
+/** The latest eventTime in the raw tables of the given event types, null when they are empty. */
+export async function latestEventTime(offline: OfflineStore, types: readonly string[]): Promise<number | null> {
+  const parts = types.map((t) => `SELECT max(eventTime) AS latest, count() AS rows FROM ${rawTable(t)}`);
   const [row] = await offline.query<{ m: number; n: number }>(`SELECT toUnixTimestamp64Milli(max(latest)) AS m, sum(rows) AS n FROM (${parts.join(' UNION ALL ')}) WHERE rows > 0`);
   return row === undefined || Number(row.n) === 0 ? null : Number(row.m);
 }
 
-async function planGroups(offline: OfflineStore, layout: SamplesLayout, range: PassRange): Promise<GroupPlan[]> {
+async function planGroups(offline: OfflineStore, layout: SamplesLayout, range: PassRange, exposure: string): Promise<GroupPlan[]> {
   const plans: GroupPlan[] = [];
   for (const [index, group] of layout.groups.entries()) {
     const lo = groupLo(group, range.from);
@@ -409,7 +410,7 @@ async function planGroups(offline: OfflineStore, layout: SamplesLayout, range: P
         if (fitsDecimal(hi, small, n)) ok.add(a.index);
       }
     }
-    plans.push(planGroup(group, index, range.from, (a) => ok.has(a.index)));
+    plans.push(planGroup(group, index, range.from, (a) => ok.has(a.index), exposure));
   }
   return plans;
 }
@@ -447,7 +448,7 @@ async function passModes(offline: OfflineStore, plans: readonly GroupPlan[], tab
   return modes;
 }
 
-function impressionsSql(plans: readonly GroupPlan[], range: PassRange, tables: RunTables): string {
+function impressionsSql(plans: readonly GroupPlan[], range: PassRange, tables: RunTables, exposure: string): string {
   const keys: string[] = [];
   for (const plan of plans) {
     if (plan.impressionKey === null) continue;
@@ -459,19 +460,19 @@ function impressionsSql(plans: readonly GroupPlan[], range: PassRange, tables: R
     `CREATE TABLE ${tables.impressions} ENGINE = Memory AS SELECT rowNumberInAllBlocks() AS ${IMPRESSION_ROW_ID}, eventId AS impressionId, requestId, userId, itemId, categoryId, position, eventTime, ${T_MS} AS t, ` +
     `device, os, country, city, page, timezone, ${keys.length > 0 ? `${keys.join(', ')}, ` : ''}` +
     `${keyHashSql('requestId, itemId')} AS kc, ${keyHashSql('userId, itemId')} AS ko ` +
-    `FROM ${sourceTable('impression')} WHERE eventTime >= ${sqlInstant(range.from)} AND eventTime < ${sqlInstant(Math.max(range.from, range.to))}`
+    `FROM ${sourceTable(exposure)} WHERE eventTime >= ${sqlInstant(range.from)} AND eventTime < ${sqlInstant(Math.max(range.from, range.to))}`
   );
 }
 
 async function labelTables(offline: OfflineStore, range: PassRange, rule: LabelRule, tables: RunTables): Promise<void> {
   const last = range.to - 1;
   await offline.command(
-    `CREATE TABLE ${tables.clicks} ENGINE = Memory AS SELECT ${keyHashSql('requestId, itemId')} AS k, groupArray(${T_MS}) AS ts FROM ${sourceTable('click')} ` +
+    `CREATE TABLE ${tables.clicks} ENGINE = Memory AS SELECT ${keyHashSql('requestId, itemId')} AS k, groupArray(${T_MS}) AS ts FROM ${sourceTable(rule.click)} ` +
       `WHERE eventTime >= ${sqlInstant(range.from)} AND eventTime <= ${sqlInstant(Math.max(range.from, last + rule.clickWindowMs))} ` +
       `AND k IN (SELECT kc FROM ${tables.impressions}) GROUP BY k`,
   );
   await offline.command(
-    `CREATE TABLE ${tables.orders} ENGINE = Memory AS SELECT ${keyHashSql('userId, itemId')} AS k, groupArray(${T_MS}) AS ts FROM ${sourceTable('order')} ` +
+    `CREATE TABLE ${tables.orders} ENGINE = Memory AS SELECT ${keyHashSql('userId, itemId')} AS k, groupArray(${T_MS}) AS ts FROM ${sourceTable(rule.conversion)} ` +
       `WHERE eventTime >= ${sqlInstant(range.from)} AND eventTime <= ${sqlInstant(Math.max(range.from, last + rule.orderWindowMs))} ` +
       `AND k IN (SELECT ko FROM ${tables.impressions}) GROUP BY k`,
   );

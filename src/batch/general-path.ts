@@ -125,7 +125,7 @@ function streamSql(
 ): string {
   const { group } = plan;
   const valueCols = aggregations.map((agg) => {
-    const input = aggregationInputSql(agg.def);
+    const input = aggregationInputSql(agg);
     const numeric = input.kind !== undefined && input.kind !== 'id' && input.kind !== 'nullableId' && input.kind !== 'string' && input.kind !== 'nullableString';
     return { agg, input, type: input.value === null ? 'Nullable(UInt8)' : numeric ? 'Nullable(Float64)' : 'Nullable(String)' };
   });
@@ -135,7 +135,7 @@ function streamSql(
     `FROM ${tables.impressions} WHERE ${points} AND ${pageOf(impressionKeyText(plan.index))}`;
   const sources = [...new Set(aggregations.map((a) => a.def.source))];
   const events = sources.map((source) => {
-    const k = entityKeySql(group.entity, source) as { key: string; valid: string };
+    const k = entityKeySql(group.events, group.entity, source) as { key: string; valid: string };
     const cols = valueCols.map(({ agg, input, type }) => {
       if (agg.def.source !== source) return `CAST(NULL, '${type}') AS v${agg.index}, toUInt8(0) AS a${agg.index}`;
       const value = input.value === null ? 'NULL' : `if(${input.valid}, ${input.value}, NULL)`;

@@ -1,5 +1,5 @@
 import type { FeatureValue } from '../features/aggregators.js';
-import { toCompiled, type CompiledGroup, type FeatureGroupDef } from '../features/definitions.js';
+import { type CompiledGroup } from '../features/definitions.js';
 import { assembleGroup } from '../features/window-assembly.js';
 import type { OfflineStore } from '../ports/offline-store.js';
 import { BatchError } from './batch-errors.js';
@@ -29,9 +29,9 @@ export interface OfflineFeatures {
  * @example await offlineFeatures(offline, USER_GROUP, 'u42', Date.parse('2026-01-06T12:00:00Z'))
  * @throws BatchError for a q that is not an integer epoch-ms instant.
  */
-export async function offlineFeatures(offline: OfflineStore, group: CompiledGroup | FeatureGroupDef, entityKey: string, q: number): Promise<OfflineFeatures> {
+export async function offlineFeatures(offline: OfflineStore, group: CompiledGroup, entityKey: string, q: number): Promise<OfflineFeatures> {
   if (!Number.isSafeInteger(q)) throw new BatchError('BATCH_INVALID_ARGUMENT', `the query time must be integer epoch ms, got ${String(q)}`);
-  const compiled = toCompiled(group);
+  const compiled = group;
   const found = await firstEntity(recomputeStates(offline, [compiled], { until: q, keys: [entityKey] }));
   const values = assembleGroup(compiled, found ?? { tiles: () => undefined, lifetime: () => undefined }, q);
   return { group: compiled.name, entityKey, q, values, latestEventTime: await latestBefore(offline, compiled, entityKey, q) };
@@ -40,7 +40,7 @@ export async function offlineFeatures(offline: OfflineStore, group: CompiledGrou
 /** The entity's latest event before q over the group's sources (the states keep only what reads at q need). */
 async function latestBefore(offline: OfflineStore, group: CompiledGroup, entityKey: string, q: number): Promise<number | null> {
   const parts = group.sources.map((source) => {
-    const k = entityKeySql(group.entity, source) as { key: string; valid: string };
+    const k = entityKeySql(group.events, group.entity, source) as { key: string; valid: string };
     return `SELECT max(eventTime) AS latest, count() AS rows FROM ${sourceTable(source)} WHERE eventTime < ${sqlInstant(q)} AND ${k.valid} AND ${k.key} = ${sqlString(entityKey)}`;
   });
   const [row] = await offline.query<{ m: number; n: number }>(`SELECT toUnixTimestamp64Milli(max(latest)) AS m, sum(rows) AS n FROM (${parts.join(' UNION ALL ')}) WHERE rows > 0`);

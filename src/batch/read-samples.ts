@@ -1,5 +1,4 @@
-import type { CompiledGroup, FeatureGroupDef } from '../features/definitions.js';
-import { REFERENCE_GROUPS } from '../features/reference.js';
+import type { CompiledGroup } from '../features/definitions.js';
 import type { OfflineStore } from '../ports/offline-store.js';
 import type { Sample } from '../samples/sample.js';
 import { BatchError } from './batch-errors.js';
@@ -23,8 +22,8 @@ export interface ReadSamplesOptions {
   readonly from: number;
   /** First sample time excluded, epoch ms. */
   readonly to: number;
-  /** The groups the samples were built with (the spec); default the reference groups. */
-  readonly groups?: readonly (CompiledGroup | FeatureGroupDef)[];
+  /** The groups the samples were built with (the spec: the project's). */
+  readonly groups: readonly CompiledGroup[];
   /** The samples table; default `samples`. */
   readonly table?: string;
   /** Rows per page, about. Default 50,000. */
@@ -88,7 +87,7 @@ export async function* readSampleBatches(offline: OfflineStore, options: ReadSam
   if (!Number.isSafeInteger(from) || !Number.isSafeInteger(to)) throw new BatchError('BATCH_INVALID_ARGUMENT', `the range must be integer epoch ms, got [${String(from)}, ${String(to)})`);
   const pageSize = options.pageSize ?? DEFAULT_PAGE;
   if (!Number.isSafeInteger(pageSize) || pageSize < 1) throw new BatchError('BATCH_INVALID_ARGUMENT', `pageSize must be a whole number >= 1, got ${String(pageSize)}`);
-  const layout = samplesLayout(options.groups ?? REFERENCE_GROUPS, options.table);
+  const layout = samplesLayout(options.groups, options.table);
   if (from >= to || !(await checkSamplesTable(offline, layout))) return;
   const decode = rowDecoder(layout);
   const fetch = (page: Page, after: { t: number; id: string } | null): Promise<string> => {

@@ -1,6 +1,6 @@
 import type { EventType } from '../events/event-types.js';
 import { aggregatorFor, type AggState, type AggValue } from '../features/aggregators.js';
-import { toCompiled, type AggregationDef, type CompiledAggregation, type CompiledGroup, type FeatureGroupDef } from '../features/definitions.js';
+import { type AggregationDef, type CompiledAggregation, type CompiledGroup } from '../features/definitions.js';
 import type { GroupStates } from '../features/window-assembly.js';
 import { tileStart } from '../features/windows.js';
 import type { OfflineStore } from '../ports/offline-store.js';
@@ -94,7 +94,7 @@ const DEFAULT_ENTITIES_PER_PAGE = 50_000;
  */
 export async function* recomputeStates(
   offline: OfflineStore,
-  groups: readonly (CompiledGroup | FeatureGroupDef)[],
+  groups: readonly CompiledGroup[],
   options: RecomputeOptions,
 ): AsyncGenerator<EntityBatchStates, void, undefined> {
   const { until } = options;
@@ -102,7 +102,7 @@ export async function* recomputeStates(
   const perPage = options.entitiesPerPage ?? DEFAULT_ENTITIES_PER_PAGE;
   if (!Number.isSafeInteger(perPage) || perPage < 1) throw new BatchError('BATCH_INVALID_ARGUMENT', `entitiesPerPage must be a whole number >= 1, got ${String(perPage)}`);
   for (const g of groups) {
-    const group = toCompiled(g);
+    const group = g;
     if (options.keys !== undefined) {
       if (options.keys.length === 0) continue;
       const filter = (key: string) => `${key} IN (${options.keys!.map(sqlString).join(', ')})`;
@@ -189,7 +189,7 @@ function toEntity(group: CompiledGroup, until: number, entityKey: string, acc: A
 
 async function estimateEntities(offline: OfflineStore, group: CompiledGroup, until: number): Promise<number> {
   const parts = group.sources.map((s) => {
-    const k = entityKeySql(group.entity, s) as { key: string; valid: string };
+    const k = entityKeySql(group.events, group.entity, s) as { key: string; valid: string };
     return `SELECT ${k.key} AS key FROM ${sourceTable(s)} WHERE eventTime < ${sqlInstant(until)} AND ${k.valid}`;
   });
   const [row] = await offline.query<{ n: number }>(`SELECT uniq(key) AS n FROM (${parts.join(' UNION ALL ')})`);
@@ -203,7 +203,7 @@ export function retentionStart(until: number, hopMs: number, longestMs: number):
 
 /** Rows of one source for one entity filter: `key`, `t` and the given extra columns. */
 function scan(group: CompiledGroup, source: EventType, until: number, from: number | null, filter: ((key: string) => string) | null, columns: string[], valid = '1'): string {
-  const k = entityKeySql(group.entity, source) as { key: string; valid: string };
+  const k = entityKeySql(group.events, group.entity, source) as { key: string; valid: string };
   const where = [`eventTime < ${sqlInstant(until)}`, k.valid, valid];
   if (from !== null) where.push(`eventTime >= ${sqlInstant(from)}`);
   if (filter !== null) where.push(filter(k.key));
@@ -274,7 +274,7 @@ function plainSpec(
   const inner: string[] = [];
   for (const { agg } of aggs) {
     const i = agg.index;
-    const input = aggregationInputSql(agg.def);
+    const input = aggregationInputSql(agg);
     const numeric = input.kind === 'int' || input.kind === 'nullableInt' ? `toInt64(${input.value})` : `toFloat64(${input.value})`;
     if (input.value !== null) inner.push(`${numeric} AS v${i}`, `${input.valid} AS ok${i}`);
     switch (agg.def.op) {
@@ -339,7 +339,7 @@ function plainSpec(
 /** last, last_k, approx_distinct and decayed_count: one statement each (per hop for windowed approx_distinct). */
 function otherSpecs(group: CompiledGroup, agg: CompiledAggregation, until: number, filter: ((key: string) => string) | null): Spec[] {
   const def = agg.def;
-  const input = aggregationInputSql(def);
+  const input = aggregationInputSql(agg);
   const core = aggregatorFor(def);
   const i = agg.index;
   switch (def.op) {

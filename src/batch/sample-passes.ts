@@ -49,6 +49,8 @@ export interface GroupPlan {
   /** Position of the group in the layout (and in temporary table names). */
   readonly index: number;
   readonly group: CompiledGroup;
+  /** The exposure event type (the label rule's `exposure` role: the samples' impressions). */
+  readonly exposure: string;
   /** The group's entity key over impression columns; null when impressions lack a key field (every sample cold-starts). */
   readonly impressionKey: { key: string; valid: string } | null;
   /** Aggregations of the SQL fast path. */
@@ -80,7 +82,7 @@ export function fastCandidate(agg: CompiledAggregation): boolean {
 
 /** last and last_k of a text field: the fast path's bounded-lookback values, flagged when not provably exact. */
 export function isRecent(agg: CompiledAggregation): boolean {
-  const kind = aggregationInputSql(agg.def).kind;
+  const kind = aggregationInputSql(agg).kind;
   return (agg.def.op === 'last' || agg.def.op === 'last_k') && (kind === 'id' || kind === 'nullableId' || kind === 'string' || kind === 'nullableString');
 }
 
@@ -102,7 +104,7 @@ export function exactFlag(aggregation: number): string {
 
 /** Whether an aggregation sums a fractional field (decimal accumulators, range-checked). */
 export function sumsFractions(agg: CompiledAggregation): boolean {
-  const input = aggregationInputSql(agg.def);
+  const input = aggregationInputSql(agg);
   return (agg.def.op === 'sum' || agg.def.op === 'avg') && (input.kind === 'double' || input.kind === 'nullableDouble');
 }
 
@@ -114,14 +116,14 @@ export function groupLo(group: CompiledGroup, from: number): number {
 }
 
 /** Splits a group's aggregations between the fast and the general path. */
-export function planGroup(group: CompiledGroup, index: number, from: number, decimalOk: (agg: CompiledAggregation) => boolean): GroupPlan {
+export function planGroup(group: CompiledGroup, index: number, from: number, decimalOk: (agg: CompiledAggregation) => boolean, exposure: string): GroupPlan {
   const fast: CompiledAggregation[] = [];
   const general: CompiledAggregation[] = [];
   for (const agg of group.aggregations) {
     if (fastCandidate(agg) && (!sumsFractions(agg) || decimalOk(agg))) fast.push(agg);
     else general.push(agg);
   }
-  return { index, group, impressionKey: entityKeySql(group.entity, 'impression'), fast, general, lo: groupLo(group, from) };
+  return { index, group, exposure, impressionKey: entityKeySql(group.events, group.entity, exposure), fast, general, lo: groupLo(group, from) };
 }
 
 /**
@@ -132,8 +134,8 @@ export function planGroup(group: CompiledGroup, index: number, from: number, dec
 export function decimalRangeSql(group: CompiledGroup, aggs: readonly CompiledAggregation[], lo: number, to: number): string | null {
   const parts: string[] = [];
   for (const agg of aggs) {
-    const input = aggregationInputSql(agg.def);
-    const k = entityKeySql(group.entity, agg.def.source) as { key: string; valid: string };
+    const input = aggregationInputSql(agg);
+    const k = entityKeySql(group.events, group.entity, agg.def.source) as { key: string; valid: string };
     const since = agg.lifetime ? '' : ` AND eventTime >= ${sqlInstant(lo)}`;
     parts.push(
       `(SELECT max(abs(toFloat64(${input.value}))) AS hi, minIf(abs(toFloat64(${input.value})), ${input.value} != 0) AS lo, count() AS n ` +
@@ -184,7 +186,7 @@ function passColumns(plan: GroupPlan): ColumnSet {
   const cols: ColumnSet = new Map();
   for (const agg of plan.fast) {
     const i = agg.index;
-    const input = aggregationInputSql(agg.def);
+    const input = aggregationInputSql(agg);
     const sumType = input.kind === 'int' || input.kind === 'nullableInt' ? 'Int64' : SUM_DECIMAL;
     switch (agg.def.op) {
       case 'count':
@@ -222,7 +224,7 @@ function mergeOf(plan: GroupPlan, column: string): (x: string) => string {
 
 /** An event's contribution to one column, as SQL over a raw row (t is its time in ms). */
 function contribution(agg: CompiledAggregation, column: string, type: string, time = 't'): string {
-  const input = aggregationInputSql(agg.def);
+  const input = aggregationInputSql(agg);
   const v = input.notNull as string;
   switch (column[0]) {
     case 'c':
@@ -289,15 +291,15 @@ export function fastPassSql(plan: GroupPlan, range: PassRange, tables: RunTables
   };
   const ridZero = rid ? `toUInt64(0) AS ${IMPRESSION_ROW_ID}, ` : '';
   // the range's impressions: query rows, and events when the group counts impressions
-  const impressionAggs = bySource.get('impression') ?? [];
+  const impressionAggs = bySource.get(plan.exposure) ?? [];
   branches.push(
     `SELECT ${rid ? `${IMPRESSION_ROW_ID}, ` : ''}${keyCol} AS k, t, toUInt8(1) AS q, ${select(contributions(impressionAggs))} FROM ${tables.impressions} WHERE ${keyCol} != 0`,
   );
   for (const [source, aggs] of bySource) {
-    const k = entityKeySql(group.entity, source) as { key: string; valid: string };
+    const k = entityKeySql(group.events, group.entity, source) as { key: string; valid: string };
     const exprs = contributions(aggs);
     // impressions of the range are already in; older ones (from lo) and other sources come from the raw tables
-    const upTo = source === 'impression' ? range.from : Math.max(range.to, plan.lo);
+    const upTo = source === plan.exposure ? range.from : Math.max(range.to, plan.lo);
     if (upTo > plan.lo && aggs.some((a) => !isRecent(a))) {
       branches.push(
         `SELECT ${rid ? `toUInt64(0) AS ${IMPRESSION_ROW_ID}, ` : ''}${keyHashSql(k.key)} AS k, ${T_MS} AS t, toUInt8(0) AS q, ${select(exprs)} FROM ${sourceTable(source)} ` +
@@ -306,7 +308,7 @@ export function fastPassSql(plan: GroupPlan, range: PassRange, tables: RunTables
     }
     const lifetime = aggs.filter((a) => a.lifetime && !isRecent(a));
     for (const agg of aggs.filter(isRecent)) {
-      const input = aggregationInputSql(agg.def);
+      const input = aggregationInputSql(agg);
       const r = `r${agg.index}`;
       // the values of each event time in [lo, range end), distinct, greatest first (one row per time)
       branches.push(

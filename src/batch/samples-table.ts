@@ -1,10 +1,9 @@
 import { CONTEXT_FEATURE_NAMES } from '../features/context.js';
-import { toCompiled, type AggregationDef, type CompiledFeature, type CompiledGroup, type FeatureGroupDef } from '../features/definitions.js';
-import { REFERENCE_GROUPS } from '../features/reference.js';
+import { type AggregationDef, type CompiledAggregation, type CompiledFeature, type CompiledGroup } from '../features/definitions.js';
 import type { OfflineStore } from '../ports/offline-store.js';
 import { featureSpec, type FeatureSpec } from '../samples/sample.js';
 import { BatchError } from './batch-errors.js';
-import { fieldKindOf, isNumericKind, quoteIdent, sqlString } from './sql.js';
+import { isNumericKind, quoteIdent, sqlString } from './sql.js';
 
 /**
  * The ClickHouse table the batch sample job writes and the trainer reads: one row per mature
@@ -68,9 +67,9 @@ export interface SamplesLayout {
  * @throws BatchError `SAMPLES_SPEC_INVALID` when two features share a name (two groups with the
  *   same entity name), or a table name that is not a plain identifier.
  */
-export function samplesLayout(groups: readonly (CompiledGroup | FeatureGroupDef)[] = REFERENCE_GROUPS, table: string = DEFAULT_SAMPLES_TABLE): SamplesLayout {
+export function samplesLayout(groups: readonly CompiledGroup[], table: string = DEFAULT_SAMPLES_TABLE): SamplesLayout {
   if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(table)) throw new BatchError('BATCH_INVALID_ARGUMENT', `samples table ${JSON.stringify(table)} must be a plain name: letters, digits and _`);
-  const compiled = groups.map((g) => toCompiled(g));
+  const compiled = groups;
   const spec = featureSpec(compiled);
   const features: FeatureColumn[] = [];
   const taken = new Set<string>(SAMPLE_BASE_COLUMNS.map((c) => c.name));
@@ -81,8 +80,8 @@ export function samplesLayout(groups: readonly (CompiledGroup | FeatureGroupDef)
   compiled.forEach((group, gi) => {
     for (const f of group.features) {
       claim(f.name);
-      const def = f.kind === 'derived' ? null : (group.def.aggregations[f.aggregation] as AggregationDef);
-      features.push({ name: quoteIdent(f.name), group: gi, feature: f, ...featureColumnType(def) });
+      const agg = f.kind === 'derived' ? null : (group.aggregations[f.aggregation] as CompiledAggregation);
+      features.push({ name: quoteIdent(f.name), group: gi, feature: f, ...featureColumnType(agg) });
     }
   });
   for (const name of CONTEXT_FEATURE_NAMES) {
@@ -94,9 +93,10 @@ export function samplesLayout(groups: readonly (CompiledGroup | FeatureGroupDef)
 }
 
 /** The column type of a feature (null: a derived ratio) and how to read it back. */
-function featureColumnType(def: AggregationDef | null): Pick<FeatureColumn, 'type' | 'read'> {
-  if (def === null) return { type: 'Float64', read: 'number' };
-  const kind = def.field === undefined ? undefined : fieldKindOf(def.source, def.field);
+function featureColumnType(agg: CompiledAggregation | null): Pick<FeatureColumn, 'type' | 'read'> {
+  if (agg === null) return { type: 'Float64', read: 'number' };
+  const def = agg.def;
+  const kind = agg.fieldKind;
   const numeric = isNumericKind(kind);
   const integral = kind === 'int' || kind === 'nullableInt';
   switch (def.op) {

@@ -1,6 +1,7 @@
-import { EVENT_FIELDS, type FieldKind } from '../events/event-fields.js';
+import type { EventKinds } from '../events/event-catalog.js';
+import type { FieldKind } from '../events/event-fields.js';
 import type { EventType } from '../events/event-types.js';
-import type { AggregationDef, EntityDef } from '../features/definitions.js';
+import type { CompiledAggregation, EntityDef } from '../features/definitions.js';
 import { ENTITY_KEY_SEPARATOR } from '../features/event-input.js';
 import { dedupedSource } from '../sink/raw-tables.js';
 
@@ -66,9 +67,9 @@ export function tileStartSql(expr: string, hopMs: number): string {
 }
 
 /** The kind of a field of an event type, or undefined when the type has no such field. */
-export function fieldKindOf(source: EventType, field: string): FieldKind | undefined {
-  const fields = EVENT_FIELDS[source] as Readonly<Record<string, FieldKind>>;
-  return Object.prototype.hasOwnProperty.call(fields, field) ? fields[field] : undefined;
+export function fieldKindOf(events: EventKinds, source: EventType, field: string): FieldKind | undefined {
+  const fields = events[source];
+  return fields !== undefined && Object.prototype.hasOwnProperty.call(fields, field) ? fields[field] : undefined;
 }
 
 /** Whether a field kind holds numbers in events (and so in the batch layer's JSON rows). */
@@ -77,8 +78,8 @@ export function isNumericKind(kind: FieldKind | undefined): boolean {
 }
 
 /** A field of an event type as it reads in SQL: instants as epoch ms, every other kind as stored. */
-export function fieldSql(source: EventType, field: string): { expr: string; kind: FieldKind } {
-  const kind = fieldKindOf(source, field);
+export function fieldSql(events: EventKinds, source: EventType, field: string): { expr: string; kind: FieldKind } {
+  const kind = fieldKindOf(events, source, field);
   if (kind === undefined || kind === 'context') throw new RangeError(`${source} events have no scalar field ${field}`);
   const column = quoteIdent(field);
   if (kind === 'instant' || kind === 'nullableInstant') return { expr: `toUnixTimestamp64Milli(${column})`, kind };
@@ -90,13 +91,13 @@ export function fieldSql(source: EventType, field: string): { expr: string; kind
  * joined with `:`; a row whose key field is null or empty has no entity. Null when the event type
  * lacks one of the key fields (it then never belongs to the entity).
  */
-export function entityKeySql(entity: EntityDef, source: EventType): { key: string; valid: string } | null {
+export function entityKeySql(events: EventKinds, entity: EntityDef, source: EventType): { key: string; valid: string } | null {
   const parts: string[] = [];
   const checks: string[] = [];
   for (const f of entity.keyFields) {
-    const kind = fieldKindOf(source, f);
+    const kind = fieldKindOf(events, source, f);
     if (kind === undefined || kind === 'context') return null;
-    const { expr } = fieldSql(source, f);
+    const { expr } = fieldSql(events, source, f);
     const text = isNumericKind(kind) ? `toString(assumeNotNull(${expr}))` : `assumeNotNull(${expr})`;
     parts.push(text);
     checks.push(isNumericKind(kind) ? `(${expr} IS NOT NULL)` : `(${expr} IS NOT NULL AND ${expr} != '')`);
@@ -122,9 +123,12 @@ export interface InputSql {
  * and approx_distinct a non-null text or finite number, for the fieldless ops every event of the
  * source. The source itself is the caller's filter.
  */
-export function aggregationInputSql(def: AggregationDef): InputSql {
+export function aggregationInputSql(agg: Pick<CompiledAggregation, 'def' | 'fieldKind'>): InputSql {
+  const { def, fieldKind: kind } = agg;
   if (def.field === undefined) return { value: null, notNull: null, valid: '1', kind: undefined };
-  const { expr, kind } = fieldSql(def.source, def.field);
+  if (kind === undefined || kind === 'context') throw new RangeError(`${def.source} events have no scalar field ${def.field}`);
+  const column = quoteIdent(def.field);
+  const expr = kind === 'instant' || kind === 'nullableInstant' ? `toUnixTimestamp64Milli(${column})` : column;
   const notNull = `assumeNotNull(${expr})`;
   const finite = kind === 'double' || kind === 'nullableDouble' ? ` AND isFinite(${notNull})` : '';
   return { value: expr, notNull, valid: `(${expr} IS NOT NULL${finite})`, kind };

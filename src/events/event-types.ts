@@ -1,14 +1,21 @@
 /**
- * The event contract in TypeScript. The Avro schemas in `schemas/*.avsc` are the wire contract;
- * these types mirror them one to one (see `test/unit/events/schemas.test.ts`, which checks that
- * every field here exists in the schema and vice versa).
+ * Events in TypeScript. A project declares its own event types (see `event-catalog.ts`), so in
+ * general an event is an {@link AnyEvent}: a `type`, the envelope, and the fields its Avro schema
+ * declares, read by name. The typed interfaces below are the shapes Tessera's own tools write and
+ * the label rule reads: the exposure, click and conversion events of a project's label roles
+ * carry at least these fields (checked when the project is loaded), and the generator and the
+ * importers write the event types of the reference example project
+ * (`examples/reference/events/*.avsc`), which these interfaces mirror one to one.
  *
  * Ids are strings; `eventTime` and other instants are epoch milliseconds, UTC.
  */
 
-/** The five event kinds, as they appear in the JSON form's `type` field. */
-export const EVENT_TYPES = ['impression', 'click', 'order', 'item_profile', 'user_profile'] as const;
-export type EventType = (typeof EVENT_TYPES)[number];
+/** An event type's name, as it appears in the JSON form's `type` field (one of the project's). */
+export type EventType = string;
+
+/** The event types of the reference example project, which the generator and importers write. */
+export const REFERENCE_EVENT_TYPES = ['impression', 'click', 'order', 'item_profile', 'user_profile'] as const;
+export type ReferenceEventType = (typeof REFERENCE_EVENT_TYPES)[number];
 
 /** The shared envelope of every event. */
 export interface Envelope {
@@ -87,26 +94,22 @@ export interface EventBodies {
   user_profile: UserProfile;
 }
 
-/** An event tagged with its kind: the in-memory and JSON form. */
-export type TypedEvent<T extends EventType = EventType> = T extends EventType ? { type: T } & EventBodies[T] : never;
-export type AnyEvent = TypedEvent<EventType>;
+/** A reference event tagged with its type. */
+export type TypedEvent<T extends ReferenceEventType = ReferenceEventType> = T extends ReferenceEventType ? { type: T } & EventBodies[T] : never;
+/** Any event of the reference example project. */
+export type ReferenceEvent = TypedEvent<ReferenceEventType>;
 
-/** The Avro record name of each kind (file `schemas/<Name>.avsc`). */
-export const SCHEMA_NAMES: Record<EventType, string> = {
-  impression: 'Impression',
-  click: 'Click',
-  order: 'Order',
-  item_profile: 'ItemProfile',
-  user_profile: 'UserProfile',
-};
-
-/** The key every kind is partitioned by: userId where there is one, so a user's events stay ordered. */
-export function partitionKeyOf(event: AnyEvent): string {
-  return event.type === 'item_profile' ? event.itemId : event.userId;
+/**
+ * An event of any project: its type, the envelope, and (not listed here, read by name) the
+ * fields of its type's schema; the in-memory and JSON form. Every typed event is one.
+ */
+export interface AnyEvent extends Envelope {
+  readonly type: EventType;
 }
 
-export function isEventType(value: unknown): value is EventType {
-  return typeof value === 'string' && (EVENT_TYPES as readonly string[]).includes(value);
+/** The value of a field of an event, by name (undefined when the event has no such field). */
+export function fieldOf(event: AnyEvent, field: string): unknown {
+  return (event as unknown as Readonly<Record<string, unknown>>)[field];
 }
 
 export const EMPTY_CONTEXT: Context = Object.freeze({ device: null, os: null, country: null, city: null, page: null, timezone: null });

@@ -1,6 +1,7 @@
 import { InvalidEventError } from '../errors.js';
-import { CONTEXT_FIELDS, EVENT_FIELD_LIST, EVENT_FIELDS, isNullableKind } from './event-fields.js';
-import { EVENT_TYPES, isEventType, type AnyEvent, type Context } from './event-types.js';
+import type { EventCatalog } from './event-catalog.js';
+import { CONTEXT_FIELDS, isNullableKind } from './event-fields.js';
+import type { AnyEvent, Context } from './event-types.js';
 import { formatInstant, tryParseInstant } from './time.js';
 import { validateEvent } from './validate.js';
 
@@ -27,7 +28,7 @@ import { validateEvent } from './validate.js';
  * @throws InvalidEventError `BAD_JSON` (not a JSON object), `UNKNOWN_TYPE`, `SCHEMA_INVALID`
  *   (message starts with the field path), `MISSING_ID`, `EVENT_TIME_OUT_OF_RANGE`.
  */
-export function parseEventJson(line: string, now: number = Date.now()): AnyEvent {
+export function parseEventJson(line: string, catalog: EventCatalog, now: number = Date.now()): AnyEvent {
   let parsed: unknown;
   try {
     parsed = JSON.parse(line);
@@ -40,11 +41,11 @@ export function parseEventJson(line: string, now: number = Date.now()): AnyEvent
   }
   const input = parsed as Record<string, unknown>;
   const type = input['type'];
-  if (!isEventType(type)) {
+  if (!catalog.has(type)) {
     const got = type === undefined ? 'no type field' : `type ${JSON.stringify(type)}`;
-    throw new InvalidEventError('UNKNOWN_TYPE', `${got}; expected one of ${EVENT_TYPES.join(', ')}`);
+    throw new InvalidEventError('UNKNOWN_TYPE', `${got}; expected one of ${catalog.types.join(', ')}`);
   }
-  const known = EVENT_FIELDS[type] as Readonly<Record<string, unknown>>;
+  const known = catalog.kinds[type] as Readonly<Record<string, unknown>>;
   for (const key of Object.keys(input)) {
     if (key !== 'type' && !Object.hasOwn(known, key)) {
       throw new InvalidEventError(
@@ -55,7 +56,7 @@ export function parseEventJson(line: string, now: number = Date.now()): AnyEvent
   }
 
   const event: Record<string, unknown> = { type };
-  for (const [name, kind] of EVENT_FIELD_LIST[type]) {
+  for (const [name, kind] of catalog.spec(type).fields) {
     const raw = input[name];
     if (kind === 'context') {
       event[name] = readContext(raw);
@@ -69,7 +70,7 @@ export function parseEventJson(line: string, now: number = Date.now()): AnyEvent
     }
   }
   const result = event as unknown as AnyEvent;
-  validateEvent(result, now);
+  validateEvent(result, catalog, now);
   return result;
 }
 
@@ -78,10 +79,10 @@ export function parseEventJson(line: string, now: number = Date.now()): AnyEvent
  * instants as ISO-8601 UTC with milliseconds, every field present (nulls included), so that
  * `parseEventJson(eventToJson(e))` equals `e` exactly.
  */
-export function eventToJson(event: AnyEvent): string {
+export function eventToJson(event: AnyEvent, catalog: EventCatalog): string {
   const record = event as unknown as Record<string, unknown>;
   const out: Record<string, unknown> = { type: event.type };
-  for (const [name, kind] of EVENT_FIELD_LIST[event.type]) {
+  for (const [name, kind] of catalog.spec(event.type).fields) {
     const value = record[name];
     if ((kind === 'instant' || kind === 'nullableInstant') && typeof value === 'number') {
       out[name] = formatInstant(value);

@@ -3,14 +3,15 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import avro from 'avsc';
 import { ConfigError, InvalidEventError } from '../errors.js';
-import { EVENT_TYPES, SCHEMA_NAMES, isEventType, type AnyEvent, type EventType } from './event-types.js';
+import type { EventCatalog } from './event-catalog.js';
+import type { AnyEvent, EventType } from './event-types.js';
 import { definedTypeNames, fingerprintToHex, fingerprintType } from './fingerprint.js';
 import { createSingleObjectDecoder, encodeSingleObject } from './single-object.js';
 
 /**
- * The Avro side of the event contract: the current schema of every event kind, read from
- * `schemas/*.avsc`, plus the other versions of them known as writers, and the single-object
- * encode/decode of `AnyEvent` built on both.
+ * The Avro side of a project's event contract: the current schema of every event type of its
+ * catalog, plus the other versions of them known as writers, and the single-object encode/decode
+ * of events built on both.
  *
  * Events are always written with the current schema and always read into it, whatever schema
  * wrote them: a writer of another version is resolved field by field (Avro schema resolution),
@@ -22,33 +23,33 @@ import { createSingleObjectDecoder, encodeSingleObject } from './single-object.j
  * `Date` objects.
  */
 
-/** The Avro namespace of every Tessera event schema. */
+/** The Avro namespace of Tessera's own records (the shared `Context`). */
 export const EVENT_NAMESPACE = 'dev.tessera.events';
 
-/** The shared record the event schemas reference by name; loaded before them. */
+/** The shared record event schemas reference by name for request context. */
 export const CONTEXT_SCHEMA_NAME = 'Context';
 
-/** The full Avro name of an event kind's record, e.g. `dev.tessera.events.Impression`. */
-export function schemaFullName(type: EventType): string {
-  return `${EVENT_NAMESPACE}.${SCHEMA_NAMES[type]}`;
-}
-
 /**
- * The repository's `schemas/` folder. Both `src/events/` (tsx, vitest) and the compiled
- * `dist/events/` sit two levels below the root, so one relative URL serves both.
+ * The package's `schemas/` folder, which holds Tessera's own shared records (`Context.avsc`).
+ * Both `src/events/` (tsx, vitest) and the compiled `dist/events/` sit two levels below the
+ * root, so one relative URL serves both.
  */
 export function locateSchemaDir(moduleUrl: string = import.meta.url): string {
   return fileURLToPath(new URL('../../schemas/', moduleUrl));
 }
 
-/** How to build a {@link SchemaRegistry}. */
+/** Tessera's shared `Context` record (parsed JSON) and the file it was read from. */
+export function readContextSchema(schemaDir: string = locateSchemaDir()): { schema: object; file: string } {
+  const file = join(schemaDir, `${CONTEXT_SCHEMA_NAME}.avsc`);
+  if (!existsSync(file)) throw new ConfigError(`Tessera's shared schema ${file} is missing; reinstall the package`);
+  return { schema: readSchemaFile(file) as object, file };
+}
+
+/** How to build a {@link SchemaRegistry} beyond its catalog. */
 export interface SchemaRegistryOptions {
-  /** Folder holding `Context.avsc` and one `<RecordName>.avsc` per event kind. Default: {@link locateSchemaDir}. */
-  schemaDir?: string;
   /**
-   * Current schemas to use instead of the files for some event kinds (JSON text or parsed JSON).
-   * They may reference `dev.tessera.events.Context` by name. For schema-evolution tests and for
-   * staging a schema change before it lands in `schemas/`.
+   * Current schemas to use instead of the catalog's for some event types (JSON text or parsed
+   * JSON). For schema-evolution tests and for staging a schema change.
    */
   schemas?: Partial<Record<EventType, string | object>>;
 }
@@ -63,18 +64,18 @@ export interface RegisteredWriter {
 
 /** Current and known writer schemas of the events, and the wire codec built on them. */
 export interface SchemaRegistry {
-  /** The folder the schemas were read from. */
-  readonly schemaDir: string;
-  /** The current schema of an event kind: events are written with it and read into it. */
+  /** The event types whose schemas these are. */
+  readonly catalog: EventCatalog;
+  /** The current schema of an event type: events are written with it and read into it. */
   currentType(eventType: EventType): avro.Type;
-  /** The fingerprint of the current schema of an event kind. */
+  /** The fingerprint of the current schema of an event type. */
   currentFingerprint(eventType: EventType): bigint;
   /**
    * Makes another version of an event schema known, so messages written with it can be decoded.
    * Idempotent: registering a schema with a known fingerprint returns the existing writer.
    *
    * @throws ConfigError when the schema does not parse, is not one of the event records, or
-   *   cannot be resolved into the current schema of its kind.
+   *   cannot be resolved into the current schema of its type.
    */
   registerWriter(schema: string | object): RegisteredWriter;
   /** The writer known under a fingerprint, if any. */
@@ -82,17 +83,17 @@ export interface SchemaRegistry {
   /** Every known writer, current ones included. */
   writers(): RegisteredWriter[];
   /**
-   * Single-object encoding of an event with the current schema of its kind (the `type` tag is not
-   * part of the body; the schema says what the record is).
+   * Single-object encoding of an event with the current schema of its type (the `type` tag is
+   * not part of the body; the schema says what the record is).
    *
    * @throws InvalidEventError `UNKNOWN_TYPE`, or `SCHEMA_INVALID` with `<field path>: <problem>`
    *   for every field that does not fit the schema, unknown fields included.
    */
   encode(event: AnyEvent): Buffer;
   /**
-   * Decodes a single-object message into the current schema of the kind its writer schema names.
+   * Decodes a single-object message into the current schema of the type its writer schema names.
    *
-   * @param expected the kind the caller expects (e.g. from the topic); a message of another kind
+   * @param expected the type the caller expects (e.g. from the topic); a message of another type
    *   is rejected with `SCHEMA_INVALID`.
    * @throws InvalidEventError `UNDECODABLE`, `UNKNOWN_FINGERPRINT` or `SCHEMA_INVALID`.
    */
@@ -103,43 +104,45 @@ type AvroSchema = Parameters<typeof avro.Type.forSchema>[0];
 type NamedTypes = Record<string, avro.Type>;
 
 /**
- * Loads the schemas (synchronously: it runs once at start-up and a failure should stop it) and
- * returns the registry.
+ * Parses the catalog's schemas and returns the registry.
  *
- * @throws ConfigError when a schema file is missing or invalid; the message names the file.
+ * @throws ConfigError when a schema is invalid; the message names its file.
  */
-export function createSchemaRegistry(options: SchemaRegistryOptions = {}): SchemaRegistry {
-  const schemaDir = options.schemaDir ?? locateSchemaDir();
-  const contextFile = join(schemaDir, `${CONTEXT_SCHEMA_NAME}.avsc`);
-  if (!existsSync(contextFile)) {
-    throw new ConfigError(`event schemas not found: ${contextFile} does not exist; pass schemaDir pointing at the repository's schemas/ folder`);
-  }
+export function createSchemaRegistry(catalog: EventCatalog, options: SchemaRegistryOptions = {}): SchemaRegistry {
   // Named types the event schemas may reference without defining them.
   const shared: NamedTypes = {};
-  const contextType = parseType(readSchemaFile(contextFile), shared, contextFile);
-  shared[`${EVENT_NAMESPACE}.${CONTEXT_SCHEMA_NAME}`] = contextType;
+  for (const s of catalog.shared) {
+    const t = parseType(s.schema, shared, s.file);
+    if (t.name !== undefined) shared[t.name] = t;
+  }
 
-  const byFullName = new Map<string, EventType>(EVENT_TYPES.map((t) => [schemaFullName(t), t]));
-  const current = {} as Record<EventType, RegisteredWriter>;
+  const byFullName = new Map<string, EventType>();
+  const current = new Map<EventType, RegisteredWriter>();
   const writers = new Map<bigint, RegisteredWriter>();
 
-  for (const eventType of EVENT_TYPES) {
+  for (const eventType of catalog.types) {
+    const spec = catalog.spec(eventType);
     const override = options.schemas?.[eventType];
-    const file = join(schemaDir, `${SCHEMA_NAMES[eventType]}.avsc`);
-    const source = override === undefined ? file : `the ${eventType} schema given in options`;
-    const json = override === undefined ? readSchemaFile(file) : parseSchemaJson(override, source);
+    const source = override === undefined ? spec.file : `the ${eventType} schema given in options`;
+    const json = override === undefined ? spec.schema : parseSchemaJson(override, source);
     const type = parseType(json, shared, source);
-    if (type.name !== schemaFullName(eventType)) {
-      throw new ConfigError(`${source}: record is named ${String(type.name)}, expected ${schemaFullName(eventType)}`);
+    if (type.name !== spec.recordName) {
+      throw new ConfigError(`${source}: record is named ${String(type.name)}, expected ${spec.recordName}`);
     }
+    byFullName.set(spec.recordName, eventType);
     const writer: RegisteredWriter = { eventType, fingerprint: fingerprintType(type), type };
-    current[eventType] = writer;
+    current.set(eventType, writer);
     writers.set(writer.fingerprint, writer);
   }
+  const currentOf = (eventType: EventType): RegisteredWriter => {
+    const w = current.get(eventType);
+    if (w === undefined) throw new ConfigError(`unknown event type ${JSON.stringify(eventType)}; the project's event types are ${catalog.types.join(', ')}`);
+    return w;
+  };
 
   const decoder = createSingleObjectDecoder((fingerprint) => {
     const writer = writers.get(fingerprint);
-    return writer === undefined ? undefined : { writer: writer.type, reader: current[writer.eventType].type };
+    return writer === undefined ? undefined : { writer: writer.type, reader: currentOf(writer.eventType).type };
   });
 
   function registerWriter(schema: string | object): RegisteredWriter {
@@ -153,7 +156,7 @@ export function createSchemaRegistry(options: SchemaRegistryOptions = {}): Schem
       throw new ConfigError(`${source}: ${String(type.name)} is not an event record; expected one of ${[...byFullName.keys()].join(', ')}`);
     }
     try {
-      current[eventType].type.createResolver(type);
+      currentOf(eventType).type.createResolver(type);
     } catch (err) {
       throw new ConfigError(
         `${source} 0x${fingerprintToHex(fingerprint)} cannot be read as the current ${type.name} schema: ${errorMessage(err)}; ` +
@@ -168,9 +171,11 @@ export function createSchemaRegistry(options: SchemaRegistryOptions = {}): Schem
 
   function encode(event: AnyEvent): Buffer {
     if (event === null || typeof event !== 'object') throw new InvalidEventError('SCHEMA_INVALID', 'event is not an object');
-    if (!isEventType(event.type)) throw new InvalidEventError('UNKNOWN_TYPE', `unknown event type ${JSON.stringify(event.type)}`);
+    if (!catalog.has(event.type)) {
+      throw new InvalidEventError('UNKNOWN_TYPE', `unknown event type ${JSON.stringify(event.type)}; the project's event types are ${catalog.types.join(', ')}`);
+    }
     const { type: eventType, ...body } = event;
-    const type = current[eventType].type;
+    const type = currentOf(eventType).type;
     // The cheap check first; the diagnosis walk runs only for events that fail it.
     if (!type.isValid(body, { noUndeclaredFields: true })) {
       throw new InvalidEventError('SCHEMA_INVALID', describeInvalid(type, body).join('; '));
@@ -196,9 +201,9 @@ export function createSchemaRegistry(options: SchemaRegistryOptions = {}): Schem
   }
 
   return {
-    schemaDir,
-    currentType: (eventType) => current[eventType].type,
-    currentFingerprint: (eventType) => current[eventType].fingerprint,
+    catalog,
+    currentType: (eventType) => currentOf(eventType).type,
+    currentFingerprint: (eventType) => currentOf(eventType).fingerprint,
     registerWriter,
     writer: (fingerprint) => writers.get(fingerprint),
     writers: () => [...writers.values()],

@@ -1,4 +1,4 @@
-import { EVENT_TYPES, type EventType } from './event-types.js';
+import type { EventType } from './event-types.js';
 
 /**
  * Every Kafka topic name is built here and nowhere else. A prefix (config `topicPrefix`,
@@ -7,7 +7,7 @@ import { EVENT_TYPES, type EventType } from './event-types.js';
 export interface Topics {
   /** The topic an event kind is written to. */
   events(type: EventType): string;
-  /** All event topics, in EVENT_TYPES order. */
+  /** All event topics, in the order of the event types given. */
   allEvents(): string[];
   /** Records that could not be decoded or validated, with the reason in headers. */
   deadLetter(): string;
@@ -21,8 +21,13 @@ export interface Topics {
   typeOf(topic: string): EventType | undefined;
 }
 
-export function createTopics(prefix = 'tessera'): Topics {
-  const byTopic = new Map<string, EventType>(EVENT_TYPES.map((t) => [`${prefix}.events.${t}`, t]));
+/**
+ * The topics of a project's event types (`<prefix>.events.<type>`) and Tessera's own topics.
+ *
+ * @param eventTypes the project's event types (`catalog.types`).
+ */
+export function createTopics(eventTypes: readonly EventType[], prefix = 'tessera'): Topics {
+  const byTopic = new Map<string, EventType>(eventTypes.map((t) => [`${prefix}.events.${t}`, t]));
   return {
     events: (type) => `${prefix}.events.${type}`,
     allEvents: () => [...byTopic.keys()],

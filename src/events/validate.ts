@@ -1,7 +1,8 @@
 import { IANAZone } from 'luxon';
 import { InvalidEventError } from '../errors.js';
-import { CONTEXT_FIELDS, EVENT_FIELD_LIST, isNullableKind, type FieldKind } from './event-fields.js';
-import { isEventType, type AnyEvent } from './event-types.js';
+import type { EventCatalog } from './event-catalog.js';
+import { CONTEXT_FIELDS, isNullableKind, type FieldKind } from './event-fields.js';
+import type { AnyEvent } from './event-types.js';
 import { formatInstant } from './time.js';
 
 /**
@@ -24,20 +25,20 @@ export type EventCheck = { ok: true; value: AnyEvent } | { ok: false; error: Inv
 
 /**
  * Throws `InvalidEventError` for the first problem found:
- * - `UNKNOWN_TYPE`: `type` is not one of `EVENT_TYPES`;
- * - `MISSING_ID`: `eventId` or another id field (`userId`, `itemId`, `requestId`, `orderId`, where
- *   the kind has it) is missing, empty or blank; a nullable id may be null but not empty;
+ * - `UNKNOWN_TYPE`: `type` is not one of the catalog's event types;
+ * - `MISSING_ID`: `eventId` or another id field (a string field whose name ends in `Id`, such as
+ *   `userId`) is missing, empty or blank; a nullable id may be null but not empty;
  * - `EVENT_TIME_OUT_OF_RANGE`: `eventTime` is not an integer in
  *   [{@link MIN_EVENT_TIME_MS}, now + maxAheadMs] (both ends included);
- * - `SCHEMA_INVALID`: a value of the wrong type, a negative or non-finite amount, price, quantity
- *   or position, or a `context.timezone` that is not an IANA zone.
+ * - `SCHEMA_INVALID`: a value of the wrong type, a negative or non-finite number (int and double
+ *   fields hold counts, slots and amounts), or a `context.timezone` that is not an IANA zone.
  *
  * @param now "now" in epoch ms, read by the caller from its injected clock (once per batch is
  *   enough: a day of tolerance dwarfs a batch's duration).
  * @param maxAheadMs how far past `now` an `eventTime` may lie; default one day.
  */
-export function validateEvent(event: AnyEvent, now: number, maxAheadMs: number = MAX_EVENT_TIME_AHEAD_MS): void {
-  const error = findProblem(event, now, maxAheadMs);
+export function validateEvent(event: AnyEvent, catalog: EventCatalog, now: number, maxAheadMs: number = MAX_EVENT_TIME_AHEAD_MS): void {
+  const error = findProblem(event, catalog, now, maxAheadMs);
   if (error !== undefined) throw error;
 }
 
@@ -45,17 +46,17 @@ export function validateEvent(event: AnyEvent, now: number, maxAheadMs: number =
  * The non-throwing form of {@link validateEvent}, for batch paths that route each bad event to
  * the dead-letter topic and carry on.
  */
-export function checkEvent(event: AnyEvent, now: number, maxAheadMs: number = MAX_EVENT_TIME_AHEAD_MS): EventCheck {
-  const error = findProblem(event, now, maxAheadMs);
+export function checkEvent(event: AnyEvent, catalog: EventCatalog, now: number, maxAheadMs: number = MAX_EVENT_TIME_AHEAD_MS): EventCheck {
+  const error = findProblem(event, catalog, now, maxAheadMs);
   return error === undefined ? { ok: true, value: event } : { ok: false, error };
 }
 
-function findProblem(event: AnyEvent, now: number, maxAheadMs: number): InvalidEventError | undefined {
+function findProblem(event: AnyEvent, catalog: EventCatalog, now: number, maxAheadMs: number): InvalidEventError | undefined {
   if (event === null || typeof event !== 'object') return new InvalidEventError('SCHEMA_INVALID', 'event is not an object');
   const type: unknown = event.type;
-  if (!isEventType(type)) return new InvalidEventError('UNKNOWN_TYPE', `unknown event type ${JSON.stringify(type)}`);
+  if (!catalog.has(type)) return new InvalidEventError('UNKNOWN_TYPE', `unknown event type ${JSON.stringify(type)}; the project's event types are ${catalog.types.join(', ')}`);
   const record = event as unknown as Record<string, unknown>;
-  const fields = EVENT_FIELD_LIST[type];
+  const fields = catalog.spec(type).fields;
   // Ids first: an event without identity cannot even be reported usefully by the later checks.
   for (const [name, kind] of fields) {
     if (kind === 'id' || kind === 'nullableId') {

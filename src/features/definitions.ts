@@ -1,6 +1,7 @@
 import { Duration, type DurationLikeObject } from 'luxon';
-import { EVENT_FIELDS, type FieldKind } from '../events/event-fields.js';
-import { EVENT_TYPES, isEventType, type EventType } from '../events/event-types.js';
+import type { EventKinds } from '../events/event-catalog.js';
+import type { FieldKind } from '../events/event-fields.js';
+import type { EventType } from '../events/event-types.js';
 import { FeatureDefinitionError } from './feature-errors.js';
 import { formatWindow, hopFor, tileRetentionMs } from './windows.js';
 
@@ -161,14 +162,23 @@ export function days(n: number): number {
 // ---------------------------------------------------------------------------------------------
 // Naming
 
-/** The past participle used by last_k names: `user_last_clicked_items`. */
-const PAST_TENSE: Readonly<Record<EventType, string>> = {
-  impression: 'impressed',
-  click: 'clicked',
-  order: 'ordered',
-  item_profile: 'profiled',
-  user_profile: 'profiled',
-};
+/** Participles the regular rule of {@link pastTense} would get wrong. */
+const IRREGULAR_PAST: Readonly<Record<string, string>> = { impression: 'impressed', buy: 'bought', view: 'viewed', fav: 'favourited', rating: 'rated' };
+
+/**
+ * The past participle of an event type in last_k names (`user_last_clicked_items`): the last
+ * word of the type (`item_profile` -> `profile`), with a few irregular forms (impression ->
+ * impressed, buy -> bought, fav -> favourited, rating -> rated), else `e` -> `ed`, consonant +
+ * `y` -> `ied`, otherwise `+ed` (click -> clicked, order -> ordered, cart -> carted).
+ */
+export function pastTense(source: string): string {
+  const word = source.slice(source.lastIndexOf('_') + 1);
+  const irregular = IRREGULAR_PAST[word];
+  if (irregular !== undefined) return irregular;
+  if (word.endsWith('e')) return `${word}d`;
+  if (/[^aeiou]y$/.test(word)) return `${word.slice(0, -1)}ied`;
+  return `${word}ed`;
+}
 
 /**
  * The plural noun of a field in names: a trailing `Id` is dropped and the rest pluralised
@@ -188,8 +198,8 @@ export function fieldNoun(field: string): string {
  * - count: `{entity}_{source}_count_{w}`
  * - sum, avg, min, max: `{entity}_{source}_{field}_{op}_{w}`
  * - last: `{entity}_last_{source}_{field}`
- * - last_k: `{entity}_last_{participle}_{noun}` (participle: impressed, clicked, ordered,
- *   profiled; noun: {@link fieldNoun})
+ * - last_k: `{entity}_last_{participle}_{noun}` (participle: {@link pastTense}, e.g. clicked;
+ *   noun: {@link fieldNoun})
  * - approx_distinct: `{entity}_{source}_{noun}_distinct_{w}`
  * - decayed_count: `{entity}_{source}_decayed_count_{halfLife}`
  * - last_seen: `{entity}_last_{source}_time`
@@ -210,7 +220,7 @@ export function aggregationFeatureName(entity: string, agg: AggregationDef, wind
     case 'last':
       return `${entity}_last_${agg.source}_${field}${w}`;
     case 'last_k':
-      return `${entity}_last_${PAST_TENSE[agg.source]}_${fieldNoun(field)}${w}`;
+      return `${entity}_last_${pastTense(agg.source)}_${fieldNoun(field)}${w}`;
     case 'approx_distinct':
       return `${entity}_${agg.source}_${fieldNoun(field)}_distinct${w}`;
     case 'decayed_count':
@@ -276,6 +286,8 @@ export interface CompiledAggregation {
   readonly lifetime: boolean;
   /** One entry per distinct hop, ascending; empty for a lifetime aggregation. */
   readonly tiles: readonly TileSpec[];
+  /** The kind of the aggregated event field (undefined for the fieldless ops). */
+  readonly fieldKind: FieldKind | undefined;
 }
 
 /** Fields common to every compiled feature. */
@@ -329,6 +341,8 @@ export type CompiledFeature = WindowedFeature | LifetimeFeature | DerivedFeature
  */
 export interface CompiledGroup {
   readonly name: string;
+  /** The field kinds of the project's event types the group was checked against. */
+  readonly events: EventKinds;
   readonly entity: EntityDef;
   readonly def: FeatureGroupDef;
   /** The event types the group reads, in first-use order. */
@@ -344,13 +358,14 @@ export interface CompiledGroup {
 }
 
 /**
- * Validates a definition and compiles it.
+ * Validates a definition against the project's event types and compiles it.
  *
+ * @param events the field kinds of the project's event types (`catalog.kinds`).
  * @throws FeatureDefinitionError listing every problem (see {@link validateGroup}).
  */
-export function compileGroup(def: FeatureGroupDef): CompiledGroup {
-  validateGroup(def);
-  return compileValid(def);
+export function compileGroup(def: FeatureGroupDef, events: EventKinds): CompiledGroup {
+  validateGroup(def, events);
+  return compileValid(def, events);
 }
 
 /**
@@ -358,16 +373,11 @@ export function compileGroup(def: FeatureGroupDef): CompiledGroup {
  *
  * @throws FeatureDefinitionError when given an invalid definition.
  */
-export function featureNames(group: FeatureGroupDef | CompiledGroup): readonly string[] {
-  return toCompiled(group).features.map((f) => f.name);
+export function featureNames(group: CompiledGroup): readonly string[] {
+  return group.features.map((f) => f.name);
 }
 
-/** A compiled group as is, or a definition validated and compiled. */
-export function toCompiled(group: FeatureGroupDef | CompiledGroup): CompiledGroup {
-  return 'features' in group ? group : compileGroup(group);
-}
-
-function compileValid(def: FeatureGroupDef): CompiledGroup {
+function compileValid(def: FeatureGroupDef, events: EventKinds): CompiledGroup {
   const entity = def.entity.name;
   const sources: EventType[] = [];
   const features: CompiledFeature[] = [];
@@ -391,7 +401,8 @@ function compileValid(def: FeatureGroupDef): CompiledGroup {
         const sorted = [...ws].sort((a, b) => a - b);
         return { hopMs, windowsMs: sorted, retentionMs: tileRetentionMs(hopMs, sorted[sorted.length - 1] ?? 0) };
       });
-    return { index, id: aggregationId(agg), def: agg, windowsMs, lifetime: windowsMs.length === 0, tiles };
+    const fieldKind = agg.field === undefined ? undefined : events[agg.source]?.[agg.field];
+    return { index, id: aggregationId(agg), def: agg, windowsMs, lifetime: windowsMs.length === 0, tiles, fieldKind };
   });
   (def.derived ?? []).forEach((d, index) => {
     const num = resolveRef(def, d.numerator);
@@ -415,6 +426,7 @@ function compileValid(def: FeatureGroupDef): CompiledGroup {
   });
   return {
     name: def.name,
+    events,
     entity: def.entity,
     def,
     sources,
@@ -493,15 +505,19 @@ function unknownKeys(obj: Loose, known: readonly string[], where: string, proble
   }
 }
 
-function fieldsOf(source: EventType, kinds: readonly FieldKind[] | null): string[] {
-  return Object.entries(EVENT_FIELDS[source])
-    .filter(([, kind]) => (kinds === null ? kind !== 'context' : kinds.includes(kind as FieldKind)))
+function fieldsOf(events: EventKinds, source: EventType, kinds: readonly FieldKind[] | null): string[] {
+  return Object.entries(events[source] ?? {})
+    .filter(([, kind]) => (kinds === null ? kind !== 'context' : kinds.includes(kind)))
     .map(([name]) => name);
 }
 
-function fieldKind(source: EventType, field: string): FieldKind | undefined {
-  const fields = EVENT_FIELDS[source] as Readonly<Record<string, FieldKind>>;
-  return Object.prototype.hasOwnProperty.call(fields, field) ? fields[field] : undefined;
+function fieldKind(events: EventKinds, source: EventType, field: string): FieldKind | undefined {
+  const fields = events[source];
+  return fields !== undefined && Object.prototype.hasOwnProperty.call(fields, field) ? fields[field] : undefined;
+}
+
+function isSource(events: EventKinds, value: unknown): value is EventType {
+  return typeof value === 'string' && Object.hasOwn(events, value);
 }
 
 /**
@@ -523,14 +539,14 @@ function fieldKind(source: EventType, field: string): FieldKind | undefined {
  *
  * @throws FeatureDefinitionError
  */
-export function validateGroup(def: FeatureGroupDef): void {
+export function validateGroup(def: FeatureGroupDef, events: EventKinds): void {
   const raw: unknown = def;
   const name = isObject(raw) && typeof raw.name === 'string' ? raw.name : null;
-  const problems = findProblems(raw);
+  const problems = findProblems(raw, events);
   if (problems.length > 0) throw new FeatureDefinitionError(name, problems);
 }
 
-function findProblems(raw: unknown): string[] {
+function findProblems(raw: unknown, events: EventKinds): string[] {
   const problems: string[] = [];
   if (!isObject(raw)) return ['a feature group must be an object { name, entity, aggregations, derived? }'];
   unknownKeys(raw, GROUP_KEYS, 'group', problems);
@@ -543,7 +559,7 @@ function findProblems(raw: unknown): string[] {
     return problems;
   }
   const aggs = raw.aggregations as unknown[];
-  const aggOk = aggs.map((agg, i) => checkAggregation(agg, i, entity, problems));
+  const aggOk = aggs.map((agg, i) => checkAggregation(agg, i, entity, events, problems));
   // Same-meaning duplicates would be stored twice and named twice.
   const seen = new Map<string, number>();
   aggs.forEach((agg, i) => {
@@ -561,14 +577,14 @@ function findProblems(raw: unknown): string[] {
       derivedOk = false;
     } else {
       (raw.derived as unknown[]).forEach((d, j) => {
-        if (!checkDerived(d, j, aggs, aggOk, problems)) derivedOk = false;
+        if (!checkDerived(d, j, aggs, aggOk, events, problems)) derivedOk = false;
       });
     }
   }
   // Names depend on every part being well formed; report them only for a group that compiles.
   if (problems.length === 0 && entity !== null && derivedOk && valid.length === aggs.length) {
     const owners = new Map<string, string>();
-    const group = compileValid(raw as unknown as FeatureGroupDef);
+    const group = compileValid(raw as unknown as FeatureGroupDef, events);
     for (const f of group.features) {
       const owner = f.kind === 'derived' ? `derived[${f.derived}]` : `aggregations[${f.aggregation}]`;
       const previous = owners.get(f.name);
@@ -601,7 +617,7 @@ function checkEntity(raw: unknown, problems: string[]): EntityDef | null {
 }
 
 /** Checks one aggregation; true when it is fully valid. */
-function checkAggregation(raw: unknown, i: number, entity: EntityDef | null, problems: string[]): boolean {
+function checkAggregation(raw: unknown, i: number, entity: EntityDef | null, events: EventKinds, problems: string[]): boolean {
   if (!isObject(raw)) {
     problems.push(`aggregations[${i}] must be an object { source, op, field?, windowsMs?, k?, halfLifeMs? }`);
     return false;
@@ -613,8 +629,8 @@ function checkAggregation(raw: unknown, i: number, entity: EntityDef | null, pro
     problems.push(`${where}: ${message}`);
   };
   unknownKeys(raw, AGGREGATION_KEYS, where, problems);
-  if (!isEventType(source)) {
-    fail(`unknown source ${show(source)}; use one of ${EVENT_TYPES.join(', ')}`);
+  if (!isSource(events, source)) {
+    fail(`unknown source ${show(source)}; use one of the project's event types: ${Object.keys(events).join(', ')}`);
     return false;
   }
   if (typeof op !== 'string' || !(AGGREGATION_OPS as readonly string[]).includes(op)) {
@@ -625,11 +641,11 @@ function checkAggregation(raw: unknown, i: number, entity: EntityDef | null, pro
 
   if (entity !== null) {
     for (const key of entity.keyFields) {
-      const kind = fieldKind(source, key);
+      const kind = fieldKind(events, source, key);
       if (kind === undefined) {
         fail(
           `${source} events have no field ${key}, which entity ${entity.name} is keyed by; ` +
-            `move this aggregation to a group whose entity key ${source} events carry (they have ${fieldsOf(source, KEY_KINDS).join(', ')})`,
+            `move this aggregation to a group whose entity key ${source} events carry (they have ${fieldsOf(events, source, KEY_KINDS).join(', ')})`,
         );
       } else if (!KEY_KINDS.includes(kind)) {
         fail(`${source}.${key} is a ${kind} field and cannot be part of an entity key; key entities by id or string fields`);
@@ -641,7 +657,7 @@ function checkAggregation(raw: unknown, i: number, entity: EntityDef | null, pro
     if (field !== undefined) fail(`${aggOp} takes no field; remove field ${show(field)}`);
   } else {
     const wanted = NUMERIC_OPS.includes(aggOp) ? NUMERIC_KINDS : null;
-    const candidates = fieldsOf(source, wanted);
+    const candidates = fieldsOf(events, source, wanted);
     const what = wanted === null ? 'a field' : 'a numeric field';
     const options = candidates.length > 0 ? `${source} has ${candidates.join(', ')}` : `${source} events have none, so use another source`;
     if (field === undefined) {
@@ -649,7 +665,7 @@ function checkAggregation(raw: unknown, i: number, entity: EntityDef | null, pro
     } else if (typeof field !== 'string') {
       fail(`field must be a string naming a ${source} field; ${options}`);
     } else {
-      const kind = fieldKind(source, field);
+      const kind = fieldKind(events, source, field);
       if (kind === undefined) fail(`${source} events have no field ${show(field)}; ${options}`);
       else if (wanted !== null && !wanted.includes(kind)) fail(`${aggOp} needs a numeric field but ${source}.${field} is ${kind}; ${options}`);
       else if (kind === 'context') fail(`${source}.${field} is a record, not a value; ${options}`);
@@ -711,7 +727,7 @@ function checkWindows(raw: unknown, lifetimeOp: AggregationOp | null, fail: (m: 
 }
 
 /** Checks one derived feature against the group's aggregations; true when it is fully valid. */
-function checkDerived(raw: unknown, j: number, aggs: readonly unknown[], aggOk: readonly boolean[], problems: string[]): boolean {
+function checkDerived(raw: unknown, j: number, aggs: readonly unknown[], aggOk: readonly boolean[], events: EventKinds, problems: string[]): boolean {
   const where = `derived[${j}]${isObject(raw) && typeof raw.label === 'string' ? ` (${raw.label})` : ''}`;
   const before = problems.length;
   const fail = (message: string): void => {
@@ -739,8 +755,8 @@ function checkDerived(raw: unknown, j: number, aggs: readonly unknown[], aggOk: 
       return null;
     }
     unknownKeys(ref, REF_KEYS, `${where} ${side}`, problems);
-    if (!isEventType(ref.source)) {
-      fail(`${side} has unknown source ${show(ref.source)}; use one of ${EVENT_TYPES.join(', ')}`);
+    if (!isSource(events, ref.source)) {
+      fail(`${side} has unknown source ${show(ref.source)}; use one of the project's event types: ${Object.keys(events).join(', ')}`);
       return null;
     }
     if (ref.op !== 'count' && ref.op !== 'sum') {

@@ -1,6 +1,6 @@
 import type { AnyEvent } from '../events/event-types.js';
 import type { FeatureValue } from './aggregators.js';
-import { toCompiled, type AggregationDef, type CompiledGroup, type FeatureGroupDef } from './definitions.js';
+import { type AggregationDef, type CompiledGroup } from './definitions.js';
 import { HLL_REGISTERS, hllEstimate, hllPosition } from './hll.js';
 
 /**
@@ -26,8 +26,8 @@ import { HLL_REGISTERS, hllEstimate, hllPosition } from './hll.js';
  * Cold start (no events for the entity): count, sum, approx_distinct and decayed_count 0; avg,
  * min, max, last and last_seen null; last_k []; smoothed ratio alpha / beta.
  */
-export function oracleFeatures(group: CompiledGroup | FeatureGroupDef, events: readonly AnyEvent[], entityKey: string, q: number): Record<string, FeatureValue> {
-  const compiled = toCompiled(group);
+export function oracleFeatures(group: CompiledGroup, events: readonly AnyEvent[], entityKey: string, q: number): Record<string, FeatureValue> {
+  const compiled = group;
   const seen = new Set<string>();
   const mine: Array<Readonly<Record<string, unknown>> & { type: string; eventTime: number }> = [];
   for (const event of events) {

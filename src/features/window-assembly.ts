@@ -1,5 +1,5 @@
 import { aggregatorFor, smoothedRatio, type Aggregator, type AggState, type FeatureValue } from './aggregators.js';
-import { toCompiled, type AggregationDef, type CompiledGroup, type FeatureGroupDef } from './definitions.js';
+import { type AggregationDef, type CompiledGroup } from './definitions.js';
 import { windowRange } from './windows.js';
 
 /**
@@ -63,8 +63,8 @@ const NO_TILES: ReadonlyMap<number, AggState> = new Map();
  * ({@link assembleWindow}), lifetime values finished from their single state, derived features
  * from the values of their inputs. Exactness is the caller's check (see the module comment).
  */
-export function assembleGroup(group: CompiledGroup | FeatureGroupDef, states: GroupStates, q: number): Record<string, FeatureValue> {
-  const compiled = toCompiled(group);
+export function assembleGroup(group: CompiledGroup, states: GroupStates, q: number): Record<string, FeatureValue> {
+  const compiled = group;
   const out: Record<string, FeatureValue> = {};
   for (const f of compiled.features) {
     if (f.kind === 'windowed') {
@@ -85,7 +85,7 @@ export function assembleGroup(group: CompiledGroup | FeatureGroupDef, states: Gr
  * decayed_count 0, avg, min, max, last and last_seen null, last_k [], smoothed ratios
  * alpha / beta. The same values any path computes from empty states.
  */
-export function coldStartFeatures(group: CompiledGroup | FeatureGroupDef): Record<string, FeatureValue> {
+export function coldStartFeatures(group: CompiledGroup): Record<string, FeatureValue> {
   return assembleGroup(group, NO_STATES, 0);
 }
 

@@ -1,5 +1,5 @@
 import { InvalidEventError } from '../errors.js';
-import { partitionKeyOf, type AnyEvent } from '../events/event-types.js';
+import type { AnyEvent } from '../events/event-types.js';
 import type { SchemaRegistry } from '../events/schema-registry.js';
 import type { Topics } from '../events/topics.js';
 import { validateEvent } from '../events/validate.js';
@@ -43,8 +43,8 @@ export function createEventProducer(deps: EventProducerDeps): EventProducer {
       const now = deps.clock();
       events.forEach((event, index) => {
         try {
-          validateEvent(event, now, maxFutureMs);
-          records.push({ topic: deps.topics.events(event.type), key: partitionKeyOf(event), value: deps.registry.encode(event) });
+          validateEvent(event, deps.registry.catalog, now, maxFutureMs);
+          records.push({ topic: deps.topics.events(event.type), key: deps.registry.catalog.partitionKeyOf(event), value: deps.registry.encode(event) });
         } catch (err) {
           if (!(err instanceof InvalidEventError)) throw err;
           rejected.push({ index, error: err });

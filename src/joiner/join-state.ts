@@ -313,8 +313,9 @@ export class JoinState {
     // 1. features of the impressions at t, from exactly the events before t
     const cache = new Map<string, Record<string, FeatureValue>>();
     for (const { event } of atT) {
-      if (event.type !== 'impression' || this.pending.has(event.eventId)) continue;
-      const { type: _type, ...impression } = event;
+      if (event.type !== this.config.rule.exposure || this.pending.has(event.eventId)) continue;
+      // the project loader checked that the exposure type carries the Impression fields
+      const { type: _type, ...impression } = event as unknown as Impression & { type: string };
       const values: Record<string, FeatureValue> = {};
       this.groupStates.forEach((g, i) => {
         const key = entityKeyOf(g.group.entity, event);
@@ -326,15 +327,16 @@ export class JoinState {
         }
         Object.assign(values, features);
       });
-      Object.assign(values, impressionContextFeatures(event));
+      Object.assign(values, impressionContextFeatures(impression));
       this.hold({ impression, features: this.config.spec.entries.map((e) => values[e.name] ?? null), click: 0, order: 0 });
       this.dirtyPending.add(event.eventId);
     }
     // 2. the events at t: features and labels
     for (const { key, event } of atT) {
       for (const g of this.groupStates) g.apply(event);
-      if (event.type === 'click') this.labelClick(event);
-      else if (event.type === 'order') this.labelOrder(event);
+      // a type may play both roles; the loader checked each role's fields
+      if (event.type === this.config.rule.click) this.labelClick(event as unknown as Click);
+      if (event.type === this.config.rule.conversion) this.labelOrder(event as unknown as Order);
       this.buffer.delete(key);
       this.dirtyBuffer.add(key);
     }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { InvalidEventError } from '../errors.js';
-import { EVENT_TYPES, type AnyEvent, type EventType } from '../events/event-types.js';
+import type { EventCatalog } from '../events/event-catalog.js';
+import type { AnyEvent, EventType } from '../events/event-types.js';
 import type { SchemaRegistry } from '../events/schema-registry.js';
 import type { Topics } from '../events/topics.js';
 import { validateEvent } from '../events/validate.js';
@@ -67,16 +68,16 @@ export const JOIN_DEFAULTS = {
   pollIntervalMs: 500,
 } as const;
 
-/** The event kinds a joiner consumes: impressions, clicks and orders, plus every source of the groups. */
-export function joinedEventTypes(groups: readonly CompiledGroup[]): EventType[] {
-  const wanted = new Set<EventType>(['impression', 'click', 'order', ...groups.flatMap((g) => g.sources)]);
-  return EVENT_TYPES.filter((t) => wanted.has(t));
+/** The event types a joiner consumes, in catalog order: the label roles' types plus every source of the groups. */
+export function joinedEventTypes(catalog: EventCatalog, groups: readonly CompiledGroup[], rule: LabelRule): EventType[] {
+  const wanted = new Set<EventType>([rule.exposure, rule.click, rule.conversion, ...groups.flatMap((g) => g.sources)]);
+  return catalog.types.filter((t) => wanted.has(t));
 }
 
 /**
  * `tessera join`: the streaming joiner. Turns impressions, clicks and orders into labelled
  * training samples with point-in-time features, on the stream, by the same rule as the batch
- * sample job (ARCHITECTURE.md, "Labels"); see {@link JoinState} for the join itself.
+ * sample job (docs/architecture.md, "Labels"); see {@link JoinState} for the join itself.
  *
  * One logical joiner reads every partition. Item features depend on the events of every user,
  * that is of every partition, and the completeness bound is a minimum over all partitions, so
@@ -106,10 +107,10 @@ export function startJoiner(deps: JoinerDeps, options: JoinerOptions = {}): Subs
   const dedupeHorizonMs = options.dedupeHorizonMs ?? JOIN_DEFAULTS.dedupeHorizonMs;
   const checkpointIntervalMs = options.checkpointIntervalMs ?? JOIN_DEFAULTS.checkpointIntervalMs;
   const maxFutureMs = options.maxFutureMs ?? 86_400_000;
-  const types = joinedEventTypes(groups);
+  const types = joinedEventTypes(registry.catalog, groups, rule);
   const eventTopics = types.map((t) => topics.events(t));
   const state = new JoinState({ groups, spec, rule, latenessMs, dedupeHorizonMs });
-  const fingerprint = `spec=${spec.hash};click=${rule.clickWindowMs};order=${rule.orderWindowMs};lateness=${latenessMs};dedupe=${dedupeHorizonMs};types=${types.join(',')}`;
+  const fingerprint = `spec=${spec.hash};roles=${rule.exposure},${rule.click},${rule.conversion};click=${rule.clickWindowMs};order=${rule.orderWindowMs};lateness=${latenessMs};dedupe=${dedupeHorizonMs};types=${types.join(',')}`;
   const checkpoints = new JoinerCheckpoints(store, keys, fingerprint, groups.map((g) => g.name));
 
   let seq: number | null = null;
@@ -182,7 +183,7 @@ export function startJoiner(deps: JoinerDeps, options: JoinerOptions = {}): Subs
       let event: AnyEvent | null = null;
       try {
         event = registry.decode(record.value, type);
-        validateEvent(event, now, maxFutureMs);
+        validateEvent(event, registry.catalog, now, maxFutureMs);
       } catch (err) {
         if (!(err instanceof InvalidEventError)) throw err;
         event = null;

@@ -14,13 +14,23 @@ import { MINUTE_MS, HOUR_MS } from '../features/windows.js';
  *   to (and including) that instant.
  */
 export interface LabelRule {
+  /** The event type a sample is made of (an impression), from the project's label roles. */
+  readonly exposure: string;
+  /** The event type that sets the click label. */
+  readonly click: string;
+  /** The event type that sets the conversion label. */
+  readonly conversion: string;
   /** Default 30 min. */
   readonly clickWindowMs: number;
   /** Default 24 h. */
   readonly orderWindowMs: number;
 }
 
-export const DEFAULT_LABEL_RULE: LabelRule = { clickWindowMs: 30 * MINUTE_MS, orderWindowMs: 24 * HOUR_MS };
+/**
+ * The default windows, and the conventional role names (a project names its own roles, which the
+ * project loader always passes; these serve rules built in tests and benchmarks).
+ */
+export const DEFAULT_LABEL_RULE: LabelRule = { exposure: 'impression', click: 'click', conversion: 'order', clickWindowMs: 30 * MINUTE_MS, orderWindowMs: 24 * HOUR_MS };
 
 /**
  * A rule from optional overrides, checked.
@@ -29,7 +39,8 @@ export const DEFAULT_LABEL_RULE: LabelRule = { clickWindowMs: 30 * MINUTE_MS, or
  */
 export function labelRule(overrides: Partial<LabelRule> = {}): LabelRule {
   const rule = { ...DEFAULT_LABEL_RULE, ...overrides };
-  for (const [name, v] of Object.entries(rule)) {
+  for (const name of ['clickWindowMs', 'orderWindowMs'] as const) {
+    const v = rule[name];
     if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`label rule: ${name} must be a whole number of ms >= 0, got ${String(v)}`);
   }
   return rule;

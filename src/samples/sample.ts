@@ -3,7 +3,7 @@ import type { Context, Impression } from '../events/event-types.js';
 import type { FeatureValue } from '../features/aggregators.js';
 import { CONTEXT_FEATURE_NAMES, contextFeatures } from '../features/context.js';
 import { ENTITY_KEY_SEPARATOR } from '../features/event-input.js';
-import { toCompiled, type AggregationDef, type CompiledGroup, type FeatureGroupDef } from '../features/definitions.js';
+import { type AggregationDef, type CompiledGroup } from '../features/definitions.js';
 
 /**
  * A training sample: one mature impression, its labels (see labels.ts) and every feature of the
@@ -78,11 +78,11 @@ function kindOf(def: AggregationDef | null): FeatureValueKind {
 }
 
 /** The feature spec of a list of groups (the reference groups by default, see `featureSpec` callers). */
-export function featureSpec(groups: readonly (CompiledGroup | FeatureGroupDef)[]): FeatureSpec {
+export function featureSpec(groups: readonly CompiledGroup[]): FeatureSpec {
   const entries: FeatureSpecEntry[] = [];
   const defs: unknown[] = [];
   for (const g of groups) {
-    const compiled = toCompiled(g);
+    const compiled = g;
     defs.push(compiled.def);
     for (const f of compiled.features) {
       const def = f.kind === 'derived' ? null : (compiled.def.aggregations[f.aggregation] as AggregationDef);

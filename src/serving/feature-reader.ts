@@ -222,7 +222,7 @@ export class FeatureReader {
         if (!(latest >= at_)) {
           for (let j = 0; j < stream.lastK.length; j++) {
             const a = stream.lastK[j] as CompiledGroup['aggregations'][number];
-            tiles.lifetime[a.index] = lastKState(a.def, ztopOf(results[stream.first + 1 + j]));
+            tiles.lifetime[a.index] = lastKState(group.events, a.def, ztopOf(results[stream.first + 1 + j]));
           }
           return { group: group.name, key: ref.key, values: assembleTiles(group, tiles, at_), known: true, latestEventTime: latest, ageMs: at_ - latest };
         }

@@ -1,4 +1,5 @@
 import { InvalidEventError } from '../errors.js';
+import type { EventCatalog } from '../events/event-catalog.js';
 import type { AnyEvent, EventType } from '../events/event-types.js';
 import type { SchemaRegistry } from '../events/schema-registry.js';
 import type { Topics } from '../events/topics.js';
@@ -9,7 +10,7 @@ import type { OfflineStore } from '../ports/offline-store.js';
 import type { Metrics } from '../observability/metrics.js';
 import { retry } from '../util/retry.js';
 import { deadLetterOf, writeDeadLetters, type DeadLetter } from './dead-letter.js';
-import { rawStoreDdl, rawTable, toRawRow } from './raw-tables.js';
+import { createRawRowMapper, rawStoreDdl, rawTable } from './raw-tables.js';
 
 /** What the raw sink needs; wired by the composition root. */
 export interface RawSinkDeps {
@@ -26,7 +27,7 @@ export interface RawSinkDeps {
 export interface RawSinkOptions {
   /** Consumer group. Default `tessera-sink`. */
   groupId?: string;
-  /** Event kinds to sink. Default all. */
+  /** Event types to sink. Default every type of the registry's catalog. */
   types?: readonly EventType[];
   /** Exit once caught up. Default false. */
   untilIdle?: boolean;
@@ -40,9 +41,9 @@ export interface RawSinkOptions {
   onBatchStored?: (batch: RecordBatch, stored: number, deadLettered: number) => void | Promise<void>;
 }
 
-/** Creates the raw tables and the dead-letter table if missing. */
-export async function prepareRawStore(store: OfflineStore): Promise<void> {
-  for (const sql of rawStoreDdl()) await store.command(sql);
+/** Creates the raw tables of the catalog's event types and the dead-letter table if missing. */
+export async function prepareRawStore(store: OfflineStore, catalog: EventCatalog): Promise<void> {
+  for (const sql of rawStoreDdl(catalog)) await store.command(sql);
 }
 
 /**
@@ -61,7 +62,8 @@ export async function prepareRawStore(store: OfflineStore): Promise<void> {
  */
 export function startRawSink(deps: RawSinkDeps, options: RawSinkOptions = {}): Subscription {
   const { log, store, registry, topics, logger, metrics, clock } = deps;
-  const types = options.types ?? (['impression', 'click', 'order', 'item_profile', 'user_profile'] as const);
+  const types = options.types ?? registry.catalog.types;
+  const toRow = createRawRowMapper(registry.catalog);
   const maxFutureMs = options.maxFutureMs ?? 86_400_000;
 
   const handle = async (batch: RecordBatch): Promise<void> => {
@@ -74,13 +76,13 @@ export function startRawSink(deps: RawSinkDeps, options: RawSinkOptions = {}): S
       let event: AnyEvent;
       try {
         event = registry.decode(record.value, type);
-        validateEvent(event, now, maxFutureMs);
+        validateEvent(event, registry.catalog, now, maxFutureMs);
       } catch (err) {
         if (!(err instanceof InvalidEventError)) throw err;
         dead.push(deadLetterOf(record, err.reason, err.message));
         continue;
       }
-      rows.push(toRawRow(event, { topic: record.topic, partition: record.partition, offset: record.offset, logTime: record.timestamp }));
+      rows.push(toRow(event, { topic: record.topic, partition: record.partition, offset: record.offset, logTime: record.timestamp }));
     }
     const onRetry = (err: unknown, attempt: number, delayMs: number) => logger.warn('sink.retry', { err, attempt, delayMs, topic: batch.topic, partition: batch.partition });
     if (rows.length > 0) await retry(() => store.insert(rawTable(type), rows), { onRetry });

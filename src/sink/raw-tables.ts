@@ -1,17 +1,25 @@
-import type { AnyEvent, Context, EventType } from '../events/event-types.js';
+import type { EventCatalog, EventTypeSpec } from '../events/event-catalog.js';
+import { CONTEXT_FIELDS, type FieldKind } from '../events/event-fields.js';
+import type { AnyEvent, EventType } from '../events/event-types.js';
 
 /**
- * The raw event store's tables, one per event kind, derived from one column list each so that
- * the DDL and the row mapping cannot drift apart.
+ * The raw event store's tables, one per event type of the project, derived from the type's field
+ * kinds so that the DDL and the row mapping cannot drift apart.
  *
  * Layout: `ReplacingMergeTree` partitioned by event day (UTC), ordered by
- * `(userId, eventTime, eventId)` (item profiles: `itemId`), with a projection ordered by
- * `(itemId, eventTime)` for per-item scans. The sort key ends in `eventId`, so a row delivered
- * twice (a redelivered Kafka batch or a producer retry: same eventId, same user and time)
- * collapses into one at merge time, and reads through {@link dedupedSource} (`FINAL`) never see it
- * twice. `non_replicated_deduplication_window` also drops a re-inserted identical block at insert
- * time, so the common redelivery case leaves no physical duplicate at all.
- * Every row keeps its Kafka coordinates (`_topic`, `_partition`, `_offset`, `_logTime`) for lineage.
+ * `(<partition key>, eventTime, eventId)`, and, for a type with an `itemId` field it is not
+ * partitioned by, a projection ordered by `(itemId, eventTime)` for per-item scans. The sort key
+ * ends in `eventId`, so a row delivered twice (a redelivered Kafka batch or a producer retry: same
+ * eventId, same key and time) collapses into one at merge time, and reads through
+ * {@link dedupedSource} (`FINAL`) never see it twice. `non_replicated_deduplication_window` also
+ * drops a re-inserted identical block at insert time, so the common redelivery case leaves no
+ * physical duplicate at all. Every row keeps its Kafka coordinates (`_topic`, `_partition`,
+ * `_offset`, `_logTime`) for lineage.
+ *
+ * Columns by field kind: ids and strings `String` (nullable ones `Nullable(String)`), instants
+ * `DateTime64(3, 'UTC')`, ints `UInt32` (validation keeps them in 0..2^31-1), doubles `Float64`;
+ * the `context` record becomes one `LowCardinality(Nullable(String))` column per context field
+ * (`device`, `os`, `country`, `city`, `page`, `timezone`).
  */
 export interface ColumnSpec {
   name: string;
@@ -20,8 +28,6 @@ export interface ColumnSpec {
   get(event: AnyEvent): unknown;
 }
 
-const ctx = (e: AnyEvent): Context | null => ('context' in e ? e.context : null);
-
 /** eventTime columns are written as decimal seconds with exactly three fractional digits: exact for DateTime64(3). */
 export function chTime(ms: number): string {
   const sign = ms < 0 ? '-' : '';
@@ -29,66 +35,46 @@ export function chTime(ms: number): string {
   return `${sign}${Math.floor(abs / 1000)}.${String(abs % 1000).padStart(3, '0')}`;
 }
 
-const envelope: ColumnSpec[] = [
-  { name: 'eventId', type: 'String', get: (e) => e.eventId },
-  { name: 'eventTime', type: "DateTime64(3, 'UTC')", get: (e) => chTime(e.eventTime) },
-];
-
-const contextColumns: ColumnSpec[] = (['device', 'os', 'country', 'city', 'page', 'timezone'] as const).map((f) => ({
-  name: f,
-  type: 'LowCardinality(Nullable(String))',
-  get: (e: AnyEvent) => ctx(e)?.[f] ?? null,
-}));
-
-const field = (name: string, type: string): ColumnSpec => ({ name, type, get: (e) => (e as unknown as Record<string, unknown>)[name] ?? null });
-
-/** Columns per event kind, in table order (before the lineage columns). */
-export const RAW_COLUMNS: Record<EventType, ColumnSpec[]> = {
-  impression: [
-    ...envelope,
-    field('requestId', 'String'),
-    field('userId', 'String'),
-    field('itemId', 'String'),
-    field('categoryId', 'Nullable(String)'),
-    field('position', 'UInt16'),
-    ...contextColumns,
-  ],
-  click: [
-    ...envelope,
-    field('requestId', 'String'),
-    field('userId', 'String'),
-    field('itemId', 'String'),
-    field('categoryId', 'Nullable(String)'),
-    field('position', 'Nullable(UInt16)'),
-    ...contextColumns,
-  ],
-  order: [
-    ...envelope,
-    field('orderId', 'String'),
-    field('requestId', 'Nullable(String)'),
-    field('userId', 'String'),
-    field('itemId', 'String'),
-    field('categoryId', 'Nullable(String)'),
-    field('amount', 'Float64'),
-    field('currency', 'LowCardinality(String)'),
-    field('quantity', 'UInt32'),
-    ...contextColumns,
-  ],
-  item_profile: [
-    ...envelope,
-    field('itemId', 'String'),
-    field('categoryId', 'Nullable(String)'),
-    field('price', 'Nullable(Float64)'),
-    field('brand', 'Nullable(String)'),
-  ],
-  user_profile: [
-    ...envelope,
-    field('userId', 'String'),
-    field('ageBucket', 'LowCardinality(Nullable(String))'),
-    field('gender', 'LowCardinality(Nullable(String))'),
-    { name: 'signupTime', type: "Nullable(DateTime64(3, 'UTC'))", get: (e) => (e.type === 'user_profile' && e.signupTime !== null ? chTime(e.signupTime) : null) },
-  ],
+const COLUMN_TYPES: Readonly<Record<Exclude<FieldKind, 'context'>, string>> = {
+  id: 'String',
+  nullableId: 'Nullable(String)',
+  string: 'String',
+  nullableString: 'Nullable(String)',
+  instant: "DateTime64(3, 'UTC')",
+  nullableInstant: "Nullable(DateTime64(3, 'UTC'))",
+  int: 'UInt32',
+  nullableInt: 'Nullable(UInt32)',
+  double: 'Float64',
+  nullableDouble: 'Nullable(Float64)',
 };
+
+/** The columns of an event type's raw table, in table order (before the lineage columns). */
+export function rawColumns(spec: EventTypeSpec): ColumnSpec[] {
+  const columns: ColumnSpec[] = [];
+  for (const [name, kind] of spec.fields) {
+    if (kind === 'context') {
+      for (const f of CONTEXT_FIELDS) {
+        columns.push({
+          name: f,
+          type: 'LowCardinality(Nullable(String))',
+          get: (e) => ((e as unknown as Record<string, Record<string, unknown> | null>)[name]?.[f] ?? null),
+        });
+      }
+    } else if (kind === 'instant' || kind === 'nullableInstant') {
+      columns.push({
+        name,
+        type: COLUMN_TYPES[kind],
+        get: (e) => {
+          const v = (e as unknown as Record<string, unknown>)[name];
+          return typeof v === 'number' ? chTime(v) : null;
+        },
+      });
+    } else {
+      columns.push({ name, type: COLUMN_TYPES[kind], get: (e) => (e as unknown as Record<string, unknown>)[name] ?? null });
+    }
+  }
+  return columns;
+}
 
 /** Where a row came from in the log. */
 export interface Lineage {
@@ -119,16 +105,17 @@ export function dedupedSource(type: EventType): string {
 /** The table holding every dead-lettered record. */
 export const DEAD_LETTER_TABLE = 'dead_letters';
 
-/** DDL for every raw table and the dead-letter table; idempotent (`IF NOT EXISTS`). */
-export function rawStoreDdl(): string[] {
-  const ddl = (Object.keys(RAW_COLUMNS) as EventType[]).map((type) => {
-    const cols = [...RAW_COLUMNS[type].map((c) => `${c.name} ${c.type}`), ...LINEAGE_DDL];
-    const entity = type === 'item_profile' ? 'itemId' : 'userId';
-    const projection = type === 'item_profile' || type === 'user_profile' ? '' : `,\n  PROJECTION by_item (SELECT * ORDER BY itemId, eventTime)`;
+/** DDL for every raw table of the catalog and the dead-letter table; idempotent (`IF NOT EXISTS`). */
+export function rawStoreDdl(catalog: EventCatalog): string[] {
+  const ddl = catalog.types.map((type) => {
+    const spec = catalog.spec(type);
+    const cols = [...rawColumns(spec).map((c) => `${c.name} ${c.type}`), ...LINEAGE_DDL];
+    const byItem = spec.partitionKey !== 'itemId' && catalog.fieldKind(type, 'itemId') === 'id';
+    const projection = byItem ? `,\n  PROJECTION by_item (SELECT * ORDER BY itemId, eventTime)` : '';
     return `CREATE TABLE IF NOT EXISTS ${rawTable(type)} (\n  ${cols.join(',\n  ')}${projection}\n)
 ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMMDD(eventTime)
-ORDER BY (${entity}, eventTime, eventId)
+ORDER BY (${spec.partitionKey}, eventTime, eventId)
 SETTINGS non_replicated_deduplication_window = 1000, deduplicate_merge_projection_mode = 'rebuild'`;
   });
   ddl.push(`CREATE TABLE IF NOT EXISTS ${DEAD_LETTER_TABLE} (
@@ -147,10 +134,15 @@ SETTINGS non_replicated_deduplication_window = 1000`);
   return ddl;
 }
 
-/** Maps an event to its raw-table row. */
-export function toRawRow(event: AnyEvent, lineage: Lineage): Record<string, unknown> {
+/** Maps events of a catalog to raw-table rows (columns computed once per event type). */
+export function createRawRowMapper(catalog: EventCatalog): (event: AnyEvent, lineage: Lineage) => Record<string, unknown> {
+  const columns = new Map<EventType, ColumnSpec[]>(catalog.types.map((t) => [t, rawColumns(catalog.spec(t))]));
+  return (event, lineage) => toRawRow(event, columns.get(event.type) ?? rawColumns(catalog.spec(event.type)), lineage);
+}
+
+function toRawRow(event: AnyEvent, columns: readonly ColumnSpec[], lineage: Lineage): Record<string, unknown> {
   const row: Record<string, unknown> = {};
-  for (const c of RAW_COLUMNS[event.type]) row[c.name] = c.get(event);
+  for (const c of columns) row[c.name] = c.get(event);
   row._topic = lineage.topic;
   row._partition = lineage.partition;
   row._offset = lineage.offset;

@@ -155,7 +155,7 @@ export function startStream(deps: StreamDeps, options: StreamOptions = {}): Subs
     for (const record of batch.records) {
       try {
         const event = registry.decode(record.value, type);
-        validateEvent(event, now, maxFutureMs);
+        validateEvent(event, registry.catalog, now, maxFutureMs);
         decoded.push({ record, event });
       } catch (err) {
         if (!(err instanceof InvalidEventError)) throw err;

@@ -1,5 +1,5 @@
+import type { EventKinds } from '../events/event-catalog.js';
 import type { AggregationDef, CompiledGroup } from '../features/definitions.js';
-import { EVENT_FIELDS, type FieldKind } from '../events/event-fields.js';
 import { aggregatorFor, type AggState, type DecayState, type TimedValue } from '../features/aggregators.js';
 import type { GroupStates, TileList } from '../features/window-assembly.js';
 import { hllFromBase64 } from '../features/hll.js';
@@ -10,22 +10,17 @@ import { DECAY_TILE_MS } from './tile-layout.js';
  * aggregation core's states.
  */
 
-function fieldKind(def: AggregationDef): FieldKind | undefined {
-  if (def.field === undefined) return undefined;
-  return (EVENT_FIELDS[def.source] as Record<string, FieldKind>)[def.field];
-}
-
 /** A stored `last` / last_k value back in the type the event field had (numbers stay numbers). */
-function typedValue(def: AggregationDef, text: string): string | number {
-  const kind = fieldKind(def);
+function typedValue(events: EventKinds, def: AggregationDef, text: string): string | number {
+  const kind = def.field === undefined ? undefined : events[def.source]?.[def.field];
   return kind === 'int' || kind === 'nullableInt' || kind === 'double' || kind === 'nullableDouble' || kind === 'instant' || kind === 'nullableInstant'
     ? Number(text)
     : text;
 }
 
-function parseLatest(def: AggregationDef, text: string): TimedValue {
+function parseLatest(events: EventKinds, def: AggregationDef, text: string): TimedValue {
   const bar = text.indexOf('|');
-  return { t: Number(text.slice(0, bar)), v: typedValue(def, text.slice(bar + 1)) };
+  return { t: Number(text.slice(0, bar)), v: typedValue(events, def, text.slice(bar + 1)) };
 }
 
 const NO_HLLS: ReadonlyMap<number, ReadonlyMap<string, Uint8Array>> = new Map();
@@ -165,7 +160,7 @@ export function decodeEntity(
       if (registers !== null) put(agg, hop, start, registers);
       continue;
     }
-    if (def.op === 'last') put(agg, hop, start, parseLatest(def, value));
+    if (def.op === 'last') put(agg, hop, start, parseLatest(group.events, def, value));
     else put(agg, hop, start, Number(value));
   }
   // decayed_count: one DecayState per hourly tile (ref = tile start), combined by the core's merge
@@ -194,7 +189,7 @@ export function decodeEntity(
       const def = defs[agg];
       if (def?.op === 'last_k') {
         const z = lastK.get(agg);
-        return z ? lastKState(def, z) : undefined;
+        return z ? lastKState(group.events, def, z) : undefined;
       }
       return lifetime.get(agg);
     },
@@ -288,7 +283,7 @@ export function decodeEntityTiles(group: CompiledGroup, flat: readonly string[],
     const def = defs[agg];
     if (def === undefined) continue; // a field of a newer definition: ignore
     if (!TILE_LIST_OPS.has(def.op)) return false;
-    const state = def.op === 'last' ? parseLatest(def, value) : numberOf(value);
+    const state = def.op === 'last' ? parseLatest(group.events, def, value) : numberOf(value);
     if (field.charCodeAt(e0 + 1) === 76 /* L */ && e0 + 2 === field.length) {
       out.lifetime[agg] = state;
       continue;
@@ -307,11 +302,11 @@ export function decodeEntityTiles(group: CompiledGroup, flat: readonly string[],
 }
 
 /** A last_k aggregation's state from its sorted set's top entries (as {@link decodeEntity} reads it). */
-export function lastKState(def: AggregationDef, top: readonly { member: string; score: number }[]): TimedValue[] {
+export function lastKState(events: EventKinds, def: AggregationDef, top: readonly { member: string; score: number }[]): TimedValue[] {
   const out: TimedValue[] = new Array(top.length);
   for (let i = 0; i < top.length; i++) {
     const e = top[i] as { member: string; score: number };
-    out[i] = { t: e.score, v: typedValue(def, e.member) };
+    out[i] = { t: e.score, v: typedValue(events, def, e.member) };
   }
   return out;
 }

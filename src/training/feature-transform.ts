@@ -1,8 +1,7 @@
 import type { Context } from '../events/event-types.js';
 import type { FeatureValue } from '../features/aggregators.js';
 import { CONTEXT_FEATURE_NAMES, contextFeatures } from '../features/context.js';
-import { toCompiled, type CompiledGroup, type FeatureGroupDef } from '../features/definitions.js';
-import { REFERENCE_GROUPS } from '../features/reference.js';
+import { type CompiledGroup } from '../features/definitions.js';
 import { featureId } from '../models/feature-id.js';
 import { BatchBuilder, inputSchemaHash, type InputSchema, type ModelBatch } from '../models/model-batch.js';
 import { ModelConfigError } from '../models/model-errors.js';
@@ -113,7 +112,7 @@ export class FeatureTransform {
   /** Within one batch call: a prototype of `features` whose names were all checked already. */
   private checkedProto: object | null = null;
 
-  constructor(groups: readonly (CompiledGroup | FeatureGroupDef)[] = REFERENCE_GROUPS, options: Partial<FeatureTransformOptions> = {}) {
+  constructor(groups: readonly CompiledGroup[], options: Partial<FeatureTransformOptions> = {}) {
     this.options = { maxPosition: 20, usePosition: true, label: 'click', crosses: [], ...options };
     for (const c of this.options.crosses) {
       if (!Array.isArray(c) || c.length !== 2 || !c.every((x) => x === 'user' || x === 'item' || x === 'category') || c[0] === c[1]) {
@@ -121,7 +120,7 @@ export class FeatureTransform {
       }
     }
     if (!(Number.isInteger(this.options.maxPosition) && this.options.maxPosition >= 0)) throw new ModelConfigError(`feature transform: maxPosition must be a whole number >= 0, got ${this.options.maxPosition}`);
-    const compiled = groups.map((g) => toCompiled(g));
+    const compiled = groups;
     this.spec = featureSpec(compiled);
     const ops = new Map<string, string>();
     for (const g of compiled) for (const f of g.features) ops.set(f.name, f.op);
@@ -343,7 +342,7 @@ export class FeatureTransform {
 }
 
 /** The transform of the given groups (the reference set by default). */
-export function createFeatureTransform(groups: readonly (CompiledGroup | FeatureGroupDef)[] = REFERENCE_GROUPS, options: Partial<FeatureTransformOptions> = {}): FeatureTransform {
+export function createFeatureTransform(groups: readonly CompiledGroup[], options: Partial<FeatureTransformOptions> = {}): FeatureTransform {
   return new FeatureTransform(groups, options);
 }
 
@@ -353,7 +352,7 @@ export function createFeatureTransform(groups: readonly (CompiledGroup | Feature
  * a service scores each model with exactly its training transform. Null when no transform of
  * these groups produces that schema (another feature spec, unknown fields).
  */
-export function transformForSchema(groups: readonly (CompiledGroup | FeatureGroupDef)[], schema: InputSchema): FeatureTransform | null {
+export function transformForSchema(groups: readonly CompiledGroup[], schema: InputSchema): FeatureTransform | null {
   const crosses: [CrossBase, CrossBase][] = [];
   const bases = new Set<string>(['user', 'item', 'category']);
   for (const f of schema.fields) {

@@ -1,3 +1,4 @@
+import type { CompiledGroup } from '../features/definitions.js';
 import type { EventLog } from '../ports/event-log.js';
 import type { OfflineStore } from '../ports/offline-store.js';
 import { readSamples } from '../batch/read-samples.js';
@@ -127,14 +128,14 @@ export function arraySampleSource(all: readonly Sample[]): SampleSource {
  * The batch samples table (`tessera batch samples`) for [from, to): in its (eventTime,
  * impressionId) order; the cursor is the last sample's key, and a read resumes after it.
  */
-export function offlineSampleSource(offline: OfflineStore, options: { from: number; to: number; table?: string }): SampleSource {
+export function offlineSampleSource(offline: OfflineStore, options: { from: number; to: number; groups: readonly CompiledGroup[]; table?: string }): SampleSource {
   return {
     name: `clickhouse ${options.table ?? 'samples'} [${new Date(options.from).toISOString()}, ${new Date(options.to).toISOString()})`,
     async next(cursor, max) {
       const after = cursor as { t: number; id: string } | null;
       const samples: Sample[] = [];
       const cursors: SourceCursor[] = [];
-      const rows = readSamples(offline, { from: after?.t ?? options.from, to: options.to, pageSize: Math.max(1000, max + 100), ...(options.table ? { table: options.table } : {}) });
+      const rows = readSamples(offline, { groups: options.groups, from: after?.t ?? options.from, to: options.to, pageSize: Math.max(1000, max + 100), ...(options.table ? { table: options.table } : {}) });
       let more = false;
       for await (const s of rows) {
         if (after !== null && !(s.eventTime > after.t || (s.eventTime === after.t && s.impressionId > after.id))) continue;

@@ -4,8 +4,7 @@ import { UsageError } from '../../errors.js';
 import { buildSamples, type BuildSamplesResult } from '../../batch/build-samples.js';
 import { DEFAULT_SAMPLES_TABLE } from '../../batch/samples-table.js';
 import { formatInstant, parseInstant } from '../../events/time.js';
-import { DEFAULT_LABEL_RULE } from '../../samples/labels.js';
-import { withRuntime } from '../with-runtime.js';
+import { labelRuleOf, withRuntime } from '../with-runtime.js';
 import { writeBatchFeatures } from '../../batch/batch-features.js';
 import { STREAM_DEFAULTS } from '../../streaming/stream-processor.js';
 import { selectGroups } from './stream.js';
@@ -62,7 +61,7 @@ function printSamples(ctx: CommandContext, r: BuildSamplesResult, table: string)
 }
 
 const samplesJob: BatchJob = {
-  usage: 'tessera batch samples --from <ISO> --to <ISO> [--click-window 30m] [--order-window 24h] [--complete-through <ISO>] [--table samples] [--json]',
+  usage: 'tessera batch samples --from <ISO> --to <ISO> [--click-window <d>] [--order-window <d>] [--complete-through <ISO>] [--table samples] [--json]',
   summary: 'point-in-time training samples of the impressions in [from, to), written to the samples table',
   async run(ctx) {
     const from = instantOption(ctx, 'from', true);
@@ -70,13 +69,11 @@ const samplesJob: BatchJob = {
     if (to < from) throw new UsageError(`--to (${formatInstant(to)}) is before --from (${formatInstant(from)})`);
     const completeThrough = instantOption(ctx, 'complete-through', false);
     const table = stringOption(ctx, 'table') ?? DEFAULT_SAMPLES_TABLE;
-    const rule = {
-      clickWindowMs: durationOption(ctx, 'click-window', DEFAULT_LABEL_RULE.clickWindowMs),
-      orderWindowMs: durationOption(ctx, 'order-window', DEFAULT_LABEL_RULE.orderWindowMs),
-    };
     return withRuntime(ctx, {}, async (rt) => {
+      const rule = labelRuleOf(ctx, rt);
       const offline = await rt.offline();
-      const result = await buildSamples({ offline, logger: rt.logger }, { from, to, rule, table, ...(completeThrough === undefined ? {} : { completeThrough }) });
+      const { catalog, groups } = rt.project;
+      const result = await buildSamples({ offline, logger: rt.logger }, { catalog, groups, from, to, rule, table, ...(completeThrough === undefined ? {} : { completeThrough }) });
       printSamples(ctx, result, table);
       return 0;
     });
@@ -88,12 +85,12 @@ const featuresJob: BatchJob = {
   summary: 'lambda: every state as of --until recomputed from the raw tables and written into the online store as the groups\' batch views',
   async run(ctx) {
     const until = instantOption(ctx, 'until', true);
-    const groups = selectGroups(stringOption(ctx, 'groups'));
     return withRuntime(ctx, {}, async (rt) => {
+      const groups = selectGroups(rt.project.groups, stringOption(ctx, 'groups'));
       if (!rt.config.redisUrl) throw new UsageError('batch features writes the online store: set TESSERA_REDIS_URL');
       const results = await writeBatchFeatures(
         { offline: await rt.offline(), store: rt.online(), prefix: rt.config.topicPrefix, now: rt.clock },
-        { until, groups, graceMs: durationOption(ctx, 'grace', 86_400_000), latenessMs: STREAM_DEFAULTS.latenessMs },
+        { until, groups, graceMs: durationOption(ctx, 'grace', 86_400_000), latenessMs: rt.project.latenessMs },
       );
       if (ctx.values.json === true) ctx.stdout.write(JSON.stringify({ until: formatInstant(until), views: results }, null, 2) + '\n');
       else for (const r of results) ctx.stdout.write(`batch view of ${r.group} as of ${formatInstant(until)}: ${count(r.entities)} entities -> ${r.namespace} (${r.seconds.toFixed(2)} s)\n`);

@@ -4,8 +4,6 @@ import { UsageError } from '../../errors.js';
 import { formatInstant, parseInstant } from '../../events/time.js';
 import { checkFeatureConsistency, checkSampleConsistency, type FeatureAgreement } from '../../batch/consistency.js';
 import { readSamples } from '../../batch/read-samples.js';
-import { compileGroup } from '../../features/definitions.js';
-import { REFERENCE_GROUPS } from '../../features/reference.js';
 import { readJoinedSamples } from '../../joiner/joined-samples.js';
 import { featureSpec, type Sample } from '../../samples/sample.js';
 import { FeatureReader } from '../../serving/feature-reader.js';
@@ -52,7 +50,7 @@ differs. Needs TESSERA_REDIS_URL and the offline store (chDB or TESSERA_CLICKHOU
     if ((samplesFrom === undefined) !== (samplesTo === undefined)) throw new UsageError('give both --samples-from and --samples-to');
     return withRuntime(ctx, {}, async (rt) => {
       if (!rt.config.redisUrl) throw new UsageError('check consistency reads the online state: set TESSERA_REDIS_URL');
-      const groups = REFERENCE_GROUPS.map(compileGroup);
+      const groups = rt.project.groups;
       const offline = await rt.offline();
       const reader = new FeatureReader({ store: rt.online(), keys: createStreamKeys(rt.config.topicPrefix), groups, clock: rt.clock });
       const features = await checkFeatureConsistency({ offline, reader, groups }, { perGroup: numberOption(ctx, 'sample', 1000, { min: 1 }), q, seed: numberOption(ctx, 'seed', 1) });

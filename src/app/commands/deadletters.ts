@@ -17,7 +17,7 @@ export const deadLettersCommand: Command = {
     const limit = numberOption(ctx, 'limit', 20, { min: 0 });
     return withRuntime(ctx, {}, async (rt) => {
       const store = await rt.offline();
-      await prepareRawStore(store);
+      await prepareRawStore(store, rt.project.catalog);
       const byReason = await store.query<{ reason: string; n: number }>(`SELECT reason, count() AS n FROM ${DEAD_LETTER_TABLE} FINAL GROUP BY reason ORDER BY n DESC`);
       const latest = await store.query(
         `SELECT sourceTopic, sourcePartition, sourceOffset, reason, message FROM ${DEAD_LETTER_TABLE} FINAL ORDER BY failedAt DESC, sourceOffset DESC LIMIT ${limit}`,

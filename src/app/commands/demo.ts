@@ -18,8 +18,7 @@ import { MODEL_FILES } from '../../training/publication.js';
 import { offlineSampleSource } from '../../training/sample-sources.js';
 import { Trainer } from '../../training/trainer.js';
 import { DEFAULT_DATA_DIR } from '../paths.js';
-import type { AnyEvent, EventType } from '../../events/event-types.js';
-import { EVENT_TYPES, partitionKeyOf } from '../../events/event-types.js';
+import { REFERENCE_EVENT_TYPES, type AnyEvent, type TypedEvent } from '../../events/event-types.js';
 import { formatInstant } from '../../events/time.js';
 import { generateEvents } from '../../ingest/generator.js';
 import { createEventProducer } from '../../ingest/producer.js';
@@ -29,9 +28,8 @@ import { prepareRawStore, startRawSink } from '../../sink/raw-sink.js';
 import { SILENT_LOGGER } from '../../ports/logger.js';
 import { ProgressBar } from '../../observability/progress.js';
 import type { Runtime } from '../runtime.js';
-import { withRuntime } from '../with-runtime.js';
+import { REFERENCE_PROJECT_DIR, requireEventTypes, withRuntime } from '../with-runtime.js';
 import { compileGroup, type CompiledGroup } from '../../features/definitions.js';
-import { REFERENCE_GROUPS } from '../../features/reference.js';
 import { FeatureReader } from '../../serving/feature-reader.js';
 import { createStreamKeys } from '../../streaming/stream-keys.js';
 import { startStream } from '../../streaming/stream-processor.js';
@@ -65,13 +63,15 @@ first unless --keep is given.`,
       items: numberOption(ctx, 'items', 2000, { min: 1 }),
       seed: numberOption(ctx, 'seed', 7),
     };
-    return withRuntime(ctx, { embeddedLogAllowed: true, logger: SILENT_LOGGER }, async (rt) => {
+    return withRuntime(ctx, { embeddedLogAllowed: true, logger: SILENT_LOGGER, defaultProject: REFERENCE_PROJECT_DIR }, async (rt) => {
+      // the demo's sources (the Taobao importer, the generator) write the reference project's event types
+      requireEventTypes(rt.project.catalog, REFERENCE_EVENT_TYPES, 'demo');
       const out = (s: string) => ctx.stdout.write(s + '\n');
       const store = await rt.offline();
       out(`Tessera demo: event log ${rt.embeddedLog ? 'in-process' : `Kafka ${rt.config.kafkaBrokers?.join(',')}`}, offline store ${store.engine}`);
       await rt.ensureTopics();
-      await prepareRawStore(store);
-      if (!ctx.values.keep) for (const t of EVENT_TYPES) await store.command(`TRUNCATE TABLE ${rawTable(t)}`);
+      await prepareRawStore(store, rt.project.catalog);
+      if (!ctx.values.keep) for (const t of rt.project.catalog.types) await store.command(`TRUNCATE TABLE ${rawTable(t)}`);
       if (!ctx.values.keep) await store.command(`TRUNCATE TABLE ${DEAD_LETTER_TABLE}`);
 
       // 1. replay (or generate) and produce
@@ -117,7 +117,7 @@ first unless --keep is given.`,
 
       // 4. streaming features from the same log, read back as the serving path would
       const demoStarted = Date.now();
-      const groups = REFERENCE_GROUPS.map(compileGroup);
+      const groups = rt.project.groups;
       const keys = createStreamKeys(rt.config.topicPrefix, 'demo');
       const streamProgress = new ProgressBar({ label: 'stream', total: produced + bad.length, unit: 'events', out: ctx.stderr });
       await startStream(
@@ -150,13 +150,16 @@ first unless --keep is given.`,
 async function trainAndServe(
   ctx: CommandContext,
   rt: Runtime,
-  d: { groups: CompiledGroup[]; keys: StreamKeys; produced: number; seed: number; fresh: boolean; startedAt: number },
+  d: { groups: readonly CompiledGroup[]; keys: StreamKeys; produced: number; seed: number; fresh: boolean; startedAt: number },
   out: (s: string) => void,
 ): Promise<void> {
   const offline = await rt.offline();
   // 5. samples
   const [span] = await offline.query<{ lo: number; hi: number }>(`SELECT toUnixTimestamp64Milli(min(eventTime)) AS lo, toUnixTimestamp64Milli(max(eventTime)) AS hi FROM ${dedupedSource('impression')}`);
-  const built = await buildSamples({ offline, logger: rt.logger }, { from: Number(span?.lo ?? 0), to: Number(span?.hi ?? 0) + 1 });
+  const built = await buildSamples(
+    { offline, logger: rt.logger },
+    { catalog: rt.project.catalog, groups: d.groups, rule: rt.project.labels, from: Number(span?.lo ?? 0), to: Number(span?.hi ?? 0) + 1 },
+  );
   out(`\npoint-in-time samples: ${built.samples} of ${built.impressions} impressions (${built.immature} still maturing), ${built.clickPositives} clicked, in ${built.seconds.toFixed(1)} s`);
   const range = await offline.query<{ lo: number; hi: number }>(`SELECT toUnixTimestamp64Milli(min(eventTime)) AS lo, toUnixTimestamp64Milli(max(eventTime)) AS hi FROM samples`);
   const lo = Number(range[0]?.lo ?? 0);
@@ -172,7 +175,7 @@ async function trainAndServe(
     const started = Date.now();
     const metrics = new Metrics();
     const trainer = new Trainer(
-      { source: offlineSampleSource(offline, { from: lo, to: hi }), store: rt.models(), transform, checkpointDir, metrics, logger: rt.logger, clock: rt.clock },
+      { source: offlineSampleSource(offline, { from: lo, to: hi, groups: d.groups }), store: rt.models(), transform, checkpointDir, metrics, logger: rt.logger, clock: rt.clock },
       { kind, name: `demo-${kind}`, untilIdle: true, publishEverySamples: Math.max(1000, Math.ceil(built.samples / 3)), publishEveryMs: 0, fullEvery: 3, modelConfig: kind === 'wide-deep' ? { hidden: [64, 32], seed: d.seed } : { seed: d.seed } },
     );
     const ticker = setInterval(() => bar.update(metrics.total('tessera_train_samples_total')), 200);
@@ -236,23 +239,24 @@ async function trainAndServe(
 /** A few records of each kind of bad input, so the demo shows where they go. */
 function malformedRecords(rt: Runtime): OutgoingRecord[] {
   const topic = rt.topics.events('click');
-  const base: AnyEvent = {
+  const base: TypedEvent<'click'> = {
     type: 'click', eventId: 'demo-bad-1', eventTime: Date.UTC(1999, 11, 31), requestId: 'r', userId: 'u-bad', itemId: 'i',
     categoryId: null, position: 0, context: { device: null, os: null, country: null, city: null, page: null, timezone: null },
   };
+  const noUser: TypedEvent<'click'> = { ...base, eventId: 'demo-bad-2', eventTime: Date.UTC(2026, 0, 6), userId: '' };
   const unknownFingerprint = Buffer.concat([Buffer.from([0xc3, 0x01]), Buffer.alloc(8, 0x42), Buffer.from('body')]);
   return [
     { topic, key: 'u-bad', value: Buffer.from('this is not avro') },
     { topic, key: 'u-bad', value: unknownFingerprint },
-    { topic, key: partitionKeyOf(base), value: rt.registry.encode(base) },
-    { topic, key: 'u-bad', value: rt.registry.encode({ ...base, eventId: 'demo-bad-2', eventTime: Date.UTC(2026, 0, 6), userId: '' }) },
+    { topic, key: rt.registry.catalog.partitionKeyOf(base), value: rt.registry.encode(base) },
+    { topic, key: 'u-bad', value: rt.registry.encode(noUser) },
   ];
 }
 
 async function report(rt: Runtime, out: (s: string) => void): Promise<void> {
   const store = await rt.offline();
   out('\nraw store (deduplicated on eventId):');
-  for (const t of EVENT_TYPES as readonly EventType[]) {
+  for (const t of rt.project.catalog.types) {
     const [r] = await store.query<{ n: number; lo: string | null; hi: string | null }>(
       `SELECT count() AS n, toUnixTimestamp64Milli(min(eventTime)) AS lo, toUnixTimestamp64Milli(max(eventTime)) AS hi FROM ${dedupedSource(t)}`,
     );

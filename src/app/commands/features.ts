@@ -2,8 +2,6 @@ import type { Command, CommandContext } from '../command.js';
 import { offlineFeatures } from '../../batch/offline-features.js';
 import { stringOption } from '../command.js';
 import { UsageError } from '../../errors.js';
-import { compileGroup } from '../../features/definitions.js';
-import { REFERENCE_GROUPS } from '../../features/reference.js';
 import { parseInstant, formatInstant } from '../../events/time.js';
 import { FeatureReader, type EntityFeatures, type QueryTime } from '../../serving/feature-reader.js';
 import { createStreamKeys, DEFAULT_NAMESPACE } from '../../streaming/stream-keys.js';
@@ -56,8 +54,8 @@ chDB or TESSERA_CLICKHOUSE_URL), exactly for any past --at, late events included
     return withRuntime(ctx, {}, async (rt) => {
       if (ctx.values.offline === true) {
         if (typeof at !== 'number') throw new UsageError('--offline needs an explicit --at <ISO time> (the batch layer has no "now" of its own)');
-        const group = REFERENCE_GROUPS.map(compileGroup).find((g) => g.name === ref.group);
-        if (!group) throw new UsageError(`unknown feature group "${ref.group}" (known: ${REFERENCE_GROUPS.map((g) => g.name).join(', ')})`);
+        const group = rt.project.groups.find((g) => g.name === ref.group);
+        if (!group) throw new UsageError(`unknown feature group "${ref.group}" (known: ${rt.project.groups.map((g) => g.name).join(', ')})`);
         const answer = await offlineFeatures(await rt.offline(), group, ref.key, at);
         const e = { group: group.name, key: ref.key, values: answer.values, known: answer.latestEventTime !== null, latestEventTime: answer.latestEventTime, ageMs: answer.latestEventTime === null ? null : at - answer.latestEventTime };
         return print(ctx, at, e, 'batch layer');
@@ -69,7 +67,7 @@ chDB or TESSERA_CLICKHOUSE_URL), exactly for any past --at, late events included
         store: rt.online(),
         keys: createStreamKeys(rt.config.topicPrefix, pinned ?? DEFAULT_NAMESPACE),
         pinNamespace: pinned !== undefined,
-        groups: REFERENCE_GROUPS.map(compileGroup),
+        groups: rt.project.groups,
         clock: rt.clock,
         latenessMs: lateness,
       });

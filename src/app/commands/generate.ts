@@ -6,6 +6,9 @@ import { generateEvents } from '../../ingest/generator.js';
 import { parseInstant } from '../../events/time.js';
 import { ProgressBar } from '../../observability/progress.js';
 import { writeLines } from '../lines.js';
+import { loadProject } from '../../project/load-project.js';
+import { projectDir, REFERENCE_PROJECT_DIR, requireEventTypes } from '../with-runtime.js';
+import { REFERENCE_EVENT_TYPES } from '../../events/event-types.js';
 
 export const generateCommand: Command = {
   name: 'generate',
@@ -13,6 +16,8 @@ export const generateCommand: Command = {
   usage: 'tessera generate --events <n> [--users <n>] [--items <n>] [--seed <n>] [--output <file>] [--truth <file>]',
   details: `The click model: latent user and item factors, user and item biases, a position effect,
 a device effect and an hour-of-day effect in the user's timezone (see README, "Synthetic data").
+It writes the event types of the reference project (examples/reference), so the project it runs
+on (--project, default that one) must have them.
 --truth gets one JSON line per impression: {"eventId","requestId","userId","itemId","pClick"}.`,
   options: {
     users: { type: 'string', description: 'Number of users', defaultText: '1000' },
@@ -37,6 +42,9 @@ a device effect and an hour-of-day effect in the user's timezone (see README, "S
       days: numberOption(ctx, 'days', 7, { min: 1 }),
       ...(startText ? { start: parseInstant(startText) } : {}),
     });
+    // the generator writes the reference project's event types; the JSON form follows the project's schemas
+    const { catalog } = await loadProject(projectDir(ctx.config(), REFERENCE_PROJECT_DIR));
+    requireEventTypes(catalog, REFERENCE_EVENT_TYPES, 'generate');
     const out = output === '-' ? ctx.stdout : createWriteStream(output);
     const truth = truthPath ? createWriteStream(truthPath) : null;
     const progress = new ProgressBar({ label: 'generate', unit: 'events', out: ctx.stderr, ...(output !== '-' ? {} : { mode: 'quiet' as const }) });
@@ -46,7 +54,7 @@ a device effect and an hour-of-day effect in the user's timezone (see README, "S
         if (rec.truth && truth) truth.write(JSON.stringify({ eventId: rec.event.eventId, ...rec.truth }) + '\n');
         n++;
         if ((n & 1023) === 0) progress.tick(1024);
-        yield eventToJson(rec.event);
+        yield eventToJson(rec.event, catalog);
       }
     })();
     await writeLines(out, lines, output !== '-');

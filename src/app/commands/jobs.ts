@@ -4,8 +4,6 @@ import type { Command, CommandContext } from '../command.js';
 import { numberOption, stringOption } from '../command.js';
 import { writeBatchFeatures } from '../../batch/batch-features.js';
 import { checkFeatureConsistency } from '../../batch/consistency.js';
-import { compileGroup } from '../../features/definitions.js';
-import { REFERENCE_GROUPS } from '../../features/reference.js';
 import { FeatureReader } from '../../serving/feature-reader.js';
 import { createStreamKeys } from '../../streaming/stream-keys.js';
 import { STREAM_DEFAULTS } from '../../streaming/stream-processor.js';
@@ -42,10 +40,10 @@ export const EXIT_INCOMPLETE = 3;
  *   the run fails.
  */
 export function jobTaskBindings(rt: Runtime): BatchTaskBindings {
-  const groups = REFERENCE_GROUPS.map(compileGroup);
+  const groups = rt.project.groups;
   return {
     samples: async ({ from, to, completeThrough }, ctx) => {
-      const r = await buildSamples({ offline: await ctx.offline(), logger: ctx.logger }, { from, to, completeThrough });
+      const r = await buildSamples({ offline: await ctx.offline(), logger: ctx.logger }, { catalog: rt.project.catalog, groups, rule: rt.project.labels, from, to, completeThrough });
       if (r.immature > 0) {
         // written so far is replaced by the rerun; marking the hour done would lose these for good
         throw new PartitionNotReadyError(

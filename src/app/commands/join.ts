@@ -1,15 +1,13 @@
 import type { Command } from '../command.js';
 import { UsageError } from '../../errors.js';
 import { durationOption, numberOption, stringOption } from '../command.js';
-import { compileGroup } from '../../features/definitions.js';
-import { REFERENCE_GROUPS } from '../../features/reference.js';
 import { createJoinerKeys } from '../../joiner/joiner-keys.js';
 import { JOIN_DEFAULTS, startJoiner } from '../../joiner/joiner.js';
 import { serveMetrics } from '../../observability/metrics-server.js';
 import { DEFAULT_LABEL_RULE, labelRule } from '../../samples/labels.js';
 import { featureSpec } from '../../samples/sample.js';
 import { runUntilStopped } from '../signals.js';
-import { withRuntime } from '../with-runtime.js';
+import { labelRuleOf, withRuntime } from '../with-runtime.js';
 
 export const joinCommand: Command = {
   name: 'join',
@@ -17,7 +15,7 @@ export const joinCommand: Command = {
   usage: 'tessera join [--until-idle] [--click-window 30m] [--order-window 24h] [--name <state>] [--metrics-port <port>]',
   details: `The streaming joiner. Each impression is held until its label windows have closed (input complete,
 by the partition watermarks minus the allowed lateness, through t + max(windows)) and then written
-once to the samples topic with its click and order labels (ARCHITECTURE.md "Labels") and every
+once to the samples topic with its click and order labels (docs/architecture.md "Labels") and every
 reference feature as of t (events strictly before t), computed by the shared aggregation core from
 the joiner's own state. Events later than the lateness are counted, not joined (the batch layer
 has them). State and offsets are checkpointed together in Redis; after a crash the joiner resumes
@@ -29,10 +27,10 @@ TESSERA_REDIS_URL.`,
   options: {
     'until-idle': { type: 'boolean', description: 'Exit once every partition is caught up (after a last join and checkpoint)' },
     'idle-ms': { type: 'string', description: 'How long the log must stay caught up before --until-idle exits, ms', defaultText: '2000' },
-    'click-window': { type: 'string', description: 'Click label window after the impression (30m, 24h, 90s, 2d or ms)', defaultText: '30m' },
-    'order-window': { type: 'string', description: 'Order label window after the impression', defaultText: '24h' },
-    'lateness-ms': { type: 'string', description: 'Allowed lateness behind the partition watermark, ms', defaultText: String(JOIN_DEFAULTS.latenessMs) },
-    'dedupe-horizon-ms': { type: 'string', description: 'Event-time horizon of eventId dedupe, ms (>= the lateness)', defaultText: String(JOIN_DEFAULTS.dedupeHorizonMs) },
+    'click-window': { type: 'string', description: 'Click label window after the impression (30m, 24h, 90s, 2d or ms)', defaultText: "the project's labels.click.window" },
+    'order-window': { type: 'string', description: 'Conversion label window after the impression', defaultText: "the project's labels.conversion.window" },
+    'lateness-ms': { type: 'string', description: 'Allowed lateness behind the partition watermark, ms', defaultText: "the project's stream.lateness" },
+    'dedupe-horizon-ms': { type: 'string', description: 'Event-time horizon of eventId dedupe, ms (>= the lateness)', defaultText: "the project's stream.dedupeHorizon" },
     'max-batch': { type: 'string', description: 'Records per handler call at most', defaultText: String(JOIN_DEFAULTS.maxBatchRecords) },
     'checkpoint-ms': { type: 'string', description: 'Least wall time between checkpoints, ms (0: after every batch)', defaultText: String(JOIN_DEFAULTS.checkpointIntervalMs) },
     name: { type: 'string', description: 'Joiner state name (Redis keys <prefix>:join:<name>:...)', defaultText: 'join' },
@@ -40,19 +38,16 @@ TESSERA_REDIS_URL.`,
     'metrics-port': { type: 'string', description: 'Serve Prometheus metrics on 127.0.0.1:<port>/metrics' },
   },
   async run(ctx) {
-    const rule = labelRule({
-      clickWindowMs: durationOption(ctx, 'click-window', DEFAULT_LABEL_RULE.clickWindowMs),
-      orderWindowMs: durationOption(ctx, 'order-window', DEFAULT_LABEL_RULE.orderWindowMs),
-    });
-    const latenessMs = numberOption(ctx, 'lateness-ms', JOIN_DEFAULTS.latenessMs, { min: 0 });
-    const dedupeHorizonMs = numberOption(ctx, 'dedupe-horizon-ms', JOIN_DEFAULTS.dedupeHorizonMs, { min: 0 });
-    if (dedupeHorizonMs < latenessMs) throw new UsageError(`--dedupe-horizon-ms (${dedupeHorizonMs}) must be at least --lateness-ms (${latenessMs})`);
     return withRuntime(ctx, {}, async (rt) => {
+      const rule = labelRuleOf(ctx, rt);
+      const latenessMs = numberOption(ctx, 'lateness-ms', rt.project.latenessMs, { min: 0 });
+      const dedupeHorizonMs = numberOption(ctx, 'dedupe-horizon-ms', rt.project.dedupeHorizonMs, { min: 0 });
+      if (dedupeHorizonMs < latenessMs) throw new UsageError(`--dedupe-horizon-ms (${dedupeHorizonMs}) must be at least --lateness-ms (${latenessMs})`);
       if (!rt.config.redisUrl) throw new UsageError('join checkpoints its state in Redis: set TESSERA_REDIS_URL (the in-process store lives only inside one process)');
       await rt.ensureTopics();
       const metricsPort = stringOption(ctx, 'metrics-port');
       const server = metricsPort ? await serveMetrics(rt.metrics, numberOption(ctx, 'metrics-port', 0, { min: 1 })) : null;
-      const groups = REFERENCE_GROUPS.map(compileGroup);
+      const groups = rt.project.groups;
       const sub = startJoiner(
         {
           log: rt.log(),

@@ -1,7 +1,6 @@
 import type { Command } from '../command.js';
 import { resolve } from 'node:path';
 import { numberOption, stringOption } from '../command.js';
-import { REFERENCE_GROUPS } from '../../features/reference.js';
 import { featureSpec } from '../../samples/sample.js';
 import { publishCheckpoint } from '../../training/trainer.js';
 import { UsageError } from '../../errors.js';
@@ -51,7 +50,7 @@ checkpoint (--checkpoint-dir) as a full version now.`,
         return 0;
       }
       if (action === 'publish') {
-        const spec = featureSpec(REFERENCE_GROUPS).hash;
+        const spec = featureSpec(rt.project.groups).hash;
         const published = await publishCheckpoint(store, resolve(stringOption(ctx, 'checkpoint-dir') ?? '.tessera/trainer'), model, spec);
         ctx.stdout.write(`${model}: published ${published} from the trainer's checkpoint\n`);
         return 0;

@@ -49,7 +49,7 @@ all lines were sent, 1 when some were rejected. Needs TESSERA_KAFKA_BROKERS.`,
       for await (const { line, n } of readLines(input)) {
         if (line.trim() === '') continue;
         try {
-          batch.push(parseEventJson(line, rt.clock()));
+          batch.push(parseEventJson(line, rt.project.catalog, rt.clock()));
           lineNos.push(n);
         } catch (err) {
           if (!(err instanceof InvalidEventError)) throw err;

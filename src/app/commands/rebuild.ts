@@ -26,14 +26,13 @@ that event time on. Needs TESSERA_KAFKA_BROKERS and TESSERA_REDIS_URL.`,
     namespace: { type: 'string', description: 'Name of the new version', defaultText: '<group>-r<epoch ms>' },
     'until-idle': { type: 'boolean', description: 'Exit after the flip instead of streaming on' },
     'idle-ms': { type: 'string', description: 'How long the log must stay caught up before the flip, ms', defaultText: '1000' },
-    'lateness-ms': { type: 'string', description: 'Allowed lateness, ms', defaultText: String(STREAM_DEFAULTS.latenessMs) },
+    'lateness-ms': { type: 'string', description: 'Allowed lateness, ms', defaultText: "the project's stream.lateness" },
     'max-batch': { type: 'string', description: 'Records per atomic update at most', defaultText: String(STREAM_DEFAULTS.maxBatchRecords) },
   },
   allowPositionals: true,
   async run(ctx) {
     const [name] = ctx.positionals;
     if (!name) throw new UsageError('usage: tessera rebuild <group> (see tessera rebuild --help)');
-    const [group] = selectGroups(name);
     const fromText = stringOption(ctx, 'from');
     let fromTime: number | undefined;
     if (fromText !== undefined) {
@@ -44,6 +43,7 @@ that event time on. Needs TESSERA_KAFKA_BROKERS and TESSERA_REDIS_URL.`,
       }
     }
     return withRuntime(ctx, {}, async (rt) => {
+      const [group] = selectGroups(rt.project.groups, name);
       if (!rt.config.redisUrl) throw new UsageError('rebuild writes the online store: set TESSERA_REDIS_URL');
       await rt.ensureTopics();
       const namespace = stringOption(ctx, 'namespace');
@@ -54,7 +54,7 @@ that event time on. Needs TESSERA_KAFKA_BROKERS and TESSERA_REDIS_URL.`,
           ...(namespace !== undefined ? { namespace } : {}),
           ...(fromTime !== undefined ? { fromTime } : {}),
           graceMs: durationOption(ctx, 'grace', 86_400_000),
-          latenessMs: numberOption(ctx, 'lateness-ms', STREAM_DEFAULTS.latenessMs, { min: 0 }),
+          latenessMs: numberOption(ctx, 'lateness-ms', rt.project.latenessMs, { min: 0 }),
           maxFutureMs: rt.config.maxFutureMs,
           maxBatchRecords: numberOption(ctx, 'max-batch', STREAM_DEFAULTS.maxBatchRecords, { min: 1 }),
           idleMs: numberOption(ctx, 'idle-ms', 1000, { min: 0 }),

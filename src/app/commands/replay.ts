@@ -11,7 +11,11 @@ import { importTaobao } from '../../ingest/importers/taobao.js';
 import { DEFAULT_DATA_DIR } from '../paths.js';
 import { ProgressBar } from '../../observability/progress.js';
 import { writeLinesAsync } from '../lines.js';
-import { withRuntime } from '../with-runtime.js';
+import { projectDir, REFERENCE_PROJECT_DIR, requireEventTypes, withRuntime } from '../with-runtime.js';
+import { loadProject } from '../../project/load-project.js';
+
+/** The event types the importers write (those of the reference project, less user profiles). */
+const IMPORTED_TYPES = ['impression', 'click', 'order', 'item_profile'] as const;
 
 /** The importer of a public sample, by name. */
 export function importSample(name: string, path: string | undefined, negatives: number, seed: number): AsyncGenerator<AnyEvent> {
@@ -24,7 +28,8 @@ export function importSample(name: string, path: string | undefined, negatives: 
 async function* shifted(events: AsyncIterable<AnyEvent>, ms: number): AsyncGenerator<AnyEvent> {
   for await (const e of events) {
     const moved = { ...e, eventTime: e.eventTime + ms };
-    if (moved.type === 'user_profile' && moved.signupTime !== null) moved.signupTime += ms;
+    const profile = moved as { type: string; signupTime?: number | null };
+    if (profile.type === 'user_profile' && typeof profile.signupTime === 'number') profile.signupTime += ms;
     yield moved;
   }
 }
@@ -59,12 +64,15 @@ of the sample's events) are rejected by the producer's validation and counted, u
     const output = stringOption(ctx, 'output');
     const progress = new ProgressBar({ label: 'replay', unit: 'events', out: ctx.stderr });
     if (output) {
+      // the importers write the reference project's event types, in the project's JSON form
+      const { catalog } = await loadProject(projectDir(ctx.config(), REFERENCE_PROJECT_DIR));
+      requireEventTypes(catalog, IMPORTED_TYPES, 'replay');
       let n = 0;
       async function* lines() {
         for await (const e of events) {
           n++;
           progress.tick();
-          yield eventToJson(e);
+          yield eventToJson(e, catalog);
         }
       }
       await writeLinesAsync(createWriteStream(output), lines());
@@ -73,6 +81,7 @@ of the sample's events) are rejected by the producer's validation and counted, u
       return 0;
     }
     return withRuntime(ctx, {}, async (rt) => {
+      requireEventTypes(rt.project.catalog, IMPORTED_TYPES, 'replay');
       await rt.ensureTopics();
       const producer = createEventProducer({ log: rt.log(), registry: rt.registry, topics: rt.topics, clock: rt.clock, maxFutureMs: rt.config.maxFutureMs });
       let batch: AnyEvent[] = [];

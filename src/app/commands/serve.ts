@@ -1,8 +1,6 @@
 import type { Command } from '../command.js';
 import { numberOption, stringOption } from '../command.js';
 import { UsageError } from '../../errors.js';
-import { compileGroup } from '../../features/definitions.js';
-import { REFERENCE_GROUPS } from '../../features/reference.js';
 import { FeatureReader } from '../../serving/feature-reader.js';
 import { createFeatureLog, type FeatureLog } from '../../serving/feature-log.js';
 import { isQuantizeMode } from '../../models/quantized-model.js';
@@ -46,7 +44,7 @@ Needs TESSERA_REDIS_URL.`,
   async run(ctx) {
     return withRuntime(ctx, {}, async (rt) => {
       if (!rt.config.redisUrl) throw new UsageError('serve reads features from Redis: set TESSERA_REDIS_URL (`tessera demo` serves in-process)');
-      const groups = REFERENCE_GROUPS.map(compileGroup);
+      const groups = rt.project.groups;
       const transform = createFeatureTransform(groups);
       const reader = new FeatureReader({ store: rt.online(), keys: createStreamKeys(rt.config.topicPrefix), groups, clock: rt.clock, latenessMs: numberOption(ctx, 'lateness-ms', STREAM_DEFAULTS.latenessMs, { min: 0 }) });
       const modelName = stringOption(ctx, 'model') ?? 'fm';

@@ -1,7 +1,7 @@
 import type { Command } from '../command.js';
 import { numberOption, stringOption } from '../command.js';
 import { UsageError } from '../../errors.js';
-import { isEventType, type EventType } from '../../events/event-types.js';
+import type { EventType } from '../../events/event-types.js';
 import { prepareRawStore, startRawSink } from '../../sink/raw-sink.js';
 import { withRuntime } from '../with-runtime.js';
 import { onShutdownSignal } from '../signals.js';
@@ -19,22 +19,23 @@ Needs TESSERA_KAFKA_BROKERS.`,
     'until-idle': { type: 'boolean', description: 'Exit once every partition is caught up' },
     'idle-ms': { type: 'string', description: 'How long the log must stay caught up before --until-idle exits, ms', defaultText: '2000' },
     group: { type: 'string', description: 'Consumer group id', defaultText: 'tessera-sink' },
-    types: { type: 'string', description: 'Comma-separated event kinds to sink', defaultText: 'all' },
+    types: { type: 'string', description: 'Comma-separated event types to sink', defaultText: 'every type of the project' },
     'max-batch': { type: 'string', description: 'Records per insert at most', defaultText: '20000' },
   },
   async run(ctx) {
     const typesText = stringOption(ctx, 'types');
-    let types: EventType[] | undefined;
-    if (typesText) {
-      types = typesText.split(',').map((t) => t.trim()).filter(Boolean).map((t) => {
-        if (!isEventType(t)) throw new UsageError(`--types: unknown event kind "${t}" (use impression, click, order, item_profile, user_profile)`);
-        return t;
-      });
-    }
     return withRuntime(ctx, {}, async (rt) => {
+      const catalog = rt.project.catalog;
+      let types: EventType[] | undefined;
+      if (typesText) {
+        types = typesText.split(',').map((t) => t.trim()).filter(Boolean).map((t) => {
+          if (!catalog.has(t)) throw new UsageError(`--types: unknown event type "${t}" (the project's are ${catalog.types.join(', ')})`);
+          return t;
+        });
+      }
       await rt.ensureTopics();
       const store = await rt.offline();
-      await prepareRawStore(store);
+      await prepareRawStore(store, rt.project.catalog);
       const sub = startRawSink(
         { log: rt.log(), store, registry: rt.registry, topics: rt.topics, logger: rt.logger, metrics: rt.metrics, clock: rt.clock },
         {

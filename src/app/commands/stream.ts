@@ -1,18 +1,16 @@
 import type { Command } from '../command.js';
 import { UsageError } from '../../errors.js';
 import { numberOption, stringOption } from '../command.js';
-import { compileGroup, type CompiledGroup } from '../../features/definitions.js';
-import { REFERENCE_GROUPS } from '../../features/reference.js';
+import type { CompiledGroup } from '../../features/definitions.js';
 import { serveMetrics } from '../../observability/metrics-server.js';
 import { createStreamKeys } from '../../streaming/stream-keys.js';
 import { startStream, STREAM_DEFAULTS } from '../../streaming/stream-processor.js';
 import { runUntilStopped } from '../signals.js';
 import { withRuntime } from '../with-runtime.js';
 
-/** The reference groups named in a `--groups a,b` option (all when absent). */
-export function selectGroups(option: string | undefined): CompiledGroup[] {
-  const all = REFERENCE_GROUPS.map(compileGroup);
-  if (option === undefined) return all;
+/** The project's groups named in a `--groups a,b` option (all when absent). */
+export function selectGroups(all: readonly CompiledGroup[], option: string | undefined): CompiledGroup[] {
+  if (option === undefined) return [...all];
   const names = option.split(',').map((n) => n.trim()).filter((n) => n !== '');
   const unknown = names.filter((n) => !all.some((g) => g.name === n));
   if (unknown.length > 0 || names.length === 0) throw new UsageError(`--groups: unknown group(s) ${unknown.join(', ') || '(none given)'}; known: ${all.map((g) => g.name).join(', ')}`);
@@ -23,7 +21,7 @@ export const streamCommand: Command = {
   name: 'stream',
   summary: 'Consume the event topics into windowed features in the online store (Redis), exactly once in effect.',
   usage: 'tessera stream [--until-idle] [--group <id>] [--lateness-ms <ms>] [--metrics-port <port>]',
-  details: `Runs the reference feature set (src/features/reference.ts). Each partition batch becomes one atomic
+  details: `Runs the feature groups of the project (--project / TESSERA_PROJECT). Each partition batch becomes one atomic
 Redis update fenced by the partition's next offset, so crashes, rebalances and replays never apply
 an event twice; producer duplicates of an eventId within the dedupe horizon are applied once;
 events later than the allowed lateness behind their partition's watermark go to the late topic.
@@ -32,11 +30,11 @@ SIGTERM/SIGINT stop after the batch in flight. Needs TESSERA_KAFKA_BROKERS and T
     'until-idle': { type: 'boolean', description: 'Exit once every partition is caught up' },
     'idle-ms': { type: 'string', description: 'How long the log must stay caught up before --until-idle exits, ms', defaultText: '2000' },
     group: { type: 'string', description: 'Consumer group id', defaultText: STREAM_DEFAULTS.groupId },
-    'lateness-ms': { type: 'string', description: 'Allowed lateness behind the partition watermark, ms', defaultText: String(STREAM_DEFAULTS.latenessMs) },
-    'dedupe-horizon-ms': { type: 'string', description: 'Event-time horizon of eventId dedupe, ms', defaultText: String(STREAM_DEFAULTS.dedupeHorizonMs) },
+    'lateness-ms': { type: 'string', description: 'Allowed lateness behind the partition watermark, ms', defaultText: "the project's stream.lateness" },
+    'dedupe-horizon-ms': { type: 'string', description: 'Event-time horizon of eventId dedupe, ms', defaultText: "the project's stream.dedupeHorizon" },
     'max-batch': { type: 'string', description: 'Records per atomic update at most', defaultText: String(STREAM_DEFAULTS.maxBatchRecords) },
     namespace: { type: 'string', description: 'Online-state namespace (version)', defaultText: 'live' },
-    groups: { type: 'string', description: 'Comma-separated feature groups to run', defaultText: 'every reference group' },
+    groups: { type: 'string', description: 'Comma-separated feature groups to run', defaultText: 'every group of the project' },
     'reread-from-start': { type: 'boolean', description: 'Re-read the log from the start; the offset fence refuses what is already applied' },
     'metrics-port': { type: 'string', description: 'Serve Prometheus metrics on 127.0.0.1:<port>/metrics' },
   },
@@ -53,15 +51,15 @@ SIGTERM/SIGINT stop after the batch in flight. Needs TESSERA_KAFKA_BROKERS and T
           registry: rt.registry,
           topics: rt.topics,
           keys: createStreamKeys(rt.config.topicPrefix, stringOption(ctx, 'namespace') ?? 'live'),
-          groups: selectGroups(stringOption(ctx, 'groups')),
+          groups: selectGroups(rt.project.groups, stringOption(ctx, 'groups')),
           logger: rt.logger,
           metrics: rt.metrics,
           clock: rt.clock,
         },
         {
           groupId: stringOption(ctx, 'group') ?? STREAM_DEFAULTS.groupId,
-          latenessMs: numberOption(ctx, 'lateness-ms', STREAM_DEFAULTS.latenessMs, { min: 0 }),
-          dedupeHorizonMs: numberOption(ctx, 'dedupe-horizon-ms', STREAM_DEFAULTS.dedupeHorizonMs, { min: 0 }),
+          latenessMs: numberOption(ctx, 'lateness-ms', rt.project.latenessMs, { min: 0 }),
+          dedupeHorizonMs: numberOption(ctx, 'dedupe-horizon-ms', rt.project.dedupeHorizonMs, { min: 0 }),
           maxBatchRecords: numberOption(ctx, 'max-batch', STREAM_DEFAULTS.maxBatchRecords, { min: 1 }),
           untilIdle: ctx.values['until-idle'] === true,
           rereadFromStart: ctx.values['reread-from-start'] === true,

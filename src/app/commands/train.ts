@@ -3,8 +3,6 @@ import type { Command } from '../command.js';
 import { durationOption, numberOption, stringOption } from '../command.js';
 import { UsageError } from '../../errors.js';
 import { parseInstant } from '../../events/time.js';
-import { compileGroup } from '../../features/definitions.js';
-import { REFERENCE_GROUPS } from '../../features/reference.js';
 import type { ModelKind } from '../../models/model.js';
 import { createModel } from '../../models/serialization.js';
 import { serveMetrics } from '../../observability/metrics-server.js';
@@ -38,7 +36,7 @@ function parseCrosses(text: string | undefined): [CrossBase, CrossBase][] {
 export const trainCommand: Command = {
   name: 'train',
   summary: 'Train LR, FM or Wide&Deep incrementally from the samples topic or the batch samples, publishing versions.',
-  usage: 'tessera train --model lr|fm|wide-deep [--source topic|clickhouse] [--from ISO --to ISO] [--epochs N] [--until-idle] [--publish-every-samples N] [--publish-every 60s]',
+  usage: 'tessera train --inputs <name> | --model lr|fm|wide-deep [--source topic|clickhouse] [--from ISO --to ISO] [--epochs N] [--until-idle] [--publish-every-samples N] [--publish-every 60s]',
   details: `Reads samples in a deterministic order (the joiner's samples topic, partitions merged by release key;
 or the ClickHouse samples table of \`tessera batch samples\` for [--from, --to), --epochs passes for a full
 retrain), scores each mini-batch before learning it (progressive validation: rolling AUC, logloss and
@@ -48,13 +46,14 @@ ends with the parameters of an uninterrupted run. Without a checkpoint it warm-s
 published version. Publishes to TESSERA_MODEL_DIR every --publish-every-samples samples or --publish-every
 (deltas, a full snapshot every --full-every), keeping --keep versions.`,
   options: {
-    model: { type: 'string', description: 'lr, fm or wide-deep' },
-    name: { type: 'string', description: 'Name in the model store', defaultText: 'the model kind' },
+    inputs: { type: 'string', description: "One of the project's models (its kind, label, crosses and options)" },
+    model: { type: 'string', description: 'lr, fm or wide-deep', defaultText: "the --inputs' kind" },
+    name: { type: 'string', description: 'Name in the model store', defaultText: 'the --inputs name, else the model kind' },
     source: { type: 'string', description: 'topic (the joiner) or clickhouse (batch samples)', defaultText: 'topic' },
     from: { type: 'string', description: 'clickhouse: first sample time (ISO)' },
     to: { type: 'string', description: 'clickhouse: end of the range, exclusive (ISO)' },
     epochs: { type: 'string', description: 'Passes over a finite source', defaultText: '1' },
-    label: { type: 'string', description: 'click or order', defaultText: 'click' },
+    label: { type: 'string', description: 'click or conversion', defaultText: "the --inputs' label, else click" },
     config: { type: 'string', description: 'Model options as JSON, e.g. {"factors":32,"factorOptimizer":{"kind":"adagrad","lr":0.1}} (README: Model options)' },
     crosses: { type: 'string', description: 'Crossed id fields of the transform, e.g. user:item,item:category (the service reads them from the model)', defaultText: 'none' },
     'mini-batch': { type: 'string', description: 'Samples per update', defaultText: '256' },
@@ -68,24 +67,37 @@ published version. Publishes to TESSERA_MODEL_DIR every --publish-every-samples 
     'metrics-port': { type: 'string', description: 'Serve Prometheus metrics on 127.0.0.1:<port>/metrics' },
   },
   async run(ctx) {
-    const kind = stringOption(ctx, 'model') as ModelKind | undefined;
-    if (kind === undefined || !KINDS.includes(kind)) throw new UsageError(`--model must be one of ${KINDS.join(', ')}`);
-    const label = stringOption(ctx, 'label') ?? 'click';
-    if (label !== 'click' && label !== 'order') throw new UsageError('--label must be click or order');
-    let modelConfig: Record<string, unknown> = {};
+    const kindText = stringOption(ctx, 'model');
+    if (kindText !== undefined && !KINDS.includes(kindText as ModelKind)) throw new UsageError(`--model must be one of ${KINDS.join(', ')}`);
+    const labelText = stringOption(ctx, 'label');
+    if (labelText !== undefined && labelText !== 'click' && labelText !== 'conversion' && labelText !== 'order') throw new UsageError('--label must be click or conversion');
+    let configOption: Record<string, unknown> | undefined;
     const configText = stringOption(ctx, 'config');
     if (configText !== undefined) {
       try {
-        modelConfig = JSON.parse(configText) as Record<string, unknown>;
+        configOption = JSON.parse(configText) as Record<string, unknown>;
       } catch (err) {
         throw new UsageError(`--config is not JSON: ${(err as Error).message}`);
       }
     }
+    const crossesText = stringOption(ctx, 'crosses');
     const sourceKind = stringOption(ctx, 'source') ?? 'topic';
-    const groups = REFERENCE_GROUPS.map(compileGroup);
-    const transform = createFeatureTransform(groups, { label, crosses: parseCrosses(stringOption(ctx, 'crosses')) });
-    createModel(kind, transform.schema, modelConfig); // a bad option fails here, before any service is touched
     return withRuntime(ctx, {}, async (rt) => {
+      // the project's model inputs, each part overridable on the command line
+      const inputsName = stringOption(ctx, 'inputs');
+      const inputs = inputsName === undefined ? undefined : rt.project.models[inputsName];
+      if (inputsName !== undefined && inputs === undefined) {
+        throw new UsageError(`--inputs: the project has no model inputs "${inputsName}" (it has ${Object.keys(rt.project.models).join(', ') || 'none'})`);
+      }
+      const kind = (kindText as ModelKind | undefined) ?? inputs?.kind;
+      if (kind === undefined) throw new UsageError(`name the model: --inputs <one of the project's models: ${Object.keys(rt.project.models).join(', ') || 'none'}> or --model ${KINDS.join('|')}`);
+      const label = labelText === undefined ? (inputs?.label === 'conversion' ? 'order' : 'click') : labelText === 'click' ? 'click' : 'order';
+      const modelConfig = configOption ?? { ...(inputs?.config ?? {}) };
+      const crosses = crossesText === undefined ? [...(inputs?.crosses ?? [])] : parseCrosses(crossesText);
+      const groups = rt.project.groups;
+      const transform = createFeatureTransform(groups, { label, crosses });
+      createModel(kind, transform.schema, modelConfig); // a bad option fails here, before any service is touched
+      const modelName = stringOption(ctx, 'name') ?? inputsName;
       let source: SampleSource;
       if (sourceKind === 'topic') {
         await rt.ensureTopics();
@@ -94,14 +106,14 @@ published version. Publishes to TESSERA_MODEL_DIR every --publish-every-samples 
         const from = instant('from', stringOption(ctx, 'from'));
         const to = instant('to', stringOption(ctx, 'to'));
         if (from === undefined || to === undefined) throw new UsageError('--source clickhouse needs --from and --to');
-        source = offlineSampleSource(await rt.offline(), { from, to });
+        source = offlineSampleSource(await rt.offline(), { from, to, groups });
       } else throw new UsageError('--source must be topic or clickhouse');
       const server = stringOption(ctx, 'metrics-port') ? await serveMetrics(rt.metrics, numberOption(ctx, 'metrics-port', 0, { min: 1 })) : null;
       const trainer = new Trainer(
         { source, store: rt.models(), transform, checkpointDir: resolve(stringOption(ctx, 'checkpoint-dir') ?? '.tessera/trainer'), metrics: rt.metrics, logger: rt.logger, clock: rt.clock },
         {
           kind,
-          ...(stringOption(ctx, 'name') ? { name: stringOption(ctx, 'name') as string } : {}),
+          ...(modelName !== undefined ? { name: modelName } : {}),
           modelConfig,
           miniBatch: numberOption(ctx, 'mini-batch', 256, { min: 1 }),
           epochs: numberOption(ctx, 'epochs', 1, { min: 1 }),

@@ -30,7 +30,7 @@ Needs TESSERA_REDIS_URL.`,
       const prefix = rt.config.topicPrefix;
       if (action === 'rollback') {
         if (!name) throw new UsageError('usage: tessera versions rollback <group>');
-        const [group] = selectGroups(name);
+        const [group] = selectGroups(rt.project.groups, name);
         const after = await rollbackAlias(store, prefix, group!.name, durationOption(ctx, 'grace', 86_400_000), rt.clock());
         ctx.stdout.write(`${group!.name} now served by ${servingNamespace(after, group!.name)}\n`);
         return 0;
@@ -43,7 +43,7 @@ Needs TESSERA_REDIS_URL.`,
         return 0;
       }
       const catalog = await readCatalog(store, prefix);
-      const rows = selectGroups(undefined).map((g) => {
+      const rows = rt.project.groups.map((g) => {
         const alias = catalog.aliases.get(g.name);
         const view = catalog.batchViews.get(g.name);
         return {
