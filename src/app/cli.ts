@@ -4,6 +4,7 @@ import { renderHelp, type Command, type CommandContext } from './command.js';
 import { loadConfig, type TesseraConfig } from './config.js';
 import { deadLettersCommand } from './commands/deadletters.js';
 import { demoCommand } from './commands/demo.js';
+import { initCommand } from './commands/init.js';
 import { generateCommand } from './commands/generate.js';
 import { produceCommand } from './commands/produce.js';
 import { replayCommand } from './commands/replay.js';
@@ -25,6 +26,7 @@ import { batchCommand } from './commands/batch.js';
 /** Every sub-command, in help order. */
 export const COMMANDS: readonly Command[] = [
   demoCommand,
+  initCommand,
   servicesCommand,
   generateCommand,
   produceCommand,

@@ -85,9 +85,16 @@ export async function readProjectSource(dir: string): Promise<ProjectSource & { 
  * @throws ProjectError listing every problem, with file, field and fix.
  */
 export async function loadProject(dir: string): Promise<Project & { readonly dir: string }> {
-  const source = await readProjectSource(dir);
-  const { dir: root, ...rest } = source;
-  return { ...compileProject(rest), dir: root };
+  try {
+    const source = await readProjectSource(dir);
+    const { dir: root, ...rest } = source;
+    return { ...compileProject(rest), dir: root };
+  } catch (err) {
+    if (!(err instanceof ProjectError)) throw err;
+    // messages name files by their path from the working folder, so an editor can open them
+    const here = (file: string): string => (file === dir || isAbsolute(file) ? file : join(dir, file));
+    throw new ProjectError(err.problems.map((p) => ({ ...p, file: here(p.file) })));
+  }
 }
 
 async function importDefinition(path: string, file: string): Promise<unknown> {
@@ -104,7 +111,12 @@ async function importDefinition(path: string, file: string): Promise<unknown> {
     const { tsImport } = await import('tsx/esm/api');
     mod = (await tsImport(pathToFileURL(path).href, import.meta.url)) as { default?: unknown };
   } catch (err) {
-    throw new ProjectError([{ file, path: '', message: `does not import: ${err instanceof Error ? err.message : String(err)}` }]);
+    const message = err instanceof Error ? err.message.split('\n')[0] ?? '' : String(err);
+    // a .ts file outside an ES-module package is compiled to CommonJS, whose require() the hook does not see
+    const hint = /Cannot find module 'tessera(\/project)?'/.test(message)
+      ? '; the project is loaded as an ES module only when its folder\'s package.json says "type": "module" (tessera init writes one) or the file is named tessera.project.mts'
+      : '';
+    throw new ProjectError([{ file, path: '', message: `does not import: ${message}${hint}` }]);
   }
   if (mod.default === undefined) {
     throw new ProjectError([{ file, path: '', message: 'has no default export; end it with `export default defineProject({ ... })`' }]);

@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import type { Command } from '../command.js';
 import { numberOption, stringOption } from '../command.js';
 import { UsageError } from '../../errors.js';
+import type { EventCatalog } from '../../events/event-catalog.js';
 import type { AnyEvent } from '../../events/event-types.js';
 import { eventToJson } from '../../events/json-form.js';
 import { createEventProducer } from '../../ingest/producer.js';
@@ -18,8 +19,12 @@ import { loadProject } from '../../project/load-project.js';
 const IMPORTED_TYPES = ['impression', 'click', 'order', 'item_profile'] as const;
 
 /** The importer of a public sample, by name. */
-export function importSample(name: string, path: string | undefined, negatives: number, seed: number): AsyncGenerator<AnyEvent> {
-  if (name === 'taobao') return importTaobao({ path: path ?? resolve(DEFAULT_DATA_DIR, 'taobao', 'UserBehavior_head_84k.csv'), negatives, seed });
+export function importSample(name: string, path: string | undefined, negatives: number, seed: number, catalog: EventCatalog): AsyncGenerator<AnyEvent> {
+  if (name === 'taobao') {
+    // cart and fav rows become events where the project has those types (examples/taobao does)
+    const behaviors = (['cart', 'fav'] as const).filter((b) => catalog.has(b));
+    return importTaobao({ path: path ?? resolve(DEFAULT_DATA_DIR, 'taobao', 'UserBehavior_head_84k.csv'), negatives, seed, behaviors });
+  }
   if (name === 'movielens') return importMovielens({ dir: path ?? resolve(DEFAULT_DATA_DIR, 'movielens-latest-small') });
   throw new UsageError(`unknown data set "${name}": use taobao or movielens`);
 }
@@ -41,7 +46,8 @@ export const replayCommand: Command = {
   details: `taobao: each pv becomes an impression plus a click 1 s later in its own request, with
 --negatives non-clicked impressions in the same request at the same time, drawn from the items
 other users viewed within +-1 h (not ones this user viewed then); buy becomes an order; cart and
-fav are ignored. movielens: each rating becomes an impression, and a click 1 s later when the
+fav become events of those types when the project declares them (examples/taobao does), else they are
+ignored. movielens: each rating becomes an impression, and a click 1 s later when the
 rating is >= 4; movies.csv gives item profiles. See README, "Public samples". The data sets are
 licensed for research only and are read in place, never copied. Without --output, needs
 TESSERA_KAFKA_BROKERS. Events that break the contract (MovieLens ratings before 2000-01-01: 26,491
@@ -58,15 +64,20 @@ of the sample's events) are rejected by the producer's validation and counted, u
   async run(ctx) {
     const [name] = ctx.positionals;
     if (!name) throw new UsageError('name the data set: tessera replay taobao|movielens');
-    const imported = importSample(name, stringOption(ctx, 'path'), numberOption(ctx, 'negatives', 4, { min: 0 }), numberOption(ctx, 'seed', 1));
+    const negatives = numberOption(ctx, 'negatives', 4, { min: 0 });
+    const seed = numberOption(ctx, 'seed', 1);
     const shiftMs = numberOption(ctx, 'shift-days', 0) * 86_400_000;
-    const events = shiftMs === 0 ? imported : shifted(imported, shiftMs);
+    const eventsFor = (catalog: EventCatalog): AsyncIterable<AnyEvent> => {
+      requireEventTypes(catalog, IMPORTED_TYPES, 'replay');
+      const imported = importSample(name, stringOption(ctx, 'path'), negatives, seed, catalog);
+      return shiftMs === 0 ? imported : shifted(imported, shiftMs);
+    };
     const output = stringOption(ctx, 'output');
     const progress = new ProgressBar({ label: 'replay', unit: 'events', out: ctx.stderr });
     if (output) {
       // the importers write the reference project's event types, in the project's JSON form
       const { catalog } = await loadProject(projectDir(ctx.config(), REFERENCE_PROJECT_DIR));
-      requireEventTypes(catalog, IMPORTED_TYPES, 'replay');
+      const events = eventsFor(catalog);
       let n = 0;
       async function* lines() {
         for await (const e of events) {
@@ -81,7 +92,7 @@ of the sample's events) are rejected by the producer's validation and counted, u
       return 0;
     }
     return withRuntime(ctx, {}, async (rt) => {
-      requireEventTypes(rt.project.catalog, IMPORTED_TYPES, 'replay');
+      const events = eventsFor(rt.project.catalog);
       await rt.ensureTopics();
       const producer = createEventProducer({ log: rt.log(), registry: rt.registry, topics: rt.topics, clock: rt.clock, maxFutureMs: rt.config.maxFutureMs });
       let batch: AnyEvent[] = [];

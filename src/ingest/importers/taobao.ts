@@ -20,7 +20,10 @@
  *     other positions in draw order.
  * - **buy** -> an order at t: orderId `tb-o<line>`, quantity 1, amount = {@link taobaoPseudoPrice}
  *   of the item, currency CNY, requestId null (the log does not attribute buys to views).
- * - **cart**, **fav** -> nothing: Tessera has no event kind for them. They are still parsed, so a
+ * - **cart**, **fav** -> with `behaviors: ['cart', 'fav']` (what `tessera replay taobao` asks for
+ *   when the project declares event types `cart` and `fav`, as examples/taobao does) one event of
+ *   that type at t: `{ eventId: tb-<line>-a | tb-<line>-f, eventTime, userId, itemId, categoryId }`;
+ *   otherwise nothing (the reference project has no such types). They are parsed either way, so a
  *   malformed cart row is reported like any other.
  * - **item_profile** for every item that appears in an emitted event, at the time of its first
  *   appearance (emitted just before that event): categoryId from its earliest row, price the
@@ -56,6 +59,21 @@ export interface TaobaoImportOptions {
   badRows?: BadRowPolicy;
   /** Called for every row skipped under `badRows: 'skip'`, so skipping is never silent. */
   onSkip?: (line: number, reason: string) => void;
+  /** Behaviours besides pv and buy to emit as events of their own type (`cart`, `fav`). Default none. */
+  behaviors?: readonly TaobaoBehavior[];
+}
+
+/** A behaviour of the log that becomes an event of the same name when asked for. */
+export type TaobaoBehavior = 'cart' | 'fav';
+
+/** A `cart` or `fav` event (examples/taobao/events/Cart.avsc, Fav.avsc). */
+export interface TaobaoBehaviorEvent {
+  type: TaobaoBehavior;
+  eventId: string;
+  eventTime: number;
+  userId: string;
+  itemId: string;
+  categoryId: string | null;
 }
 
 /** Defaults and fixed parameters of the Taobao import. */
@@ -96,6 +114,8 @@ export function taobaoPseudoPrice(itemId: string): number {
 
 const PV = 0;
 const BUY = 1;
+const CART = 2;
+const FAV = 3;
 const INTEGER = /^-?\d{1,15}$/;
 
 /** Interns strings to dense indices so rows are stored as numbers. */
@@ -124,6 +144,7 @@ class Interner {
  *   a row is malformed under `badRows: 'fail'`
  */
 export async function* importTaobao(options: TaobaoImportOptions): AsyncGenerator<AnyEvent, void, undefined> {
+  const wanted = new Set<string>(options.behaviors ?? []);
   const { path } = options;
   const negatives = options.negatives ?? TAOBAO_DEFAULTS.negatives;
   const seed = options.seed ?? TAOBAO_DEFAULTS.seed;
@@ -164,7 +185,10 @@ export async function* importTaobao(options: TaobaoImportOptions): AsyncGenerato
     let kind: number;
     if (behavior === 'pv') kind = PV;
     else if (behavior === 'buy') kind = BUY;
-    else if (behavior === 'cart' || behavior === 'fav') continue;
+    else if (behavior === 'cart' || behavior === 'fav') {
+      if (!wanted.has(behavior)) continue;
+      kind = behavior === 'cart' ? CART : FAV;
+    }
     else {
       reject(`unknown behavior "${behavior}" (expected pv, cart, fav or buy)`);
       continue;
@@ -242,6 +266,24 @@ export async function* importTaobao(options: TaobaoImportOptions): AsyncGenerato
     if (pendingHead > 1024 && pendingHead * 2 > pendingClicks.length) {
       pendingClicks.splice(0, pendingHead);
       pendingHead = 0;
+    }
+
+    if (rowKind[r] === CART || rowKind[r] === FAV) {
+      if (!profiled[item]) {
+        profiled[item] = 1;
+        yield profileOf(item, t);
+      }
+      const cart = rowKind[r] === CART;
+      const behaviour: TaobaoBehaviorEvent = {
+        type: cart ? 'cart' : 'fav',
+        eventId: `tb-${line}-${cart ? 'a' : 'f'}`,
+        eventTime: t,
+        userId,
+        itemId,
+        categoryId: rowCategory[r] ?? null,
+      };
+      yield behaviour;
+      continue;
     }
 
     if (rowKind[r] === BUY) {
