@@ -8,7 +8,7 @@ import type { FieldKind } from './event-fields.js';
  * topic is partitioned by. Built once at start-up by the project loader from the project's
  * `.avsc` files; every layer that reads events (wire codec, JSON form, validation, raw tables,
  * stream, joiner, batch SQL) asks the catalog instead of a fixed list, so a team's own event
- * types flow through all of them (docs/architecture.md, "Feature projects").
+ * types flow through all of them (docs/architecture.md, "The feature project").
  *
  * The field kinds travel with compiled feature groups as plain data ({@link EventKinds}), so the
  * batch layer can turn definitions into SQL without holding the Avro types.

@@ -1,6 +1,6 @@
 /**
- * Window arithmetic: the one implementation of the sawtooth rule of ARCHITECTURE.md
- * ("Semantics that must be identical everywhere"). Streaming, batch and serving all call these
+ * Window arithmetic: the one implementation of the sawtooth rule of docs/architecture.md
+ * ("Windows"). Streaming, batch and serving all call these
  * functions instead of repeating the formulas, so a window means the same thing on every path.
  *
  * A window aggregation of width W read at query time q covers the events with

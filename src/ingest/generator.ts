@@ -12,7 +12,7 @@
  */
 import { DateTime } from 'luxon';
 import { UsageError } from '../errors.js';
-import type { AnyEvent, Context, TypedEvent } from '../events/event-types.js';
+import type { AnyEvent, Context, ReferenceEvent, TypedEvent } from '../events/event-types.js';
 import { AliasTable, Rng, zipfWeights } from './rng.js';
 
 const MINUTE_MS = 60_000;
@@ -171,7 +171,7 @@ export interface ImpressionTruth {
 
 /** One yielded record: an event, plus the truth when it is an impression. */
 export interface GeneratedRecord {
-  event: AnyEvent;
+  event: ReferenceEvent;
   truth?: ImpressionTruth;
 }
 

@@ -190,13 +190,27 @@ export function compileProject(source: ProjectSource): Project {
         groups.push(compiled);
       } catch (err) {
         if (!(err instanceof FeatureDefinitionError)) throw err;
-        for (const p of err.problems) add(label, p);
+        for (const p of err.problems) add(label, inProjectTerms(p));
       }
     });
   }
 
   // --- labels
   const labels = compileLabels(def.labels, catalog, add);
+
+  // every group's key must be readable from an exposure: its samples' features and a ranking
+  // request's entities are keyed by the exposure's fields (docs/architecture.md, "Labels")
+  if (labels !== null && catalog !== null) {
+    for (const g of groups) {
+      const missing = g.def.entity.keyFields.filter((k) => catalog.fieldKind(labels.exposure, k) === undefined);
+      if (missing.length > 0) {
+        add(
+          `groups (${g.name})`,
+          `its entity ${g.def.entity.name} is keyed by ${missing.join(', ')}, which ${labels.exposure} events (the exposure) do not carry, so no sample and no ranking request could have its features; add ${missing.length === 1 ? 'the field' : 'the fields'} to ${catalog.spec(labels.exposure).file} or key the entity by fields the exposure has`,
+        );
+      }
+    }
+  }
 
   // --- models
   const models: Record<string, CompiledModel> = {};
@@ -485,6 +499,21 @@ function compileModel(name: string, raw: unknown, add: Add): CompiledModel | nul
     crosses: crosses as CompiledModel['crosses'],
     config: config as Record<string, unknown>,
   };
+}
+
+/**
+ * A group definition's problem in the words of the project format: `windows` and `halfLife`
+ * written as durations rather than the compiled form's `windowsMs` / `halfLifeMs` in ms.
+ */
+function inProjectTerms(problem: string): string {
+  return problem
+    .replace(/halfLifeMs: days\(1\)/g, 'halfLife: "1d"')
+    .replace(/windowsMs: \[hours\(1\)\]/g, 'windows: ["1h"]')
+    .replace(/\[hours\(1\), days\(7\)\]/g, '["1h", "7d"]')
+    .replace(/; write it with hours\(6\), days\(1\), \.\.\./g, '; write it as "6h", "1d", ...')
+    .replace(/; write windows with minutes\(10\), hours\(1\), days\(7\), \.\.\./g, '; write windows as "10m", "1h", "7d", ...')
+    .replace(/\bhalfLifeMs\b/g, 'halfLife')
+    .replace(/\bwindowsMs\b/g, 'windows');
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

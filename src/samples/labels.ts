@@ -2,7 +2,7 @@ import type { Click, Impression, Order } from '../events/event-types.js';
 import { MINUTE_MS, HOUR_MS } from '../features/windows.js';
 
 /**
- * The label rule of ARCHITECTURE.md ("Labels"), the one implementation the streaming joiner, the
+ * The label rule of docs/architecture.md ("Labels"), the one implementation the streaming joiner, the
  * batch sample job and the consistency check share.
  *
  * - click label 1 when a click with the same `requestId` and `itemId` has eventTime in

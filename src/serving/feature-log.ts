@@ -68,8 +68,14 @@ export function createFeatureLog(options: FeatureLogOptions): FeatureLog {
         at: request.at,
         modelVersion,
         context: request.context,
-        user: features.user.values,
-        items: features.items.map((x, i) => ({ itemId: x.item.key, score: scores[i], item: x.item.values, userCategory: x.userCategory?.values ?? null })),
+        // feature values by group: the request groups', then each candidate's (null: no entity)
+        shared: Object.fromEntries(features.shared.map((e) => [e.group, e.values])),
+        items: features.items.map((x, i) => ({
+          itemId: x.itemId,
+          categoryId: x.categoryId,
+          score: scores[i],
+          groups: Object.fromEntries(x.entities.map((e, j) => [features.candidateGroups[j], e?.values ?? null])),
+        })),
         contextFeatures: features.context,
       };
       buffer.push({ topic, key: request.userId, value: Buffer.from(JSON.stringify(value)), headers: { 'content-type': 'application/vnd.tessera.served+json' } });

@@ -1,7 +1,7 @@
 import { TesseraError, UsageError } from '../errors.js';
-import type { Context } from '../events/event-types.js';
+import { EMPTY_CONTEXT, type Context } from '../events/event-types.js';
 import type { FeatureValue } from '../features/aggregators.js';
-import { contextFeatures, type ContextFeatures } from '../features/context.js';
+import { contextFeatures } from '../features/context.js';
 import type { CompiledGroup } from '../features/definitions.js';
 import { assembleGroup, assembleTiles, coldStartFeatures, headIsExact, TileList } from '../features/window-assembly.js';
 import { tileStart, windowRange } from '../features/windows.js';
@@ -10,6 +10,7 @@ import type { OnlineStore, ReadQuery, ReadValue } from '../ports/online-store.js
 import { createStreamKeys, type StreamKeys } from '../streaming/stream-keys.js';
 import { catalogQuery, EMPTY_CATALOG, parseCatalog, type Catalog } from '../streaming/online-catalog.js';
 import { mergeLambda } from './lambda-merge.js';
+import { candidateEntityKey, requestPlan, type Candidate, type CandidateFeatures, type RequestFeatures, type RequestPlan } from './request-plan.js';
 import { decodeEntity, decodeEntityTiles, lastKState, tileListDecodable } from '../streaming/tile-decode.js';
 
 /** The online state cannot answer this query time exactly; the message says what can. */
@@ -57,15 +58,7 @@ export interface FeatureReaderDeps {
   pinNamespace?: boolean;
 }
 
-/** A ranking request's features: the user, each candidate item and user x category, and the context. */
-export interface RequestFeatures {
-  q: number;
-  user: EntityFeatures;
-  items: { item: EntityFeatures; userCategory: EntityFeatures | null }[];
-  context: ContextFeatures;
-  /** The request's context as given (the feature transform computes from it what models need). */
-  rawContext: Context;
-}
+export type { Candidate, CandidateFeatures, RequestFeatures } from './request-plan.js';
 
 /**
  * The serving read path. Reads any number of entities in ONE store round trip (their hashes, their
@@ -101,8 +94,17 @@ export class FeatureReader {
   /** Where each entity is decoded in turn on the common path (decoding is synchronous). */
   private readonly tiles = new TileList();
 
+  /** Which entities a ranking request reads (request groups, candidate groups). */
+  readonly plan: RequestPlan;
+
+  /** The groups this reader reads, in the project's order. */
+  get groupList(): readonly CompiledGroup[] {
+    return this.deps.groups;
+  }
+
   constructor(private readonly deps: FeatureReaderDeps) {
     this.groups = new Map(deps.groups.map((g) => [g.name, g]));
+    this.plan = requestPlan(deps.groups);
     this.latenessMs = deps.latenessMs ?? 10 * 60_000;
   }
 
@@ -251,24 +253,39 @@ export class FeatureReader {
   }
 
   /**
-   * The features a ranking request needs, in one round trip: the user, each candidate item, and
-   * user x category for candidates whose category is given, plus the request-time context.
+   * The features a ranking request needs, in one round trip: its request groups' entities (the
+   * user's), each candidate's entities in the candidate groups (those it has key values for; see
+   * {@link RequestPlan}), plus the request-time context.
    */
-  async readRequest(request: { userId: string; items: readonly { itemId: string; categoryId?: string | null }[]; context?: Context; at?: QueryTime }): Promise<RequestFeatures> {
-    const refs: EntityRef[] = [{ group: 'user', key: request.userId }];
+  async readRequest(request: { userId: string; items: readonly Candidate[]; context?: Context; at?: QueryTime }): Promise<RequestFeatures> {
+    const plan = this.plan;
+    const refs: EntityRef[] = [];
+    for (const g of plan.requestGroups) refs.push({ group: g.name, key: request.userId });
+    // per candidate and candidate group: the index of its ref, or -1 (no entity)
+    const slots = new Int32Array(request.items.length * plan.candidateGroups.length);
+    let s = 0;
     for (const c of request.items) {
-      refs.push({ group: 'item', key: c.itemId });
-      if (c.categoryId) refs.push({ group: 'user_category', key: `${request.userId}:${c.categoryId}` });
+      for (const g of plan.candidateGroups) {
+        const key = candidateEntityKey(g, request.userId, c);
+        if (key === null) slots[s++] = -1;
+        else {
+          slots[s++] = refs.length;
+          refs.push({ group: g.name, key });
+        }
+      }
     }
     const { q, entities } = await this.read(refs, request.at ?? 'now');
-    let i = 1;
-    const items = request.items.map((c) => {
-      const item = entities[i++] as EntityFeatures;
-      const userCategory = c.categoryId ? (entities[i++] as EntityFeatures) : null;
-      return { item, userCategory };
+    s = 0;
+    const items = request.items.map((c): CandidateFeatures => {
+      const own: (EntityFeatures | null)[] = new Array(plan.candidateGroups.length);
+      for (let j = 0; j < own.length; j++) {
+        const at = slots[s++] as number;
+        own[j] = at < 0 ? null : (entities[at] as EntityFeatures);
+      }
+      return { itemId: c.itemId, categoryId: c.categoryId ?? null, entities: own };
     });
-    const ctx = request.context ?? { device: null, os: null, country: null, city: null, page: null, timezone: null };
-    return { q, user: entities[0] as EntityFeatures, items, context: contextFeatures(ctx, q), rawContext: ctx };
+    const ctx = request.context ?? EMPTY_CONTEXT;
+    return { q, userId: request.userId, shared: entities.slice(0, plan.requestGroups.length), candidateGroups: plan.candidateGroupNames, items, context: contextFeatures(ctx, q), rawContext: ctx };
   }
 
   private tileListDecodable(group: CompiledGroup): boolean {

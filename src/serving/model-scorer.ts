@@ -1,49 +1,41 @@
 import type { FeatureValue } from '../features/aggregators.js';
 import type { CompiledGroup } from '../features/definitions.js';
-import { coldStartFeatures } from '../features/window-assembly.js';
 import { inputSchemaHash } from '../models/model-batch.js';
 import { ModelConfigError } from '../models/model-errors.js';
 import { isQuantizeMode, quantizeModel, type QuantizeMode, type ServingModel } from '../models/quantized-model.js';
 import type { ModelManifest, ModelStore } from '../ports/model-store.js';
 import { transformForSchema, type FeatureTransform, type ServingRequest } from '../training/feature-transform.js';
 import { loadPublished } from '../training/publication.js';
-import type { RequestFeatures } from './feature-reader.js';
+import { requestPlan, type RequestFeatures } from './request-plan.js';
 import { yieldToRequests, type ScorerLoader } from './model-watcher.js';
 import type { Scorer } from './scorer.js';
 
 /**
- * A published model as a {@link Scorer}: each candidate's features (user, item, user x category,
- * request context) go through the shared feature transform, the same code the trainer used, and
- * the whole candidate list is scored as one batch.
+ * A published model as a {@link Scorer}: each candidate's features (its request groups', its
+ * candidate groups', the request context) go through the shared feature transform, the same code
+ * the trainer used, and the whole candidate list is scored as one batch.
  */
 export function modelScorer(model: ServingModel, version: string, transform: FeatureTransform, groups: readonly CompiledGroup[]): Scorer {
-  const noCategory = Object.fromEntries(groups.filter((g) => g.name === 'user_category').flatMap((g) => Object.entries(coldStartFeatures(g))));
+  const plan = requestPlan(groups);
   return {
     version,
     score(f: RequestFeatures): Float64Array {
-      // The user's and the request's features are the same for every candidate: merged once, and
-      // each candidate's record inherits them (the transform reads names with for..in and plain
-      // property reads, which see inherited ones). Spreading ~40 names into 200 fresh records per
-      // request was most of the scorer's time, in allocation and GC. Group names never overlap.
-      const shared: Record<string, FeatureValue> = { ...f.user.values, ...f.context };
-      const userPrefix = `${f.user.key}:`;
-      const requests: ServingRequest[] = f.items.map(({ item, userCategory }) => {
-        const features = Object.assign(Object.create(shared) as Record<string, FeatureValue>, item.values, userCategory?.values ?? noCategory);
-        return { userId: f.user.key, itemId: item.key, categoryId: userCategory ? categoryOf(userCategory.key, userPrefix) : null, context: f.rawContext, time: f.q, features };
+      // The request groups' and the context's features are the same for every candidate: merged
+      // once, and each candidate's record inherits them (the transform reads names with for..in
+      // and plain property reads, which see inherited ones). Spreading ~40 names into 200 fresh
+      // records per request was most of the scorer's time, in allocation and GC. Feature names
+      // are unique across a project.
+      const shared: Record<string, FeatureValue> = Object.assign({}, ...f.shared.map((e) => e.values), f.context);
+      const requests: ServingRequest[] = f.items.map((c) => {
+        const features = Object.create(shared) as Record<string, FeatureValue>;
+        c.entities.forEach((e, j) => Object.assign(features, e === null ? plan.candidateColdStart[j] : e.values));
+        return { userId: f.userId, itemId: c.itemId, categoryId: c.categoryId, context: f.rawContext, time: f.q, features };
       });
       const batch = transform.requestsBatch(requests);
       if (batch.size !== requests.length) throw new Error(`the feature transform refused ${requests.length - batch.size} of ${requests.length} candidates`);
       return model.predict(batch);
     },
   };
-}
-
-/**
- * The category of a user x category key (`<userId>:<categoryId>`, as the reader builds it for this
- * request's user); the last `:`-separated part of a key of another user.
- */
-function categoryOf(key: string, userPrefix: string): string {
-  return key.startsWith(userPrefix) ? key.slice(userPrefix.length) : key.slice(key.lastIndexOf(':') + 1);
 }
 
 /** How the loader holds the models it loads. */

@@ -6,8 +6,9 @@ import type { Context } from '../events/event-types.js';
 import { formatInstant, parseInstant } from '../events/time.js';
 import type { Logger } from '../ports/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import type { FeatureReader, QueryTime, RequestFeatures } from './feature-reader.js';
-import { POPULARITY_SCORER, type Scorer, type ScorerSource } from './scorer.js';
+import type { FeatureReader, QueryTime } from './feature-reader.js';
+import type { Candidate, RequestFeatures } from './request-plan.js';
+import { popularityScorer, type Scorer, type ScorerSource } from './scorer.js';
 
 /** Limits and timeouts of the ranking service; every one is configurable. */
 export interface RankServiceLimits {
@@ -26,7 +27,7 @@ export const RANK_DEFAULTS: RankServiceLimits = { maxCandidates: 1000, maxBodyBy
 /** A validated `POST /v1/rank` body. */
 export interface RankRequest {
   userId: string;
-  candidates: { itemId: string; categoryId: string | null }[];
+  candidates: Candidate[];
   context: Context;
   at: QueryTime;
 }
@@ -79,11 +80,13 @@ function idOf(v: unknown, where: string): string {
 }
 
 /**
- * Validates a parsed `POST /v1/rank` body.
+ * Validates a parsed `POST /v1/rank` body. A candidate object has `itemId`, optionally
+ * `categoryId`, and optionally the other key fields of the project's candidate groups
+ * (`candidateFields`, e.g. `brand`); any other field is refused.
  *
  * @throws RankRequestError (400) naming the first problem and how to fix it.
  */
-export function parseRankRequest(body: unknown, limits: RankServiceLimits = RANK_DEFAULTS): RankRequest {
+export function parseRankRequest(body: unknown, limits: RankServiceLimits = RANK_DEFAULTS, candidateFields: readonly string[] = []): RankRequest {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw bad('the body must be a JSON object { userId, candidates: [itemId | { itemId, categoryId }], context?, at? }');
   const o = body as Record<string, unknown>;
   const unknown = Object.keys(o).filter((k) => !TOP_FIELDS.has(k));
@@ -93,12 +96,20 @@ export function parseRankRequest(body: unknown, limits: RankServiceLimits = RANK
   if (o.candidates.length > limits.maxCandidates) {
     throw new RankRequestError(413, 'TOO_MANY_CANDIDATES', `${o.candidates.length} candidates; at most ${limits.maxCandidates} per request (split the request or raise the service's maxCandidates)`);
   }
-  const candidates = o.candidates.map((c, i) => {
+  const extra = candidateFields.filter((f) => f !== 'categoryId');
+  const allowed = ['itemId', 'categoryId', ...extra];
+  const candidates = o.candidates.map((c, i): Candidate => {
     if (typeof c === 'string') return { itemId: idOf(c, `candidates[${i}]`), categoryId: null };
-    if (typeof c !== 'object' || c === null) throw bad(`candidates[${i}] must be an item id or { itemId, categoryId }`);
+    if (typeof c !== 'object' || c === null || Array.isArray(c)) throw bad(`candidates[${i}] must be an item id or { ${allowed.join(', ')} }`);
     const cc = c as Record<string, unknown>;
-    const categoryId = cc.categoryId === undefined || cc.categoryId === null ? null : idOf(cc.categoryId, `candidates[${i}].categoryId`);
-    return { itemId: idOf(cc.itemId, `candidates[${i}].itemId`), categoryId };
+    for (const k of Object.keys(cc)) if (!allowed.includes(k)) throw bad(`candidates[${i}].${k} is not a candidate field (${allowed.join(', ')})`);
+    const optional = (k: string): string | null => (cc[k] === undefined || cc[k] === null ? null : idOf(cc[k], `candidates[${i}].${k}`));
+    const categoryId = optional('categoryId');
+    const itemId = idOf(cc.itemId, `candidates[${i}].itemId`);
+    if (extra.length === 0) return { itemId, categoryId };
+    const fields: Record<string, string | null> = {};
+    for (const k of extra) fields[k] = optional(k);
+    return { itemId, categoryId, fields };
   });
   const context: Context = { device: null, os: null, country: null, city: null, page: null, timezone: null };
   if (o.context !== undefined && o.context !== null) {
@@ -154,6 +165,13 @@ async function readBody(req: IncomingMessage, limits: RankServiceLimits): Promis
   });
 }
 
+/** The smallest age among entities (the freshest information behind them), null when none is known. */
+function newest(entities: readonly ({ ageMs: number | null } | null)[]): number | null {
+  let min: number | null = null;
+  for (const e of entities) if (e !== null && e.ageMs !== null && (min === null || e.ageMs < min)) min = e.ageMs;
+  return min;
+}
+
 function withTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   return Promise.race([p, new Promise<T>((_, reject) => (timer = setTimeout(() => reject(onTimeout()), ms)))]).finally(() => clearTimeout(timer));
@@ -181,6 +199,8 @@ export function createRankHandler(deps: RankServiceDeps): (req: IncomingMessage,
   const limits: RankServiceLimits = { ...RANK_DEFAULTS, ...deps.limits };
   const { metrics } = deps;
   const fallback = deps.popularityFallback !== false;
+  const popularity = popularityScorer(deps.reader.groupList);
+  const candidateFields = deps.reader.plan.candidateFields;
 
   const rank = async (req: IncomingMessage): Promise<{ status: number; body: unknown }> => {
     if (!(req.headers['content-type'] ?? 'application/json').includes('json')) throw new RankRequestError(415, 'UNSUPPORTED_MEDIA_TYPE', 'send the body as application/json');
@@ -191,8 +211,8 @@ export function createRankHandler(deps: RankServiceDeps): (req: IncomingMessage,
     } catch (err) {
       throw new RankRequestError(400, 'BAD_JSON', `the body is not valid JSON: ${(err as Error).message}`);
     }
-    const request = parseRankRequest(parsed, limits);
-    const scorer: Scorer | null = deps.scorers.current() ?? (fallback ? POPULARITY_SCORER : null);
+    const request = parseRankRequest(parsed, limits, candidateFields);
+    const scorer: Scorer | null = deps.scorers.current() ?? (fallback ? popularity : null);
     if (scorer === null) throw new RankRequestError(503, 'NO_MODEL', 'no model is loaded yet and the popularity fallback is off');
     let features: RequestFeatures;
     try {
@@ -216,15 +236,21 @@ export function createRankHandler(deps: RankServiceDeps): (req: IncomingMessage,
       scores = scorer.score(features);
       if (scores.length !== request.candidates.length) throw new Error(`the model returned ${scores.length} scores for ${request.candidates.length} candidates`);
     } catch (err) {
-      if (!fallback || scorer === POPULARITY_SCORER) throw err;
+      if (!fallback || scorer === popularity) throw err;
       metrics.inc('tessera_serve_scoring_errors_total', { version: scorer.version }, 1, 'Requests the model failed to score (ranked by popularity instead)');
       deps.logger.error('serve.scoring_failed', { version: scorer.version, error: (err as Error).message });
-      used = POPULARITY_SCORER;
-      scores = POPULARITY_SCORER.score(features);
+      used = popularity;
+      scores = popularity.score(features);
     }
     const order = request.candidates.map((_, i) => i).sort((a, b) => (scores[b] as number) - (scores[a] as number) || a - b);
-    const ages = features.items.map((x) => x.item.ageMs).filter((a): a is number => a !== null);
-    if (features.user.ageMs !== null) metrics.set('tessera_serve_user_feature_age_ms', features.user.ageMs, {}, "Age of the newest event behind the last request's user features");
+    // freshness: the newest event behind the user's features (over its request groups), the candidates' item entities
+    const user = newest(features.shared);
+    const ages: number[] = [];
+    for (const c of features.items) {
+      const a = newest(c.entities);
+      if (a !== null) ages.push(a);
+    }
+    if (user !== null) metrics.set('tessera_serve_user_feature_age_ms', user, {}, "Age of the newest event behind the last request's user features");
     try {
       deps.onServed?.({ request, features, modelVersion: used.version, scores });
     } catch (err) {
@@ -237,8 +263,8 @@ export function createRankHandler(deps: RankServiceDeps): (req: IncomingMessage,
         q: formatInstant(features.q),
         items: order.map((i) => ({ itemId: request.candidates[i]?.itemId, score: scores[i] })),
         freshness: {
-          userKnown: features.user.known,
-          userAgeMs: features.user.ageMs,
+          userKnown: features.shared.some((e) => e.known),
+          userAgeMs: user,
           itemsKnown: ages.length,
           itemAgeMsMin: ages.length > 0 ? Math.min(...ages) : null,
           itemAgeMsMax: ages.length > 0 ? Math.max(...ages) : null,
@@ -279,11 +305,11 @@ export function createRankHandler(deps: RankServiceDeps): (req: IncomingMessage,
       }
       if (req.method === 'GET' && route === '/healthz') return done(200, { ok: true });
       if (req.method === 'GET' && route === '/readyz') {
-        ready().then((ok) => done(ok ? 200 : 503, { ready: ok, model: (deps.scorers.current() ?? (fallback ? POPULARITY_SCORER : null))?.version ?? null }), fail);
+        ready().then((ok) => done(ok ? 200 : 503, { ready: ok, model: (deps.scorers.current() ?? (fallback ? popularity : null))?.version ?? null }), fail);
         return;
       }
       if (req.method === 'GET' && route === '/metrics') {
-        const version = (deps.scorers.current() ?? (fallback ? POPULARITY_SCORER : null))?.version ?? 'none';
+        const version = (deps.scorers.current() ?? (fallback ? popularity : null))?.version ?? 'none';
         for (const e of metrics.entries('tessera_serve_model_info')) metrics.set('tessera_serve_model_info', 0, e.labels);
         metrics.set('tessera_serve_model_info', 1, { version }, 'The model version serving (1) and earlier ones (0)');
         res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });

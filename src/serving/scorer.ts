@@ -1,4 +1,6 @@
-import type { RequestFeatures } from './feature-reader.js';
+import type { FeatureValue } from '../features/aggregators.js';
+import type { CompiledGroup } from '../features/definitions.js';
+import { requestPlan, type RequestFeatures } from './request-plan.js';
 
 /**
  * What ranks a request's candidates: a published model behind the shared feature transform, or
@@ -20,23 +22,47 @@ export interface ScorerSource {
 }
 
 /**
- * The cold-start ranking: candidates by their smoothed click-through rate over 24 h
- * (`item_ctr_24h`, which the reference definitions shrink to the 5 % prior while an item has
- * few impressions), ties by 24 h clicks, then by request order. Unknown items have the prior.
+ * The cold-start ranking of a project: candidates by the first smoothed ratio (a CTR, shrunk to
+ * its prior while an item has few events) of the group keyed by `itemId` alone, ties by that
+ * ratio's numerator count at the same window, then by request order (the reference project:
+ * `item_ctr_24h`, ties by `item_click_count_24h`). Unknown items have the prior. A project
+ * without such a ratio ranks by the item group's first windowed count, and without an item group
+ * keeps the request's order.
  */
-export const POPULARITY_SCORER: Scorer = {
-  version: 'popularity',
-  score(features) {
-    const out = new Float64Array(features.items.length);
-    features.items.forEach(({ item }, i) => {
-      const ctr = Number(item.values['item_ctr_24h'] ?? 0);
-      const clicks = Number(item.values['item_click_count_24h'] ?? 0);
-      // ctr dominates; clicks break ties without ever outweighing a CTR difference of 1e-6
-      out[i] = (Number.isFinite(ctr) ? ctr : 0) + Math.min(Number.isFinite(clicks) ? clicks : 0, 1e6) * 1e-13;
-    });
-    return out;
-  },
-};
+export function popularityScorer(groups: readonly CompiledGroup[]): Scorer {
+  const plan = requestPlan(groups);
+  const j = plan.candidateGroups.findIndex((g) => g.def.entity.keyFields.length === 1 && g.def.entity.keyFields[0] === 'itemId');
+  const group = plan.candidateGroups[j];
+  let primary: string | null = null;
+  let tie: string | null = null;
+  if (group !== undefined) {
+    const ratio = group.features.find((f) => f.kind === 'derived');
+    if (ratio !== undefined && ratio.kind === 'derived') {
+      primary = ratio.name;
+      tie = ratio.numerator;
+    } else {
+      primary = group.features.find((f) => f.kind === 'windowed' && group.def.aggregations[f.aggregation]?.op === 'count')?.name ?? null;
+    }
+  }
+  const cold = j < 0 ? {} : (plan.candidateColdStart[j] as Readonly<Record<string, FeatureValue>>);
+  const num = (v: FeatureValue | undefined): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
+  return {
+    version: POPULARITY_VERSION,
+    score(features) {
+      const out = new Float64Array(features.items.length);
+      if (primary === null) return out;
+      features.items.forEach((c, i) => {
+        const values = c.entities[j]?.values ?? cold;
+        // the ratio dominates; the count breaks ties without ever outweighing a difference of 1e-6
+        out[i] = num(values[primary]) + (tie === null ? 0 : Math.min(num(values[tie]), 1e6) * 1e-13);
+      });
+      return out;
+    },
+  };
+}
+
+/** The version name of the popularity fallback. */
+export const POPULARITY_VERSION = 'popularity';
 
 /** A source that always serves one scorer (tests, the fallback-only service). */
 export function fixedScorer(scorer: Scorer | null): ScorerSource {

@@ -2,7 +2,8 @@ import type { CompiledGroup } from '../features/definitions.js';
 import { contextFeatures } from '../features/context.js';
 import { coldStartFeatures } from '../features/window-assembly.js';
 import type { Context } from '../events/event-types.js';
-import type { RequestFeatures } from './feature-reader.js';
+import type { EntityFeatures } from './feature-reader.js';
+import { candidateEntityKey, requestPlan, type RequestFeatures } from './request-plan.js';
 import type { Scorer } from './scorer.js';
 
 /**
@@ -13,18 +14,24 @@ import type { Scorer } from './scorer.js';
  * @throws Error saying what was wrong.
  */
 export function smokeTestScorer(scorer: Scorer, groups: readonly CompiledGroup[]): void {
-  const cold = (name: string) => {
-    const g = groups.find((x) => x.name === name);
-    return g ? coldStartFeatures(g) : {};
-  };
+  const plan = requestPlan(groups);
   const ctx: Context = { device: 'ios', os: 'ios', country: null, city: null, page: 'home', timezone: 'UTC' };
   const q = Date.UTC(2026, 0, 1, 12);
-  const entity = (group: string, key: string) => ({ group, key, values: cold(group), known: false, latestEventTime: null, ageMs: null });
+  const entity = (g: CompiledGroup, key: string): EntityFeatures => ({ group: g.name, key, values: coldStartFeatures(g), known: false, latestEventTime: null, ageMs: null });
   for (const n of [3, 200]) {
     const features: RequestFeatures = {
       q,
-      user: entity('user', 'smoke-user'),
-      items: Array.from({ length: n }, (_, i) => ({ item: entity('item', `smoke-item-${i}`), userCategory: i % 2 === 0 ? entity('user_category', `smoke-user:c${i}`) : null })),
+      userId: 'smoke-user',
+      shared: plan.requestGroups.map((g) => entity(g, 'smoke-user')),
+      candidateGroups: plan.candidateGroupNames,
+      // every other candidate without a category (no entity in groups keyed by it)
+      items: Array.from({ length: n }, (_, i) => {
+        const c = { itemId: `smoke-item-${i}`, categoryId: i % 2 === 0 ? `c${i}` : null };
+        return { ...c, entities: plan.candidateGroups.map((g) => {
+          const key = candidateEntityKey(g, 'smoke-user', c);
+          return key === null ? null : entity(g, key);
+        }) };
+      }),
       context: contextFeatures(ctx, q),
       rawContext: ctx,
     };

@@ -7,8 +7,8 @@ import { parseInstant } from '../../events/time.js';
 import { ProgressBar } from '../../observability/progress.js';
 import { writeLines } from '../lines.js';
 import { loadProject } from '../../project/load-project.js';
-import { projectDir, REFERENCE_PROJECT_DIR, requireEventTypes } from '../with-runtime.js';
-import { REFERENCE_EVENT_TYPES } from '../../events/event-types.js';
+import { projectDir, REFERENCE_PROJECT_DIR } from '../with-runtime.js';
+import { createProjectEventMapper } from '../../ingest/project-events.js';
 
 export const generateCommand: Command = {
   name: 'generate',
@@ -16,8 +16,9 @@ export const generateCommand: Command = {
   usage: 'tessera generate --events <n> [--users <n>] [--items <n>] [--seed <n>] [--output <file>] [--truth <file>]',
   details: `The click model: latent user and item factors, user and item biases, a position effect,
 a device effect and an hour-of-day effect in the user's timezone (see README, "Synthetic data").
-It writes the event types of the reference project (examples/reference), so the project it runs
-on (--project, default that one) must have them.
+It writes the project's events (--project, default examples/reference): impressions, clicks and
+orders as its exposure, click and conversion event types, profiles when it has them, and its
+other event types with userId and itemId drawn after 30 % of clicks (README, "Synthetic data").
 --truth gets one JSON line per impression: {"eventId","requestId","userId","itemId","pClick"}.`,
   options: {
     users: { type: 'string', description: 'Number of users', defaultText: '1000' },
@@ -43,8 +44,10 @@ on (--project, default that one) must have them.
       ...(startText ? { start: parseInstant(startText) } : {}),
     });
     // the generator writes the reference project's event types; the JSON form follows the project's schemas
-    const { catalog } = await loadProject(projectDir(ctx.config(), REFERENCE_PROJECT_DIR));
-    requireEventTypes(catalog, REFERENCE_EVENT_TYPES, 'generate');
+    const project = await loadProject(projectDir(ctx.config(), REFERENCE_PROJECT_DIR));
+    const { catalog } = project;
+    const mapper = createProjectEventMapper(catalog, project.labels);
+    if (!mapper.identity) ctx.stderr.write(`events of project ${project.name}:\n${mapper.summary.map((l) => `  ${l}\n`).join('')}`);
     const out = output === '-' ? ctx.stdout : createWriteStream(output);
     const truth = truthPath ? createWriteStream(truthPath) : null;
     const progress = new ProgressBar({ label: 'generate', unit: 'events', out: ctx.stderr, ...(output !== '-' ? {} : { mode: 'quiet' as const }) });
@@ -52,9 +55,11 @@ on (--project, default that one) must have them.
     const lines = (function* () {
       for (const rec of gen) {
         if (rec.truth && truth) truth.write(JSON.stringify({ eventId: rec.event.eventId, ...rec.truth }) + '\n');
-        n++;
-        if ((n & 1023) === 0) progress.tick(1024);
-        yield eventToJson(rec.event, catalog);
+        for (const event of mapper.map(rec.event)) {
+          n++;
+          if ((n & 1023) === 0) progress.tick(1024);
+          yield eventToJson(event, catalog);
+        }
       }
     })();
     await writeLines(out, lines, output !== '-');

@@ -12,11 +12,10 @@ import { importTaobao } from '../../ingest/importers/taobao.js';
 import { DEFAULT_DATA_DIR } from '../paths.js';
 import { ProgressBar } from '../../observability/progress.js';
 import { writeLinesAsync } from '../lines.js';
-import { projectDir, REFERENCE_PROJECT_DIR, requireEventTypes, withRuntime } from '../with-runtime.js';
+import { projectDir, REFERENCE_PROJECT_DIR, withRuntime } from '../with-runtime.js';
+import { createProjectEventMapper, type ProjectEventMapper } from '../../ingest/project-events.js';
+import type { Project } from '../../project/compile-project.js';
 import { loadProject } from '../../project/load-project.js';
-
-/** The event types the importers write (those of the reference project, less user profiles). */
-const IMPORTED_TYPES = ['impression', 'click', 'order', 'item_profile'] as const;
 
 /** The importer of a public sample, by name. */
 export function importSample(name: string, path: string | undefined, negatives: number, seed: number, catalog: EventCatalog): AsyncGenerator<AnyEvent> {
@@ -27,6 +26,10 @@ export function importSample(name: string, path: string | undefined, negatives: 
   }
   if (name === 'movielens') return importMovielens({ dir: path ?? resolve(DEFAULT_DATA_DIR, 'movielens-latest-small') });
   throw new UsageError(`unknown data set "${name}": use taobao or movielens`);
+}
+
+async function* mapped(events: AsyncIterable<AnyEvent>, mapper: ProjectEventMapper): AsyncGenerator<AnyEvent> {
+  for await (const e of events) yield* mapper.map(e);
 }
 
 /** Moves every instant of the events by `ms`, keeping their order and spacing. */
@@ -47,7 +50,8 @@ export const replayCommand: Command = {
 --negatives non-clicked impressions in the same request at the same time, drawn from the items
 other users viewed within +-1 h (not ones this user viewed then); buy becomes an order; cart and
 fav become events of those types when the project declares them (examples/taobao does), else they are
-ignored. movielens: each rating becomes an impression, and a click 1 s later when the
+ignored. The events are put into the project's own event types: impressions, clicks and orders as
+its exposure, click and conversion types (README, "Synthetic data"). movielens: each rating becomes an impression, and a click 1 s later when the
 rating is >= 4; movies.csv gives item profiles. See README, "Public samples". The data sets are
 licensed for research only and are read in place, never copied. Without --output, needs
 TESSERA_KAFKA_BROKERS. Events that break the contract (MovieLens ratings before 2000-01-01: 26,491
@@ -67,17 +71,20 @@ of the sample's events) are rejected by the producer's validation and counted, u
     const negatives = numberOption(ctx, 'negatives', 4, { min: 0 });
     const seed = numberOption(ctx, 'seed', 1);
     const shiftMs = numberOption(ctx, 'shift-days', 0) * 86_400_000;
-    const eventsFor = (catalog: EventCatalog): AsyncIterable<AnyEvent> => {
-      requireEventTypes(catalog, IMPORTED_TYPES, 'replay');
-      const imported = importSample(name, stringOption(ctx, 'path'), negatives, seed, catalog);
-      return shiftMs === 0 ? imported : shifted(imported, shiftMs);
+    // the importers write the reference vocabulary (and Taobao's carts and favourites when the
+    // project has them); the mapper puts it into the project's own event types
+    const eventsFor = (project: Project): AsyncIterable<AnyEvent> => {
+      const mapper = createProjectEventMapper(project.catalog, project.labels, { companions: false });
+      if (!mapper.identity) ctx.stderr.write(`events of project ${project.name}:\n${mapper.summary.map((l) => `  ${l}\n`).join('')}`);
+      const imported = importSample(name, stringOption(ctx, 'path'), negatives, seed, project.catalog);
+      return mapped(shiftMs === 0 ? imported : shifted(imported, shiftMs), mapper);
     };
     const output = stringOption(ctx, 'output');
     const progress = new ProgressBar({ label: 'replay', unit: 'events', out: ctx.stderr });
     if (output) {
-      // the importers write the reference project's event types, in the project's JSON form
-      const { catalog } = await loadProject(projectDir(ctx.config(), REFERENCE_PROJECT_DIR));
-      const events = eventsFor(catalog);
+      const project = await loadProject(projectDir(ctx.config(), REFERENCE_PROJECT_DIR));
+      const { catalog } = project;
+      const events = eventsFor(project);
       let n = 0;
       async function* lines() {
         for await (const e of events) {
@@ -92,7 +99,7 @@ of the sample's events) are rejected by the producer's validation and counted, u
       return 0;
     }
     return withRuntime(ctx, {}, async (rt) => {
-      const events = eventsFor(rt.project.catalog);
+      const events = eventsFor(rt.project);
       await rt.ensureTopics();
       const producer = createEventProducer({ log: rt.log(), registry: rt.registry, topics: rt.topics, clock: rt.clock, maxFutureMs: rt.config.maxFutureMs });
       let batch: AnyEvent[] = [];

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { PassThrough } from 'node:stream';
 import { COMMANDS, main } from '../../../src/app/cli.js';
+import { REFERENCE_DIR } from '../../helpers/reference.js';
 
 function io() {
   const stdout = new PassThrough();
@@ -12,6 +13,17 @@ function io() {
   return { io: { stdout, stderr } as unknown as { stdout: typeof process.stdout; stderr: typeof process.stderr }, out: () => out, err: () => err };
 }
 
+/** Runs a body with environment variables removed, restoring them afterwards. */
+async function without<T>(names: readonly string[], body: () => Promise<T>): Promise<T> {
+  const saved = names.map((n) => [n, process.env[n]] as const);
+  for (const n of names) delete process.env[n];
+  try {
+    return await body();
+  } finally {
+    for (const [n, v] of saved) if (v !== undefined) process.env[n] = v;
+  }
+}
+
 describe('tessera CLI', () => {
   it.each(COMMANDS.map((c) => c.name))('%s --help documents usage and every option', async (name) => {
     const t = io();
@@ -19,12 +31,24 @@ describe('tessera CLI', () => {
     const cmd = COMMANDS.find((c) => c.name === name)!;
     expect(t.out()).toContain(`Usage: ${cmd.usage}`);
     for (const opt of Object.keys(cmd.options)) expect(t.out()).toContain(`--${opt}`);
+    // every command takes the feature project
+    expect(t.out()).toMatch(/--project <value>\s+The feature project folder/);
   });
 
   it('lists every command in the top-level help', async () => {
     const t = io();
     expect(await main(['--help'], t.io)).toBe(0);
     for (const c of COMMANDS) expect(t.out()).toContain(c.name);
+    expect(t.out()).toContain('--project <dir> or TESSERA_PROJECT');
+  });
+
+  it('asks for a feature project when neither --project nor TESSERA_PROJECT names one', async () => {
+    await without(['TESSERA_PROJECT', 'TESSERA_CONFIG'], async () => {
+      const t = io();
+      expect(await main(['produce', '--input', 'package.json'], t.io)).toBe(2);
+      expect(t.err()).toContain('no feature project: set TESSERA_PROJECT=<dir> or pass --project <dir>');
+      expect(t.err()).toContain('tessera produce --help');
+    });
   });
 
   it('rejects unknown commands and options with exit code 2 and a pointer to --help', async () => {
@@ -37,15 +61,18 @@ describe('tessera CLI', () => {
   });
 
   it('explains that produce needs Kafka when no broker is configured', async () => {
-    const t = io();
-    const saved = process.env.TESSERA_KAFKA_BROKERS;
-    delete process.env.TESSERA_KAFKA_BROKERS;
-    try {
-      expect(await main(['produce', '--input', 'package.json'], t.io)).toBe(2);
+    await without(['TESSERA_KAFKA_BROKERS', 'TESSERA_PROJECT'], async () => {
+      // --project on the command line
+      const t = io();
+      expect(await main(['produce', '--project', REFERENCE_DIR, '--input', 'package.json'], t.io)).toBe(2);
       expect(t.err()).toContain('TESSERA_KAFKA_BROKERS');
-    } finally {
-      if (saved !== undefined) process.env.TESSERA_KAFKA_BROKERS = saved;
-    }
+      // and TESSERA_PROJECT in the environment
+      process.env.TESSERA_PROJECT = REFERENCE_DIR;
+      const e = io();
+      expect(await main(['produce', '--input', 'package.json'], e.io)).toBe(2);
+      expect(e.err()).toContain('TESSERA_KAFKA_BROKERS');
+      delete process.env.TESSERA_PROJECT;
+    });
   });
 
   it('train refuses bad model options and crosses before touching any service', async () => {
@@ -56,8 +83,21 @@ describe('tessera CLI', () => {
       [['--crosses', 'user'], /--crosses: "user" is not a pair/],
     ] as const) {
       const t = io();
-      expect(await main(['train', '--model', 'fm', ...args], t.io)).not.toBe(0);
+      expect(await main(['train', '--project', REFERENCE_DIR, '--model', 'fm', ...args], t.io)).not.toBe(0);
       expect(t.err()).toMatch(message);
     }
+  });
+
+  it('train picks its model inputs from the project and refuses names the project lacks', async () => {
+    const a = io();
+    expect(await main(['train', '--project', REFERENCE_DIR, '--inputs', 'gbdt'], a.io)).toBe(2);
+    expect(a.err()).toContain('--inputs: the project has no model inputs "gbdt" (it has fm, wide_deep, lr)');
+    const b = io();
+    expect(await main(['train', '--project', REFERENCE_DIR], b.io)).toBe(2);
+    expect(b.err()).toMatch(/name the model: --inputs <one of the project's models: fm, wide_deep, lr> or --model lr\|fm\|wide-deep/);
+    // the inputs' kind is fm: its options are checked before any service is touched
+    const c = io();
+    expect(await main(['train', '--project', REFERENCE_DIR, '--inputs', 'fm', '--config', '{"k":3}'], c.io)).not.toBe(0);
+    expect(c.err()).toMatch(/fm: unknown option "k"; its options are factors/);
   });
 });

@@ -9,6 +9,15 @@ describe('config', () => {
   it('is the embedded default when nothing is set', () => {
     expect(loadConfig({})).toEqual(DEFAULT_CONFIG);
     expect(loadConfig({}).kafkaBrokers).toBeNull();
+    expect(loadConfig({}).project).toBeNull();
+  });
+
+  it('reads the feature project from TESSERA_PROJECT, a --project override winning over it', () => {
+    expect(loadConfig({ TESSERA_PROJECT: 'examples/reference' }).project).toBe('examples/reference');
+    expect(loadConfig({ TESSERA_PROJECT: 'a' }, { overrides: { project: 'b' } }).project).toBe('b');
+    expect(loadConfig({}, { overrides: { project: 'b' } }).project).toBe('b');
+    // an empty variable is unset
+    expect(loadConfig({ TESSERA_PROJECT: '' }).project).toBeNull();
   });
 
   it('reads the environment and validates it', () => {
@@ -36,5 +45,8 @@ describe('config', () => {
     expect(loadConfig({ TESSERA_CONFIG: file, TESSERA_PARTITIONS: '6' })).toMatchObject({ topicPrefix: 'fromfile', partitions: 6 });
     writeFileSync(file, JSON.stringify({ kafkaBroker: 'x:1' }));
     expect(() => loadConfig({ TESSERA_CONFIG: file })).toThrow(/unknown field "kafkaBroker"/);
+    writeFileSync(file, JSON.stringify({ project: 'my-project' }));
+    expect(loadConfig({ TESSERA_CONFIG: file }).project).toBe('my-project');
+    expect(loadConfig({ TESSERA_CONFIG: file, TESSERA_PROJECT: 'other' }).project).toBe('other');
   });
 });

@@ -2,13 +2,14 @@ import { describe, expect, it } from 'vitest';
 import { BatchError } from '../../../src/batch/batch-errors.js';
 import { SAMPLE_BASE_COLUMNS, samplesLayout, samplesTableDdl } from '../../../src/batch/samples-table.js';
 import { CONTEXT_FEATURE_NAMES } from '../../../src/features/context.js';
-import { REFERENCE_GROUPS, USER_GROUP } from '../../../src/features/reference.js';
+import { compileRef, REFERENCE_GROUPS, USER_GROUP } from '../../helpers/reference.js';
 import { featureSpec } from '../../../src/samples/sample.js';
 import { ALL_OPS_GROUP } from '../../helpers/feature-streams.js';
 
 describe('samples table layout', () => {
   it('has one typed column per feature of the spec, in the spec order, marked with the spec hash', () => {
-    const layout = samplesLayout();
+    const layout = samplesLayout(REFERENCE_GROUPS);
+    expect(layout.table).toBe('samples');
     const spec = featureSpec(REFERENCE_GROUPS);
     expect(layout.features.map((f) => f.name)).toEqual(spec.entries.map((e) => e.name));
     expect(layout.comment).toBe(`tessera samples v1 spec ${spec.hash}`);
@@ -24,13 +25,13 @@ describe('samples table layout', () => {
   });
 
   it('types every op by its values: integer sums stay integers, numeric last values stay numbers', () => {
-    const type = Object.fromEntries(samplesLayout([ALL_OPS_GROUP]).features.map((f) => [f.name, f.type]));
+    const type = Object.fromEntries(samplesLayout([compileRef(ALL_OPS_GROUP)]).features.map((f) => [f.name, f.type]));
     expect(type.probe_order_quantity_sum).toBe('Int64');
     expect(type.probe_order_amount_avg_2h).toBe('Nullable(Float64)');
     expect(type.probe_order_amount_min_2d).toBe('Nullable(Float64)');
     expect(type.probe_last_click_itemId).toBe('Nullable(String)');
     expect(type.probe_click_decayed_count_3h).toBe('Float64');
-    const numericLast = samplesLayout([{ name: 'p', entity: { name: 'p', keyFields: ['userId'] }, aggregations: [{ source: 'click', op: 'last', field: 'position' }, { source: 'click', op: 'last_k', field: 'position', k: 2 }] }]);
+    const numericLast = samplesLayout([compileRef({ name: 'p', entity: { name: 'p', keyFields: ['userId'] }, aggregations: [{ source: 'click', op: 'last', field: 'position' }, { source: 'click', op: 'last_k', field: 'position', k: 2 }] })]);
     expect(numericLast.features.slice(0, 2).map((f) => f.type)).toEqual(['Nullable(Float64)', 'Array(Float64)']);
   });
 

@@ -1,11 +1,11 @@
-import type { EventType, TypedEvent } from '../../../src/events/event-types.js';
+import type { ReferenceEventType, TypedEvent } from '../../../src/events/event-types.js';
 
 /**
  * One fully populated event of every kind. Typed per kind, so the compiler insists that each
  * sample carries every field of its interface: the schema test relies on that to compare the
  * interfaces with the Avro schemas field by field.
  */
-export const SAMPLES: { [T in EventType]: TypedEvent<T> } = {
+export const SAMPLES: { [T in ReferenceEventType]: TypedEvent<T> } = {
   impression: {
     type: 'impression',
     eventId: 'imp-1',

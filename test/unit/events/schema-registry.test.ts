@@ -3,14 +3,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, InvalidEventError } from '../../../src/errors.js';
-import { EVENT_TYPES, SCHEMA_NAMES, type AnyEvent, type Impression } from '../../../src/events/event-types.js';
+import { REFERENCE_EVENT_TYPES, type AnyEvent, type TypedEvent } from '../../../src/events/event-types.js';
 import { fingerprintSchema, fingerprintToHex } from '../../../src/events/fingerprint.js';
-import { createSchemaRegistry, locateSchemaDir } from '../../../src/events/schema-registry.js';
+import { createSchemaRegistry, locateSchemaDir, readContextSchema } from '../../../src/events/schema-registry.js';
+import { REFERENCE_CATALOG, REFERENCE_DIR, referenceRegistry } from '../../helpers/reference.js';
 import { SAMPLES } from './samples.js';
 
+const EVENT_TYPES = REFERENCE_EVENT_TYPES;
 const schemaDir = locateSchemaDir();
+/** The record name (without namespace) of a reference event type's schema. */
+const recordNameOf = (type: string): string => REFERENCE_CATALOG.spec(type).recordName.replace(/^.*\./, '');
+/** Context from Tessera's schemas/ folder; event records from the reference project's events/. */
 const readJson = (name: string): Record<string, unknown> =>
-  JSON.parse(readFileSync(join(schemaDir, `${name}.avsc`), 'utf8')) as Record<string, unknown>;
+  JSON.parse(readFileSync(name === 'Context' ? join(schemaDir, 'Context.avsc') : join(REFERENCE_DIR, 'events', `${name}.avsc`), 'utf8')) as Record<string, unknown>;
 const fieldsOf = (schema: Record<string, unknown>): Array<Record<string, unknown>> => schema['fields'] as Array<Record<string, unknown>>;
 
 /** The current Impression schema with its Context reference replaced by the full definition. */
@@ -42,12 +47,18 @@ function rejection(fn: () => unknown): InvalidEventError {
   throw new Error('expected a rejection');
 }
 
-const registry = createSchemaRegistry();
+const registry = referenceRegistry();
 const impression = SAMPLES.impression;
 
 describe('SchemaRegistry: current schemas', () => {
+  it('serves the catalog it was built from', () => {
+    expect(registry.catalog).toBe(REFERENCE_CATALOG);
+    for (const type of EVENT_TYPES) expect(registry.currentType(type).name).toBe(REFERENCE_CATALOG.spec(type).recordName);
+    expect(() => registry.currentType('view')).toThrow(ConfigError);
+  });
+
   it('finds the schemas/ folder from the module, in src/ and in dist/', () => {
-    expect(registry.schemaDir).toBe(schemaDir);
+    expect(readContextSchema().file).toBe(join(schemaDir, 'Context.avsc'));
     expect(locateSchemaDir('file:///opt/tessera/dist/events/schema-registry.js')).toBe('/opt/tessera/schemas/');
     expect(locateSchemaDir('file:///repo/src/events/schema-registry.ts')).toBe('/repo/schemas/');
   });
@@ -60,7 +71,7 @@ describe('SchemaRegistry: current schemas', () => {
   });
 
   it('returns plain objects, not avsc record instances', () => {
-    const decoded = registry.decode(registry.encode(impression)) as Impression;
+    const decoded = registry.decode(registry.encode(impression)) as TypedEvent<'impression'>;
     expect(Object.getPrototypeOf(decoded)).toBe(Object.prototype);
     expect(Object.getPrototypeOf(decoded.context)).toBe(Object.prototype);
   });
@@ -72,7 +83,7 @@ describe('SchemaRegistry: current schemas', () => {
 
   it.each(EVENT_TYPES)('stamps %s messages with C3 01 and the fingerprint of the self-contained schema', (type) => {
     const bytes = registry.encode(SAMPLES[type]);
-    const expected = fingerprintSchema(selfContained(SCHEMA_NAMES[type]));
+    const expected = fingerprintSchema(selfContained(recordNameOf(type)));
     expect(bytes.subarray(0, 2).toString('hex')).toBe('c301');
     expect(bytes.readBigUInt64LE(2)).toBe(expected);
     expect(registry.currentFingerprint(type)).toBe(expected);
@@ -139,7 +150,7 @@ describe('SchemaRegistry: encode validates against the schema', () => {
 
 describe('SchemaRegistry: schema evolution', () => {
   it('reads an old writer into a new reader that added a field with a default, and back', () => {
-    const next = createSchemaRegistry({ schemas: { impression: impressionWithAddedField() } });
+    const next = referenceRegistry({ schemas: { impression: impressionWithAddedField() } });
     next.registerWriter(readJson('Impression'));
     registry.registerWriter(impressionWithAddedField());
 
@@ -153,9 +164,9 @@ describe('SchemaRegistry: schema evolution', () => {
   });
 
   it('reads across a removed field in both directions', () => {
-    const next = createSchemaRegistry({ schemas: { impression: JSON.stringify(impressionWithoutCategory()) } });
+    const next = referenceRegistry({ schemas: { impression: JSON.stringify(impressionWithoutCategory()) } });
     next.registerWriter(JSON.stringify(readJson('Impression')));
-    const current = createSchemaRegistry();
+    const current = referenceRegistry();
     current.registerWriter(impressionWithoutCategory());
 
     // old writer -> new reader: the removed field is skipped
@@ -166,8 +177,8 @@ describe('SchemaRegistry: schema evolution', () => {
   });
 
   it('cannot decode a version it was never told about', () => {
-    const next = createSchemaRegistry({ schemas: { impression: impressionWithAddedField() } });
-    const fresh = createSchemaRegistry();
+    const next = referenceRegistry({ schemas: { impression: impressionWithAddedField() } });
+    const fresh = referenceRegistry();
     const error = rejection(() => fresh.decode(next.encode({ ...impression, slate: 'x' } as unknown as AnyEvent)));
     expect(error.reason).toBe('UNKNOWN_FINGERPRINT');
     expect(error.message).toContain(fingerprintToHex(next.currentFingerprint('impression')));
@@ -176,7 +187,7 @@ describe('SchemaRegistry: schema evolution', () => {
 
 describe('SchemaRegistry: registerWriter', () => {
   it('is idempotent, and a self-contained copy of a current schema is that schema', () => {
-    const fresh = createSchemaRegistry();
+    const fresh = referenceRegistry();
     const writer = fresh.registerWriter(selfContained('Click'));
     expect(writer.fingerprint).toBe(fresh.currentFingerprint('click'));
     expect(writer.type).toBe(fresh.currentType('click'));
@@ -188,7 +199,7 @@ describe('SchemaRegistry: registerWriter', () => {
   });
 
   it('refuses schemas that are not event records, are invalid, or cannot be resolved', () => {
-    const fresh = createSchemaRegistry();
+    const fresh = referenceRegistry();
     expect(() => fresh.registerWriter({ type: 'record', name: 'dev.tessera.events.Other', fields: [] })).toThrow(ConfigError);
     expect(() => fresh.registerWriter('{not json')).toThrow(/not valid JSON/);
     expect(() => fresh.registerWriter({ type: 'record', name: 'X', fields: [{ name: 'a', type: 'Nope' }] })).toThrow(/not a valid Avro schema/);
@@ -200,7 +211,7 @@ describe('SchemaRegistry: registerWriter', () => {
 
   it('refuses a current schema that adds a field without a default once old writers are registered', () => {
     const schema = readJson('Impression');
-    const next = createSchemaRegistry({ schemas: { impression: { ...schema, fields: [...fieldsOf(schema), { name: 'slate', type: 'string' }] } } });
+    const next = referenceRegistry({ schemas: { impression: { ...schema, fields: [...fieldsOf(schema), { name: 'slate', type: 'string' }] } } });
     expect(() => next.registerWriter(readJson('Impression'))).toThrow(ConfigError);
   });
 });
@@ -209,11 +220,17 @@ describe('createSchemaRegistry: configuration errors', () => {
   const empty = mkdtempSync(join(tmpdir(), 'tessera-schemas-'));
   afterAll(() => rmSync(empty, { recursive: true, force: true }));
 
-  it('says where it looked when the folder has no schemas', () => {
-    expect(() => createSchemaRegistry({ schemaDir: empty })).toThrow(/Context.avsc does not exist; pass schemaDir/);
+  it('says where it looked when the folder has no shared schemas', () => {
+    expect(() => readContextSchema(empty)).toThrow(ConfigError);
+    expect(() => readContextSchema(empty)).toThrow(`${join(empty, 'Context.avsc')} is missing`);
+  });
+
+  it('refuses a catalog shared schema that is not valid Avro, naming its file', () => {
+    const broken = { ...REFERENCE_CATALOG, shared: [{ schema: { type: 'record', name: 'dev.tessera.events.Context', fields: [{ name: 'a', type: 'Nope' }] }, file: 'Broken.avsc' }] };
+    expect(() => createSchemaRegistry(broken)).toThrow(/Broken.avsc is not a valid Avro schema/);
   });
 
   it('refuses an override whose record name does not match its kind', () => {
-    expect(() => createSchemaRegistry({ schemas: { click: readJson('Impression') } })).toThrow(/expected dev.tessera.events.Click/);
+    expect(() => referenceRegistry({ schemas: { click: readJson('Impression') } })).toThrow(/expected dev.tessera.events.Click/);
   });
 });

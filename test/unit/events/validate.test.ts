@@ -1,14 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidEventError, type RejectCode } from '../../../src/errors.js';
-import type { AnyEvent } from '../../../src/events/event-types.js';
+import type { AnyEvent, TypedEvent } from '../../../src/events/event-types.js';
 import { checkEvent, MAX_EVENT_TIME_AHEAD_MS, MIN_EVENT_TIME_MS, validateEvent } from '../../../src/events/validate.js';
+import { REFERENCE_CATALOG } from '../../helpers/reference.js';
 import { NOW, SAMPLES } from './samples.js';
 
 const DAY = 86_400_000;
 
 function reasonOf(event: unknown, now = NOW): RejectCode | 'ok' {
   try {
-    validateEvent(event as AnyEvent, now);
+    validateEvent(event as AnyEvent, REFERENCE_CATALOG, now);
     return 'ok';
   } catch (err) {
     expect(err).toBeInstanceOf(InvalidEventError);
@@ -17,7 +18,7 @@ function reasonOf(event: unknown, now = NOW): RejectCode | 'ok' {
 }
 
 function messageOf(event: unknown, now = NOW): string {
-  const result = checkEvent(event as AnyEvent, now);
+  const result = checkEvent(event as AnyEvent, REFERENCE_CATALOG, now);
   if (result.ok) throw new Error('expected a rejection');
   return result.error.message;
 }
@@ -83,8 +84,8 @@ describe('validateEvent', () => {
 
     it('takes now and the tolerance from the caller', () => {
       expect(reasonOf(at(NOW + DAY), NOW - 1)).toBe('EVENT_TIME_OUT_OF_RANGE');
-      expect(checkEvent(at(NOW + 10) as AnyEvent, NOW, 10).ok).toBe(true);
-      expect(checkEvent(at(NOW + 11) as AnyEvent, NOW, 10).ok).toBe(false);
+      expect(checkEvent(at(NOW + 10) as AnyEvent, REFERENCE_CATALOG, NOW, 10).ok).toBe(true);
+      expect(checkEvent(at(NOW + 11) as AnyEvent, REFERENCE_CATALOG, NOW, 10).ok).toBe(false);
     });
 
     it('rejects non-integers and seconds-instead-of-ms', () => {
@@ -152,10 +153,11 @@ describe('validateEvent', () => {
 
 describe('checkEvent', () => {
   it('returns the event itself when valid, the error otherwise', () => {
-    const ok = checkEvent(SAMPLES.order, NOW);
+    const ok = checkEvent(SAMPLES.order, REFERENCE_CATALOG, NOW);
     expect(ok).toEqual({ ok: true, value: SAMPLES.order });
     if (ok.ok) expect(ok.value).toBe(SAMPLES.order);
-    const bad = checkEvent({ ...SAMPLES.order, orderId: '' }, NOW);
+    const emptyOrderId: TypedEvent<'order'> = { ...SAMPLES.order, orderId: '' };
+    const bad = checkEvent(emptyOrderId, REFERENCE_CATALOG, NOW);
     expect(bad.ok).toBe(false);
     if (!bad.ok) expect(bad.error.reason).toBe('MISSING_ID');
   });

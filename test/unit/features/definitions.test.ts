@@ -10,12 +10,15 @@ import {
   fieldNoun,
   hours,
   minutes,
+  pastTense,
   validateGroup,
   type AggregationDef,
   type FeatureGroupDef,
 } from '../../../src/features/definitions.js';
 import { FeatureDefinitionError } from '../../../src/features/feature-errors.js';
 import { DAY_MS, HOUR_MS, MINUTE_MS } from '../../../src/features/windows.js';
+import type { EventKinds } from '../../../src/events/event-catalog.js';
+import { compileRef, REFERENCE_KINDS } from '../../helpers/reference.js';
 
 const USER = { name: 'user', keyFields: ['userId'] } as const;
 
@@ -26,7 +29,7 @@ function group(aggregations: readonly unknown[], extra: Record<string, unknown> 
 /** The definition error thrown by validateGroup, so the test can read its problems. */
 function problemsOf(def: unknown): readonly string[] {
   try {
-    validateGroup(def as FeatureGroupDef);
+    validateGroup(def as FeatureGroupDef, REFERENCE_KINDS);
   } catch (err) {
     expect(err).toBeInstanceOf(FeatureDefinitionError);
     expect((err as FeatureDefinitionError).code).toBe('FEATURE_DEFINITION');
@@ -81,10 +84,15 @@ describe('feature names', () => {
   it('omits the window suffix for lifetime aggregates', () => {
     expect(name({ source: 'click', op: 'count' })).toBe('user_click_count');
     expect(name({ source: 'order', op: 'sum', field: 'amount' })).toBe('user_order_amount_sum');
-    expect(featureNames(group([{ source: 'click', op: 'count' }, { source: 'click', op: 'count', windowsMs: [hours(1)] }]))).toEqual([
+    expect(featureNames(compileRef(group([{ source: 'click', op: 'count' }, { source: 'click', op: 'count', windowsMs: [hours(1)] }])))).toEqual([
       'user_click_count',
       'user_click_count_1h',
     ]);
+  });
+
+  it('puts event types in the past tense for last_k names', () => {
+    expect(['impression', 'click', 'order', 'item_profile', 'user_profile'].map(pastTense)).toEqual(['impressed', 'clicked', 'ordered', 'profiled', 'profiled']);
+    expect(['cart', 'fav', 'buy', 'view', 'rating', 'like', 'reply', 'play'].map(pastTense)).toEqual(['carted', 'favourited', 'bought', 'viewed', 'rated', 'liked', 'replied', 'played']);
   });
 
   it('pluralises nouns, y -> ies', () => {
@@ -116,7 +124,7 @@ describe('compileGroup', () => {
   );
 
   it('lists every feature with its aggregation, window, hop and kind', () => {
-    const c = compileGroup(def);
+    const c = compileGroup(def, REFERENCE_KINDS);
     expect(c.features.map((f) => [f.name, f.kind, f.aggregation, f.windowMs, f.hopMs])).toEqual([
       ['user_click_count_1h', 'windowed', 0, HOUR_MS, MINUTE_MS],
       ['user_click_count_30m', 'windowed', 0, 30 * MINUTE_MS, MINUTE_MS],
@@ -133,12 +141,18 @@ describe('compileGroup', () => {
   });
 
   it('says which tiles each aggregation keeps and for how long', () => {
-    const c = compileGroup(def);
+    const c = compileGroup(def, REFERENCE_KINDS);
     expect(c.aggregations[0]?.tiles).toEqual([
       { hopMs: MINUTE_MS, windowsMs: [30 * MINUTE_MS, HOUR_MS], retentionMs: HOUR_MS + MINUTE_MS },
       { hopMs: HOUR_MS, windowsMs: [DAY_MS], retentionMs: DAY_MS + HOUR_MS },
     ]);
     expect(c.aggregations[2]).toMatchObject({ lifetime: true, tiles: [], id: 'click.last_k.itemId.k3' });
+  });
+
+  it('carries the event kinds it was checked against, and each aggregated field\'s kind', () => {
+    const c = compileGroup(def, REFERENCE_KINDS);
+    expect(c.events).toBe(REFERENCE_KINDS);
+    expect(c.aggregations.map((a) => a.fieldKind)).toEqual([undefined, undefined, 'id', 'double']);
   });
 
   it('defaults a ratio to every window of its numerator', () => {
@@ -149,7 +163,7 @@ describe('compileGroup', () => {
       ],
       { derived: [{ op: 'smoothed_ratio', label: 'ctr', numerator: { source: 'click', op: 'count' }, denominator: { source: 'impression', op: 'count' }, alpha: 0, beta: 1 }] },
     );
-    expect(featureNames(d).filter((n) => n.includes('ctr'))).toEqual(['user_ctr_1h', 'user_ctr_7d']);
+    expect(featureNames(compileRef(d)).filter((n) => n.includes('ctr'))).toEqual(['user_ctr_1h', 'user_ctr_7d']);
   });
 });
 
@@ -157,7 +171,7 @@ describe('validateGroup', () => {
   const count = { source: 'click', op: 'count', windowsMs: [hours(1)] };
 
   it('accepts a valid group', () => {
-    expect(() => validateGroup(group([count]))).not.toThrow();
+    expect(() => validateGroup(group([count]), REFERENCE_KINDS)).not.toThrow();
   });
 
   it('names the group and lists every problem in one error', () => {
@@ -165,7 +179,7 @@ describe('validateGroup', () => {
       { source: 'clicks', op: 'count' },
       { source: 'click', op: 'sum', field: 'itemId' },
     ]);
-    expect(() => validateGroup(bad)).toThrow(/feature group "g" has 2 problems/);
+    expect(() => validateGroup(bad, REFERENCE_KINDS)).toThrow(/feature group "g" has 2 problems/);
     expect(problemsOf(bad)).toHaveLength(2);
   });
 
@@ -248,7 +262,7 @@ describe('validateGroup', () => {
     expectProblem(group([{ ...lk, k: 0 }]), /k must be a whole number from 1 to 1000, got 0/);
     expectProblem(group([{ ...lk, k: 1001 }]), /got 1001/);
     expectProblem(group([{ ...lk, k: 2.5 }]), /got 2.5/);
-    expect(() => validateGroup(group([{ ...lk, k: 1 }, { ...lk, source: 'order', k: 1000 }]))).not.toThrow();
+    expect(() => validateGroup(group([{ ...lk, k: 1 }, { ...lk, source: 'order', k: 1000 }]), REFERENCE_KINDS)).not.toThrow();
     expectProblem(group([{ ...count, k: 3 }]), /k applies only to last_k; remove it/);
   });
 
@@ -262,7 +276,7 @@ describe('validateGroup', () => {
   it('rejects two aggregations computing the same thing', () => {
     expectProblem(group([count, { ...count, windowsMs: [hours(24)] }]), /aggregations\[1\] computes the same thing as aggregations\[0\]/, /merge their windowsMs/);
     // A lifetime and a windowed count are different states, and fine together.
-    expect(() => validateGroup(group([count, { source: 'click', op: 'count' }]))).not.toThrow();
+    expect(() => validateGroup(group([count, { source: 'click', op: 'count' }]), REFERENCE_KINDS)).not.toThrow();
   });
 
   describe('derived features', () => {
@@ -274,7 +288,7 @@ describe('validateGroup', () => {
     const withRatio = (r: Record<string, unknown>): FeatureGroupDef => group(base, { derived: [{ ...ratio, ...r }] });
 
     it('accepts a ratio over shared windows', () => {
-      expect(featureNames(withRatio({}))).toContain('user_ctr_7d');
+      expect(featureNames(compileRef(withRatio({})))).toContain('user_ctr_7d');
     });
 
     it('rejects a reference to an unknown or lifetime feature', () => {
@@ -300,7 +314,7 @@ describe('validateGroup', () => {
       expectProblem(withRatio({ beta: -1 }), /beta must be a finite number > 0/);
       expectProblem(withRatio({ alpha: 0, beta: 0 }), /beta must be a finite number > 0/, /alpha: 1, beta: 20/);
       expectProblem(withRatio({ alpha: 1, beta: 0 }), /beta must be/);
-      expect(() => validateGroup(withRatio({ alpha: 0, beta: 1 }))).not.toThrow();
+      expect(() => validateGroup(withRatio({ alpha: 0, beta: 1 }), REFERENCE_KINDS)).not.toThrow();
     });
 
     it('rejects a bad op or label', () => {
@@ -318,7 +332,20 @@ describe('validateGroup', () => {
     expect(problemsOf({ name: 'g', entity: USER, aggregations: [null] })).toEqual([expect.stringMatching(/aggregations\[0\] must be an object/)]);
   });
 
+  it('checks sources and fields against the project\'s own event types', () => {
+    const events: EventKinds = { view: { eventId: 'id', eventTime: 'instant', userId: 'id', pageId: 'id', dwellMs: 'int' } };
+    const views = group([{ source: 'view', op: 'sum', field: 'dwellMs', windowsMs: [hours(1)] }, { source: 'view', op: 'last_k', field: 'pageId', k: 5 }]);
+    const c = compileGroup(views, events);
+    expect(featureNames(c)).toEqual(['user_view_dwellMs_sum_1h', 'user_last_viewed_pages']);
+    expect(c.sources).toEqual(['view']);
+    expect(c.aggregations.map((a) => a.fieldKind)).toEqual(['int', 'id']);
+    // A reference type is unknown to a project that does not declare it, and vice versa.
+    expect(() => validateGroup(group([{ source: 'click', op: 'count' }]), events)).toThrow(/unknown source "click"; use one of the project's event types: view/);
+    expectProblem(group([{ source: 'view', op: 'count' }]), /unknown source "view"/);
+    expect(() => validateGroup(group([{ source: 'view', op: 'sum', field: 'pageId' }]), events)).toThrow(/sum needs a numeric field but view.pageId is id; view has dwellMs/);
+  });
+
   it('compileGroup validates first', () => {
-    expect(() => compileGroup(group([{ source: 'click', op: 'count', windowsMs: [1] }]))).toThrow(FeatureDefinitionError);
+    expect(() => compileGroup(group([{ source: 'click', op: 'count', windowsMs: [1] }]), REFERENCE_KINDS)).toThrow(FeatureDefinitionError);
   });
 });

@@ -1,9 +1,13 @@
 import { describe, expect, it } from 'vitest';
+import type { TypedEvent } from '../../../src/events/event-types.js';
 import { aggregationInput, entityKeyOf, eventUpdates } from '../../../src/features/event-input.js';
-import { compileGroup, days, hours } from '../../../src/features/definitions.js';
-import { USER_CATEGORY, USER_GROUP, USER, USER_CATEGORY_GROUP } from '../../../src/features/reference.js';
+import { days, hours } from '../../../src/features/definitions.js';
+import { compileRef, USER_CATEGORY_GROUP, USER_GROUP } from '../../helpers/reference.js';
 import { HOUR_MS, MINUTE_MS } from '../../../src/features/windows.js';
 import { T0, click, impression, order } from './fixtures.js';
+
+const USER = USER_GROUP.entity;
+const USER_CATEGORY = USER_CATEGORY_GROUP.entity;
 
 describe('entityKeyOf', () => {
   it('joins the key field values with a colon', () => {
@@ -15,7 +19,7 @@ describe('entityKeyOf', () => {
     expect(entityKeyOf(USER_CATEGORY, click('u-1', 'i-1', T0, { categoryId: null }))).toBeNull();
     expect(entityKeyOf(USER_CATEGORY, click('u-1', 'i-1', T0, { categoryId: '' }))).toBeNull();
     expect(entityKeyOf(USER, click('', 'i-1', T0))).toBeNull();
-    expect(eventUpdates(compileGroup(USER_CATEGORY_GROUP), click('u-1', 'i-1', T0, { categoryId: null }))).toBeNull();
+    expect(eventUpdates(USER_CATEGORY_GROUP, click('u-1', 'i-1', T0, { categoryId: null }))).toBeNull();
   });
 });
 
@@ -37,7 +41,7 @@ describe('aggregationInput', () => {
 
 describe('eventUpdates', () => {
   it('updates one tile per hop of each aggregation the event feeds, and the lifetime states', () => {
-    const group = compileGroup(USER_GROUP);
+    const group = USER_GROUP;
     const t = T0 + 5 * HOUR_MS + 17 * MINUTE_MS + 42;
     const routed = eventUpdates(group, click('u-1', 'i-9', t));
     expect(routed?.entityKey).toBe('u-1');
@@ -48,11 +52,12 @@ describe('eventUpdates', () => {
       { aggregation: 4, hopMs: null, tileStart: null, value: 'i-9', t },
       { aggregation: 5, hopMs: null, tileStart: null, value: null, t },
     ]);
-    expect(eventUpdates(group, { type: 'item_profile', eventId: 'p', eventTime: t, itemId: 'i', categoryId: null, price: null, brand: null })).toBeNull();
+    const profile: TypedEvent<'item_profile'> = { type: 'item_profile', eventId: 'p', eventTime: t, itemId: 'i', categoryId: null, price: null, brand: null };
+    expect(eventUpdates(group, profile)).toBeNull();
   });
 
   it('routes an order into day tiles for a 30 day window', () => {
-    const group = compileGroup({
+    const group = compileRef({
       name: 'g',
       entity: USER,
       aggregations: [{ source: 'order', op: 'sum', field: 'amount', windowsMs: [days(30), hours(2)] }],

@@ -2,11 +2,11 @@ import { describe, expect, it } from 'vitest';
 import type { AnyEvent } from '../../../src/events/event-types.js';
 import { days, hours, minutes, type FeatureGroupDef } from '../../../src/features/definitions.js';
 import { oracleFeatures } from '../../../src/features/oracle.js';
-import { USER_CATEGORY_GROUP, USER_GROUP } from '../../../src/features/reference.js';
+import { compileRef, USER_CATEGORY_GROUP, USER_GROUP } from '../../helpers/reference.js';
 import { windowRange } from '../../../src/features/windows.js';
 import { T0, click, impression, order } from './fixtures.js';
 
-const USER_ALL: FeatureGroupDef = {
+const USER_ALL_DEF: FeatureGroupDef = {
   name: 'u',
   entity: { name: 'user', keyFields: ['userId'] },
   aggregations: [
@@ -19,6 +19,7 @@ const USER_ALL: FeatureGroupDef = {
     { source: 'click', op: 'decayed_count', halfLifeMs: hours(1) },
   ],
 };
+const USER_ALL = compileRef(USER_ALL_DEF);
 
 describe('oracleFeatures', () => {
   const q = T0 + days(1) + minutes(30) + 500;

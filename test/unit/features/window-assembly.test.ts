@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { AnyEvent } from '../../../src/events/event-types.js';
 import { aggregatorFor, type AggState } from '../../../src/features/aggregators.js';
-import { compileGroup, days, hours, minutes, type AggregationDef, type FeatureGroupDef } from '../../../src/features/definitions.js';
+import { days, hours, minutes, type AggregationDef, type FeatureGroupDef } from '../../../src/features/definitions.js';
 import { oracleFeatures } from '../../../src/features/oracle.js';
-import { REFERENCE_GROUPS } from '../../../src/features/reference.js';
+import { compileRef, REFERENCE_GROUPS } from '../../helpers/reference.js';
 import { assembleGroup, assembleWindow, coldStartFeatures, headIsExact } from '../../../src/features/window-assembly.js';
 import { DAY_MS, tileStart, windowRange } from '../../../src/features/windows.js';
 import { Rng } from '../../../src/ingest/rng.js';
@@ -43,7 +43,7 @@ const ALL_OPS: FeatureGroupDef = {
   ],
 };
 
-const GROUPS = [ALL_OPS, ...REFERENCE_GROUPS].map((g) => compileGroup(g));
+const GROUPS = [compileRef(ALL_OPS), ...REFERENCE_GROUPS];
 const SPAN = 30 * DAY_MS;
 
 describe('assembleWindow', () => {

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { EVENT_TYPES, type AnyEvent, type Context } from '../../../src/events/event-types.js';
+import { REFERENCE_EVENT_TYPES, type AnyEvent, type Context, type ReferenceEvent } from '../../../src/events/event-types.js';
 
 /** The repository root, for resolving the shared data directory next to it. */
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -30,9 +30,11 @@ function contextProblems(c: Context | undefined): string[] {
  * schemas): required ids non-empty, instants integral ms, nullable fields null or typed, no extra
  * fields. An empty list means valid.
  */
-export function eventProblems(e: AnyEvent): string[] {
+export function eventProblems(event: AnyEvent): string[] {
   const p: string[] = [];
-  if (!(EVENT_TYPES as readonly string[]).includes(e.type)) return [`unknown type ${String(e.type)}`];
+  if (!(REFERENCE_EVENT_TYPES as readonly string[]).includes(event.type)) return [`unknown type ${String(event.type)}`];
+  // A reference type: the generator and the importers write the reference project's events.
+  const e = event as ReferenceEvent;
   if (!isId(e.eventId)) p.push('eventId empty');
   if (!isTime(e.eventTime)) p.push(`eventTime ${e.eventTime} not an integer`);
   const expectKeys = (keys: string[]): void => {

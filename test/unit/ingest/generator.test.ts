@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { DateTime } from 'luxon';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { UsageError } from '../../../src/errors.js';
-import type { AnyEvent, TypedEvent } from '../../../src/events/event-types.js';
+import type { ReferenceEvent, ReferenceEventType, TypedEvent } from '../../../src/events/event-types.js';
 import {
   DEVICES,
   GENERATOR_DEFAULTS,
@@ -57,8 +57,8 @@ describe('generateEvents: a 50k-impression log', () => {
   const start = GENERATOR_DEFAULTS.start;
   const end = start + GENERATOR_DEFAULTS.days * DAY;
   let records: GeneratedRecord[] = [];
-  let events: AnyEvent[] = [];
-  const ofType = <T extends AnyEvent['type']>(type: T): TypedEvent<T>[] => events.filter((e): e is TypedEvent<T> => e.type === type);
+  let events: ReferenceEvent[] = [];
+  const ofType = <T extends ReferenceEventType>(type: T): TypedEvent<T>[] => events.filter((e): e is TypedEvent<T> => e.type === type);
 
   beforeAll(() => {
     records = [...generateEvents(options)];

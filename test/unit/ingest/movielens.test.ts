@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UsageError } from '../../../src/errors.js';
-import { EMPTY_CONTEXT, type AnyEvent, type TypedEvent } from '../../../src/events/event-types.js';
+import { EMPTY_CONTEXT, type AnyEvent, type ReferenceEventType, type TypedEvent } from '../../../src/events/event-types.js';
 import { importMovielens } from '../../../src/ingest/importers/movielens.js';
 import { collect, eventProblems, sharedData } from './event-checks.js';
 
@@ -26,7 +26,7 @@ const RATINGS = [
   '3,1,4,964981246', // line 7: its click lands on the second of lines 3 and 4
 ].join('\r\n');
 
-const ofType = <T extends AnyEvent['type']>(events: AnyEvent[], type: T): TypedEvent<T>[] =>
+const ofType = <T extends ReferenceEventType>(events: AnyEvent[], type: T): TypedEvent<T>[] =>
   events.filter((e): e is TypedEvent<T> => e.type === type);
 
 describe('importMovielens on synthetic files', () => {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UsageError } from '../../../src/errors.js';
-import type { AnyEvent, TypedEvent } from '../../../src/events/event-types.js';
+import { fieldOf, type AnyEvent, type ReferenceEventType, type TypedEvent } from '../../../src/events/event-types.js';
 import { TAOBAO_CONTEXT, importTaobao, taobaoPseudoPrice, type TaobaoImportOptions } from '../../../src/ingest/importers/taobao.js';
 import { collect, eventProblems, sharedData } from './event-checks.js';
 
@@ -35,7 +35,7 @@ const LOG = [
 const ELIGIBLE_FOR_R1 = ['A', 'B', 'C', 'Z'];
 
 type Imp = TypedEvent<'impression'>;
-const ofType = <T extends AnyEvent['type']>(events: AnyEvent[], type: T): TypedEvent<T>[] =>
+const ofType = <T extends ReferenceEventType>(events: AnyEvent[], type: T): TypedEvent<T>[] =>
   events.filter((e): e is TypedEvent<T> => e.type === type);
 const request = (events: AnyEvent[], requestId: string): Imp[] => ofType(events, 'impression').filter((e) => e.requestId === requestId);
 
@@ -161,10 +161,10 @@ describe('importTaobao on a synthetic log', () => {
     expect(new Set(events.map((e) => e.eventId)).size).toBe(events.length);
     for (let i = 1; i < events.length; i++) expect(events[i]!.eventTime).toBeGreaterThanOrEqual(events[i - 1]!.eventTime);
     const profiles = ofType(events, 'item_profile');
-    const used = new Set(events.filter((e) => e.type !== 'item_profile').map((e) => (e as { itemId: string }).itemId));
+    const used = new Set(events.filter((e) => e.type !== 'item_profile').map((e) => fieldOf(e, 'itemId')));
     expect(profiles.map((p) => p.itemId).sort()).toEqual([...used].sort());
     for (const p of profiles) {
-      const firstUse = events.findIndex((e) => e.type !== 'item_profile' && (e as { itemId: string }).itemId === p.itemId);
+      const firstUse = events.findIndex((e) => e.type !== 'item_profile' && fieldOf(e, 'itemId') === p.itemId);
       expect(events.indexOf(p)).toBeLessThan(firstUse);
       expect(p.eventTime).toBe(events[firstUse]!.eventTime);
       expect(p).toMatchObject({ eventId: `tb-item-${p.itemId}`, price: taobaoPseudoPrice(p.itemId), brand: null });
