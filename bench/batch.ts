@@ -1,5 +1,6 @@
 /**
- * Issue 4 benchmark: the batch layer on chDB with the reference feature set.
+ * Issue 4 benchmark: the batch layer on chDB with the reference feature set (examples/reference,
+ * see bench/project.ts).
  *
  * - loads the seeded generator's events (1 M impressions by default, with their clicks, orders and
  *   profiles) into the raw tables through the sink's row mapping and insert path, then merges the
@@ -26,10 +27,10 @@ import { buildSamples } from '../src/batch/build-samples.js';
 import { readSampleBatches, readSamples } from '../src/batch/read-samples.js';
 import { recomputeStates } from '../src/batch/recompute.js';
 import type { EventType } from '../src/events/event-types.js';
-import { REFERENCE_GROUPS } from '../src/features/reference.js';
 import { generateEvents } from '../src/ingest/generator.js';
 import { prepareRawStore } from '../src/sink/raw-sink.js';
-import { dedupedSource, rawTable, toRawRow } from '../src/sink/raw-tables.js';
+import { createRawRowMapper, dedupedSource, rawTable } from '../src/sink/raw-tables.js';
+import { CATALOG, GROUPS, PROJECT } from './project.js';
 
 const { values } = parseArgs({
   options: {
@@ -52,7 +53,8 @@ const timed = async <T>(fn: () => Promise<T>): Promise<{ value: T; seconds: numb
 };
 
 // 1. load (not timed as a result; printed)
-await prepareRawStore(store);
+await prepareRawStore(store, CATALOG);
+const toRawRow = createRawRowMapper(CATALOG);
 const [existing] = await store.query<{ n: number }>(`SELECT count() AS n FROM ${rawTable('impression')}`);
 let loaded = 0;
 const load = await timed(async () => {
@@ -72,11 +74,11 @@ const load = await timed(async () => {
   for (const type of [...buffers.keys()]) await flush(type);
   // the steady state of a sink that has kept up: parts merged (not timed), so no background merge
   // of the load competes with the measurements
-  for (const type of ['impression', 'click', 'order', 'item_profile', 'user_profile'] as const) await store.command(`OPTIMIZE TABLE ${rawTable(type)} FINAL`);
+  for (const type of CATALOG.types) await store.command(`OPTIMIZE TABLE ${rawTable(type)} FINAL`);
 });
 const counts = Object.fromEntries(
   await Promise.all(
-    (['impression', 'click', 'order', 'item_profile', 'user_profile'] as const).map(async (t) => {
+    CATALOG.types.map(async (t) => {
       const [r] = await store.query<{ n: number }>(`SELECT count() AS n FROM ${dedupedSource(t)}`);
       return [t, Number(r?.n ?? 0)] as const;
     }),
@@ -98,7 +100,7 @@ console.error(`floors: count() ${countScan.seconds.toFixed(3)} s, sliding window
 // 3. samples: the whole simulated period, complete through its last event
 const end = start + days * 86_400_000;
 await store.command('DROP TABLE IF EXISTS samples');
-const build = await timed(() => buildSamples({ offline: store }, { from: start, to: end + 86_400_000 }));
+const build = await timed(() => buildSamples({ offline: store }, { from: start, to: end + 86_400_000, catalog: CATALOG, groups: GROUPS, rule: PROJECT.labels }));
 const r = build.value;
 const computeSeconds = r.phases.prepare + r.phases.features;
 console.error(`buildSamples: ${r.samples} samples in ${r.seconds.toFixed(2)} s (${Math.round(r.samples / r.seconds)}/s); phases`, r.phases);
@@ -108,7 +110,7 @@ let read = 0;
 let checksum = 0;
 const rssBeforeRead = process.memoryUsage().rss;
 const reading = await timed(async () => {
-  for await (const s of readSamples(store, { from: start, to: end + 86_400_000 })) {
+  for await (const s of readSamples(store, { from: start, to: end + 86_400_000, groups: GROUPS })) {
     read++;
     checksum += s.clickLabel + (s.features.user_impression_count_24h as number);
   }
@@ -116,7 +118,7 @@ const reading = await timed(async () => {
 console.error(`readSamples: ${read} in ${reading.seconds.toFixed(2)} s (${Math.round(read / reading.seconds)}/s)`);
 let readBatched = 0;
 const readingBatches = await timed(async () => {
-  for await (const batch of readSampleBatches(store, { from: start, to: end + 86_400_000 })) {
+  for await (const batch of readSampleBatches(store, { from: start, to: end + 86_400_000, groups: GROUPS })) {
     for (const s of batch) checksum -= s.clickLabel + (s.features.user_impression_count_24h as number);
     readBatched += batch.length;
   }
@@ -127,7 +129,7 @@ console.error(`readSampleBatches: ${readBatched} in ${readingBatches.seconds.toF
 let entities = 0;
 let tiles = 0;
 const recompute = await timed(async () => {
-  for await (const e of recomputeStates(store, REFERENCE_GROUPS, { until: end + 86_400_000 })) {
+  for await (const e of recomputeStates(store, GROUPS, { until: end + 86_400_000 })) {
     entities++;
     for (const _ of e.tileEntries()) tiles++;
   }
@@ -174,7 +176,7 @@ const result = {
     checksumZero: checksum === 0,
     target: { samplesPerSecond: 200_000 },
   },
-  recompute: { groups: REFERENCE_GROUPS.map((g) => g.name), entities, tiles, seconds: round(recompute.seconds) },
+  recompute: { groups: GROUPS.map((g) => g.name), entities, tiles, seconds: round(recompute.seconds) },
   peakRssMb: Math.round(peakRssMb),
 };
 writeFileSync(new URL('./results/batch.json', import.meta.url), JSON.stringify(result, null, 2) + '\n');

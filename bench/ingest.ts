@@ -16,15 +16,14 @@ import { parseArgs } from 'node:util';
 import { createKafkaEventLog } from '../src/adapters/kafka/kafka-event-log.js';
 import { createChdbOfflineStore } from '../src/adapters/chdb/chdb-offline-store.js';
 import type { AnyEvent } from '../src/events/event-types.js';
-import { EVENT_TYPES } from '../src/events/event-types.js';
-import { createSchemaRegistry } from '../src/events/schema-registry.js';
-import { createTopics, topicSpecs } from '../src/events/topics.js';
+import { topicSpecs } from '../src/events/topics.js';
 import { generateEvents } from '../src/ingest/generator.js';
 import { createEventProducer } from '../src/ingest/producer.js';
 import { Metrics } from '../src/observability/metrics.js';
 import { SILENT_LOGGER } from '../src/ports/logger.js';
 import { prepareRawStore, startRawSink } from '../src/sink/raw-sink.js';
 import { dedupedSource } from '../src/sink/raw-tables.js';
+import { CATALOG, projectRegistry, projectTopics } from './project.js';
 
 const { values } = parseArgs({ options: { events: { type: 'string', default: '1000000' }, partitions: { type: 'string', default: '4' } } });
 const target = Number(values.events);
@@ -34,8 +33,8 @@ const libs = process.env.TESSERA_TEST_KAFKA_LIBS;
 if (!libs) throw new Error('run through bench/run.sh, which starts the broker and sets TESSERA_TEST_KAFKA_LIBS');
 
 const log = createKafkaEventLog({ brokers, clientId: 'tessera-bench', logger: SILENT_LOGGER });
-const registry = createSchemaRegistry();
-const topics = createTopics(`bench${Date.now().toString(36)}`);
+const registry = projectRegistry();
+const topics = projectTopics(`bench${Date.now().toString(36)}`);
 await log.ensureTopics(topicSpecs(topics, partitions));
 const producer = createEventProducer({ log, registry, topics, clock: Date.now });
 
@@ -64,7 +63,7 @@ console.error(`produced ${produced} events in ${produceSecs.toFixed(1)} s`);
 // --- sink: Kafka -> decode -> validate -> chDB raw tables
 const chdbDir = mkdtempSync(join(tmpdir(), 'tessera-bench-chdb-'));
 const store = await createChdbOfflineStore({ path: chdbDir });
-await prepareRawStore(store);
+await prepareRawStore(store, CATALOG);
 const metrics = new Metrics();
 let lastStored = 0;
 const t1 = performance.now();
@@ -77,7 +76,7 @@ const sinkSecs = (lastStored - t1) / 1000;
 const stored = metrics.total('tessera_sink_events_stored_total');
 let rows = 0;
 const t2 = performance.now();
-for (const t of EVENT_TYPES) rows += Number((await store.query<{ n: number }>(`SELECT count() AS n FROM ${dedupedSource(t)}`))[0]?.n);
+for (const t of CATALOG.types) rows += Number((await store.query<{ n: number }>(`SELECT count() AS n FROM ${dedupedSource(t)}`))[0]?.n);
 const countSecs = (performance.now() - t2) / 1000;
 await store.close();
 rmSync(chdbDir, { recursive: true, force: true });

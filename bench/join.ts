@@ -18,10 +18,7 @@ import { parseArgs } from 'node:util';
 import { createKafkaEventLog } from '../src/adapters/kafka/kafka-event-log.js';
 import { createRedisOnlineStore } from '../src/adapters/redis/redis-online-store.js';
 import type { AnyEvent } from '../src/events/event-types.js';
-import { createSchemaRegistry } from '../src/events/schema-registry.js';
-import { createTopics, topicSpecs } from '../src/events/topics.js';
-import { compileGroup } from '../src/features/definitions.js';
-import { REFERENCE_GROUPS } from '../src/features/reference.js';
+import { topicSpecs } from '../src/events/topics.js';
 import { generateEvents } from '../src/ingest/generator.js';
 import { createEventProducer } from '../src/ingest/producer.js';
 import { JoinerCheckpoints } from '../src/joiner/checkpoint.js';
@@ -33,6 +30,7 @@ import { Metrics } from '../src/observability/metrics.js';
 import { SILENT_LOGGER } from '../src/ports/logger.js';
 import { DEFAULT_LABEL_RULE } from '../src/samples/labels.js';
 import { featureSpec } from '../src/samples/sample.js';
+import { GROUPS, projectRegistry, projectTopics } from './project.js';
 
 const { values } = parseArgs({ options: { events: { type: 'string', default: '300000' }, partitions: { type: 'string', default: '4' } } });
 const impressions = Number(values.events);
@@ -43,11 +41,11 @@ const redisPort = new URL(redisUrl).port;
 
 const log = createKafkaEventLog({ brokers, clientId: 'tessera-bench', logger: SILENT_LOGGER });
 const store = createRedisOnlineStore({ url: redisUrl });
-const registry = createSchemaRegistry();
-const groups = REFERENCE_GROUPS.map(compileGroup);
+const registry = projectRegistry();
+const groups = GROUPS;
 const spec = featureSpec(groups);
 const prefix = `benchjn${Date.now().toString(36)}`;
-const topics = createTopics(prefix);
+const topics = projectTopics(prefix);
 await log.ensureTopics(topicSpecs(topics, partitions));
 const producer = createEventProducer({ log, registry, topics, clock: Date.now });
 

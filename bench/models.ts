@@ -35,8 +35,6 @@ import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { AnyEvent } from '../src/events/event-types.js';
-import { compileGroup } from '../src/features/definitions.js';
-import { REFERENCE_GROUPS } from '../src/features/reference.js';
 import { generateEvents } from '../src/ingest/generator.js';
 import { JoinState } from '../src/joiner/join-state.js';
 import { featureId } from '../src/models/feature-id.js';
@@ -52,6 +50,7 @@ import { DEFAULT_LABEL_RULE } from '../src/samples/labels.js';
 import { featureSpec, type Sample } from '../src/samples/sample.js';
 import { auc, calibration, logloss } from '../src/training/evaluation.js';
 import { createFeatureTransform } from '../src/training/feature-transform.js';
+import { GROUPS } from './project.js';
 
 const { values } = parseArgs({
   options: {
@@ -128,7 +127,7 @@ function createGeneratorFm(schema: InputSchema): Model {
 // data
 
 function generatorData(): Dataset {
-  const groups = REFERENCE_GROUPS.map(compileGroup);
+  const groups = GROUPS;
   const spec = featureSpec(groups);
   const truth = new Map<string, number>();
   const activity: AnyEvent[] = [];

@@ -16,10 +16,7 @@ import { Redis } from 'ioredis';
 import { createKafkaEventLog } from '../src/adapters/kafka/kafka-event-log.js';
 import { createRedisOnlineStore } from '../src/adapters/redis/redis-online-store.js';
 import type { AnyEvent } from '../src/events/event-types.js';
-import { createSchemaRegistry } from '../src/events/schema-registry.js';
-import { createTopics, topicSpecs } from '../src/events/topics.js';
-import { compileGroup } from '../src/features/definitions.js';
-import { REFERENCE_GROUPS } from '../src/features/reference.js';
+import { topicSpecs } from '../src/events/topics.js';
 import { generateEvents } from '../src/ingest/generator.js';
 import { createEventProducer } from '../src/ingest/producer.js';
 import { Metrics } from '../src/observability/metrics.js';
@@ -27,6 +24,7 @@ import { SILENT_LOGGER } from '../src/ports/logger.js';
 import { FeatureReader } from '../src/serving/feature-reader.js';
 import { createStreamKeys } from '../src/streaming/stream-keys.js';
 import { startStream } from '../src/streaming/stream-processor.js';
+import { GROUPS, projectRegistry, projectTopics } from './project.js';
 
 const { values } = parseArgs({
   options: {
@@ -44,7 +42,7 @@ const brokers = (process.env.TESSERA_TEST_KAFKA_BROKERS ?? '127.0.0.1:19092').sp
 const redisUrl = process.env.TESSERA_TEST_REDIS_URL ?? 'redis://127.0.0.1:16379';
 
 const store = createRedisOnlineStore({ url: redisUrl });
-const groups = REFERENCE_GROUPS.map(compileGroup);
+const groups = GROUPS;
 const reused = values.prefix !== undefined;
 const prefix = values.prefix ?? `benchrd${Date.now().toString(36)}`;
 const keys = createStreamKeys(prefix, 'bench');
@@ -59,8 +57,8 @@ let produced = 0;
 let applied = 0;
 if (!reused) {
   const log = createKafkaEventLog({ brokers, clientId: 'tessera-bench-reader', logger: SILENT_LOGGER });
-  const registry = createSchemaRegistry();
-  const topics = createTopics(prefix);
+  const registry = projectRegistry();
+  const topics = projectTopics(prefix);
   await log.ensureTopics(topicSpecs(topics, partitions));
   const producer = createEventProducer({ log, registry, topics, clock: Date.now });
   let batch: AnyEvent[] = [];
@@ -130,7 +128,8 @@ for (let i = 0; i < requests; i++) {
   await floorOnce(i);
   floor.push(performance.now() - s2);
   if (i % 100 === 0) {
-    for (const e of [out.user, ...out.items.flatMap((x) => [x.item, ...(x.userCategory ? [x.userCategory] : [])])]) {
+    // the request groups' entities (the user) and each candidate's (item, user x category when it has one)
+    for (const e of [...out.shared, ...out.items.flatMap((x) => x.entities.filter((c) => c !== null))]) {
       entities++;
       if (e.known) known++;
     }

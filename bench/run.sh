@@ -11,6 +11,9 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
+# every benchmark measures the reference feature set; bench/project.ts and any tessera a benchmark
+# spawns read the project from here (relative to the repository, the working folder)
+export TESSERA_PROJECT=examples/reference
 name=${1:?usage: bench/run.sh ingest [args]}; shift
 [[ -d node_modules/chdb ]] || npm install --no-audit --no-fund
 if [[ $name == models ]]; then # pure models: no service; the reference libraries live in a venv outside the repo

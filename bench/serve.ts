@@ -39,11 +39,8 @@ import { Redis } from 'ioredis';
 import { createFsModelStore } from '../src/adapters/fs/fs-model-store.js';
 import { createKafkaEventLog } from '../src/adapters/kafka/kafka-event-log.js';
 import { createRedisOnlineStore } from '../src/adapters/redis/redis-online-store.js';
-import type { AnyEvent } from '../src/events/event-types.js';
-import { createSchemaRegistry } from '../src/events/schema-registry.js';
-import { createTopics, topicSpecs } from '../src/events/topics.js';
-import { compileGroup } from '../src/features/definitions.js';
-import { REFERENCE_GROUPS } from '../src/features/reference.js';
+import type { ReferenceEvent, TypedEvent } from '../src/events/event-types.js';
+import { topicSpecs } from '../src/events/topics.js';
 import { generateEvents } from '../src/ingest/generator.js';
 import { createEventProducer } from '../src/ingest/producer.js';
 import { createFm } from '../src/models/fm.js';
@@ -59,6 +56,7 @@ import { startStream } from '../src/streaming/stream-processor.js';
 import { auc } from '../src/training/evaluation.js';
 import { createFeatureTransform } from '../src/training/feature-transform.js';
 import { publishModel } from '../src/training/publication.js';
+import { GROUPS, PROJECT_ENV, projectRegistry, projectTopics } from './project.js';
 
 const { values } = parseArgs({
   options: {
@@ -111,19 +109,19 @@ const trend = (samples: { reload: number; rssMb: number; heapAfterGcMb: number; 
 const prefix = `benchsv${Date.now().toString(36)}`;
 const dir = mkdtempSync(join(tmpdir(), 'tessera-bench-serve-'));
 const modelDir = join(dir, 'models');
-const groups = REFERENCE_GROUPS.map(compileGroup);
+const groups = GROUPS;
 const transform = createFeatureTransform(groups);
 const online = createRedisOnlineStore({ url: redisUrl });
 const keys = createStreamKeys(prefix);
 
 // 1. features through the real stream
 say(`populating Redis: ${target} impressions through Kafka and the stream (prefix ${prefix})`);
-const events: AnyEvent[] = [];
+const events: ReferenceEvent[] = [];
 for (const rec of generateEvents({ users, items, events: target, seed: 11, categories })) if (rec.event.type !== 'item_profile' && rec.event.type !== 'user_profile') events.push(rec.event);
 {
   const log = createKafkaEventLog({ brokers, clientId: 'tessera-bench-serve', logger: SILENT_LOGGER });
-  const registry = createSchemaRegistry();
-  const topics = createTopics(prefix);
+  const registry = projectRegistry();
+  const topics = projectTopics(prefix);
   await log.ensureTopics(topicSpecs(topics, 4));
   const producer = createEventProducer({ log, registry, topics, clock: Date.now });
   for (let i = 0; i < events.length; i += 10_000) await producer.send(events.slice(i, i + 10_000));
@@ -134,8 +132,8 @@ for (const rec of generateEvents({ users, items, events: target, seed: 11, categ
 
 // 2. samples: impressions (in log order) with features read from Redis, labels from clicks
 say('building samples');
-const clicked = new Set(events.filter((e) => e.type === 'click').map((e) => `${(e as { requestId: string }).requestId}|${(e as { itemId: string }).itemId}`));
-const impressions = events.filter((e): e is Extract<AnyEvent, { type: 'impression' }> => e.type === 'impression');
+const clicked = new Set(events.filter((e) => e.type === 'click').map((e) => `${e.requestId}|${e.itemId}`));
+const impressions = events.filter((e): e is TypedEvent<'impression'> => e.type === 'impression');
 const wanted = impressions.slice(0, Math.min(impressions.length, Math.round(trainSamples / 0.8)));
 const byRequest = new Map<string, typeof wanted>();
 for (const e of wanted) byRequest.set(e.requestId, [...(byRequest.get(e.requestId) ?? []), e]);
@@ -144,12 +142,15 @@ const samples: Sample[] = [];
 for (const slate of byRequest.values()) {
   const first = slate[0] as (typeof slate)[number];
   const f = await reader.readRequest({ userId: first.userId, items: slate.map((e) => ({ itemId: e.itemId, categoryId: e.categoryId })), context: first.context, at: 'watermark' });
+  const shared = Object.assign({}, ...f.shared.map((x) => x.values));
   slate.forEach((e, k) => {
     const it = f.items[k] as (typeof f.items)[number];
+    // the request groups' values (the user's), the candidate's groups' (item, user x category when it has a category), the context
+    const own = Object.assign({}, ...it.entities.map((x) => x?.values ?? {}));
     samples.push({
       impressionId: e.eventId, requestId: e.requestId, userId: e.userId, itemId: e.itemId, categoryId: e.categoryId, position: e.position, eventTime: e.eventTime, context: e.context,
       clickLabel: clicked.has(`${e.requestId}|${e.itemId}`) ? 1 : 0, orderLabel: 0,
-      features: { ...f.user.values, ...it.item.values, ...(it.userCategory?.values ?? {}), ...f.context },
+      features: { ...shared, ...own, ...f.context },
     });
   });
 }
@@ -186,7 +187,7 @@ const modelBytes = (snapshots[0] as ModelFile[]).map((f) => ({ name: f.name, byt
 say('starting tessera serve');
 const server = spawn(process.execPath, [...(values['server-node-args'] ?? '').split(' ').filter(Boolean), join(root, 'bin/tessera.js'), 'serve', '--port', '0', '--model', 'fm', '--poll-ms', '100'], {
   cwd: root,
-  env: { ...process.env, TESSERA_REDIS_URL: redisUrl, TESSERA_MODEL_DIR: modelDir, TESSERA_TOPIC_PREFIX: prefix, TESSERA_KAFKA_BROKERS: '', TESSERA_LOG_LEVEL: 'warn' },
+  env: { ...process.env, ...PROJECT_ENV, TESSERA_REDIS_URL: redisUrl, TESSERA_MODEL_DIR: modelDir, TESSERA_TOPIC_PREFIX: prefix, TESSERA_KAFKA_BROKERS: '', TESSERA_LOG_LEVEL: 'warn' },
   stdio: ['ignore', 'pipe', 'inherit'],
 });
 const url = await new Promise<string>((resolve, reject) => {
@@ -227,7 +228,7 @@ const servingVersion = async (): Promise<string> => {
 };
 while ((await servingVersion()) !== first.version) await sleep(100);
 
-const load = fork(join(root, 'bench/tools/serve-load.ts'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+const load = fork(join(root, 'bench/tools/serve-load.ts'), [], { env: { ...process.env, ...PROJECT_ENV }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
 const waitFor = (type: string) =>
   new Promise<Record<string, unknown>>((resolve, reject) => {
     const on = (m: Record<string, unknown>) => {

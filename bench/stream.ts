@@ -14,10 +14,7 @@ import { parseArgs } from 'node:util';
 import { createKafkaEventLog } from '../src/adapters/kafka/kafka-event-log.js';
 import { createRedisOnlineStore } from '../src/adapters/redis/redis-online-store.js';
 import type { AnyEvent } from '../src/events/event-types.js';
-import { createSchemaRegistry } from '../src/events/schema-registry.js';
-import { createTopics, topicSpecs } from '../src/events/topics.js';
-import { compileGroup } from '../src/features/definitions.js';
-import { REFERENCE_GROUPS } from '../src/features/reference.js';
+import { topicSpecs } from '../src/events/topics.js';
 import { generateEvents } from '../src/ingest/generator.js';
 import { createEventProducer } from '../src/ingest/producer.js';
 import { Metrics } from '../src/observability/metrics.js';
@@ -25,6 +22,7 @@ import { SILENT_LOGGER } from '../src/ports/logger.js';
 import { FeatureReader } from '../src/serving/feature-reader.js';
 import { createStreamKeys } from '../src/streaming/stream-keys.js';
 import { startStream } from '../src/streaming/stream-processor.js';
+import { GROUPS, projectRegistry, projectTopics } from './project.js';
 
 const { values } = parseArgs({ options: { events: { type: 'string', default: '1000000' }, partitions: { type: 'string', default: '4' }, 'fresh-seconds': { type: 'string', default: '20' } } });
 const target = Number(values.events);
@@ -37,10 +35,10 @@ if (!libs) throw new Error('run through bench/run.sh');
 
 const log = createKafkaEventLog({ brokers, clientId: 'tessera-bench', logger: SILENT_LOGGER });
 const store = createRedisOnlineStore({ url: redisUrl });
-const registry = createSchemaRegistry();
-const groups = REFERENCE_GROUPS.map(compileGroup);
+const registry = projectRegistry();
+const groups = GROUPS;
 const prefix = `benchst${Date.now().toString(36)}`;
-const topics = createTopics(prefix);
+const topics = projectTopics(prefix);
 await log.ensureTopics(topicSpecs(topics, partitions));
 const producer = createEventProducer({ log, registry, topics, clock: Date.now });
 const pct = (xs: number[], p: number) => {
@@ -78,7 +76,7 @@ const info = execFileSync('redis-cli', ['-p', redisPort, 'info', 'memory'], { en
 const usedMemory = Number(/used_memory:(\d+)/.exec(info)?.[1]);
 
 // 3. freshness at half the sustained rate: a live consumer, a paced producer, produce -> applied
-const freshTopics = createTopics(`${prefix}f`);
+const freshTopics = projectTopics(`${prefix}f`);
 await log.ensureTopics(topicSpecs(freshTopics, partitions));
 const freshProducer = createEventProducer({ log, registry, topics: freshTopics, clock: Date.now });
 const freshness: number[] = [];

@@ -25,8 +25,6 @@ import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { AnyEvent } from '../src/events/event-types.js';
-import { compileGroup } from '../src/features/definitions.js';
-import { REFERENCE_GROUPS } from '../src/features/reference.js';
 import { importTaobao } from '../src/ingest/importers/taobao.js';
 import { JoinState } from '../src/joiner/join-state.js';
 import { createFm } from '../src/models/fm.js';
@@ -39,6 +37,7 @@ import { DEFAULT_LABEL_RULE } from '../src/samples/labels.js';
 import { featureSpec, type Sample } from '../src/samples/sample.js';
 import { auc, logloss } from '../src/training/evaluation.js';
 import { createFeatureTransform } from '../src/training/feature-transform.js';
+import { GROUPS } from './project.js';
 
 const { values } = parseArgs({
   options: {
@@ -69,7 +68,7 @@ const dayOf = (t: number): string => new Date(t + SHANGHAI_OFFSET_MS).toISOStrin
 // ---------------------------------------------------------------------------------------------
 // samples: importer -> joiner core, in event-time order
 
-const groups = REFERENCE_GROUPS.map(compileGroup);
+const groups = GROUPS;
 const spec = featureSpec(groups);
 const t0 = performance.now();
 const activity: AnyEvent[] = [];

@@ -9,6 +9,11 @@ if (!existsSync(fileURLToPath(cli))) {
   process.stderr.write('tessera: dist/ is missing; run `npm install` (or `npm run build`) in the project first\n');
   process.exit(1);
 }
+// a reader that stops early (`tessera features list | head`) ends the output, not the process with a stack trace
+process.stdout.on('error', (err) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
 const { main } = await import(cli.href);
 const code = await main(process.argv.slice(2));
 process.exitCode = code;

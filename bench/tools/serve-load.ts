@@ -27,11 +27,10 @@
 import { Agent, request as httpRequest } from 'node:http';
 import { Redis } from 'ioredis';
 import { sendRead } from '../../src/adapters/redis/redis-online-store.js';
-import { compileGroup } from '../../src/features/definitions.js';
-import { REFERENCE_GROUPS } from '../../src/features/reference.js';
 import type { OnlineStore, ReadQuery, ReadValue } from '../../src/ports/online-store.js';
 import { FeatureReader } from '../../src/serving/feature-reader.js';
 import { createStreamKeys } from '../../src/streaming/stream-keys.js';
+import { GROUPS } from '../project.js';
 
 interface Init {
   type: 'init';
@@ -86,7 +85,7 @@ async function recordReads(o: Init): Promise<ReadQuery[][]> {
     }
   };
   const recorder = { read: async (queries: readonly ReadQuery[]) => ((last = queries), queries.map(empty)) } as unknown as OnlineStore;
-  const reader = new FeatureReader({ store: recorder, keys: createStreamKeys(o.prefix), groups: REFERENCE_GROUPS.map(compileGroup), clock: Date.now });
+  const reader = new FeatureReader({ store: recorder, keys: createStreamKeys(o.prefix), groups: GROUPS, clock: Date.now });
   const reads: ReadQuery[][] = [];
   for (let i = 0; i < POOL; i++) {
     const r = requestOf(i, o);

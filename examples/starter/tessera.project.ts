@@ -1,7 +1,7 @@
 /**
  * A feature project, as `tessera init` writes it: rename the events, add your own, and change the
  * groups to the features your models need. Every field is described in Tessera's
- * docs/project-reference.md. Check it with `tessera plan`; Tessera's commands run on it with
+ * docs/project-reference.md. Check it with `tessera features list`; Tessera's commands run on it with
  * `--project <this folder>` or TESSERA_PROJECT.
  */
 import { count, defineProject, lastK, smoothedRatio, sum } from 'tessera/project';

@@ -1,6 +1,6 @@
-import type { AnyEvent, Context } from '../../src/events/event-types.js';
-import { compileGroup, days, hours, minutes, type CompiledGroup, type FeatureGroupDef } from '../../src/features/definitions.js';
-import { REFERENCE_GROUPS } from '../../src/features/reference.js';
+import type { AnyEvent, Context, ReferenceEvent } from '../../src/events/event-types.js';
+import { days, hours, minutes, type CompiledGroup, type FeatureGroupDef } from '../../src/features/definitions.js';
+import { compileRef, REFERENCE_GROUPS } from './reference.js';
 import { aggregatorFor, type AggState, type FeatureValue } from '../../src/features/aggregators.js';
 import { eventUpdates } from '../../src/features/event-input.js';
 import type { EntityDump } from '../../src/streaming/batch-view.js';
@@ -26,7 +26,8 @@ export const ALL_OPS_GROUP: FeatureGroupDef = {
   ],
 };
 
-export const TEST_GROUPS: readonly CompiledGroup[] = [...REFERENCE_GROUPS, ALL_OPS_GROUP].map(compileGroup);
+/** The reference project's groups and {@link ALL_OPS_GROUP}, compiled against its event types. */
+export const TEST_GROUPS: readonly CompiledGroup[] = [...REFERENCE_GROUPS, compileRef(ALL_OPS_GROUP)];
 
 const CONTEXT: Context = { device: 'ios', os: 'ios', country: 'CN', city: 'Shanghai', page: 'home', timezone: 'Asia/Shanghai' };
 
@@ -39,7 +40,7 @@ export function randomStream(seed: number, n: number, options: { start?: number;
   const start = options.start ?? Date.UTC(2026, 0, 5);
   const span = options.spanMs ?? days(3);
   const disorder = options.disorderMs ?? minutes(5);
-  const events: AnyEvent[] = [];
+  const events: ReferenceEvent[] = [];
   for (let i = 0; i < n; i++) {
     const t = start + Math.floor(rng.uniform(0, span));
     const userId = `u${rng.int(0, 4)}`;
@@ -54,7 +55,7 @@ export function randomStream(seed: number, n: number, options: { start?: number;
   // arrival order: by time plus a bounded random delay
   const arrival = events.map((e) => ({ e, at: e.eventTime + rng.uniform(0, disorder) }));
   arrival.sort((a, b) => a.at - b.at);
-  const out = arrival.map((a) => a.e);
+  const out: AnyEvent[] = arrival.map((a) => a.e);
   const dupRate = options.dupRate ?? 0.1;
   const dups: AnyEvent[] = [];
   for (const e of out) if (rng.bernoulli(dupRate)) dups.push(e);

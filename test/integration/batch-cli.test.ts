@@ -3,6 +3,7 @@ import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createChdbOfflineStore } from '../../src/adapters/chdb/chdb-offline-store.js';
 import { main } from '../../src/app/cli.js';
+import { TEST_PROJECT_ENV } from '../helpers/env.js';
 import { sampleEvents, tempDir } from '../helpers/pipeline.js';
 import { loadRawEvents } from './batch-fixtures.js';
 
@@ -20,6 +21,7 @@ describe('tessera batch samples (chDB)', () => {
     } finally {
       await store.close();
     }
+    Object.assign(process.env, TEST_PROJECT_ENV);
     process.env.TESSERA_CHDB_PATH = path;
     delete process.env.TESSERA_CLICKHOUSE_URL;
     process.env.TESSERA_LOG_LEVEL = 'error';

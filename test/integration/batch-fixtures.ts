@@ -1,14 +1,15 @@
-import type { AnyEvent, Click, Context, EventType, Impression, Order } from '../../src/events/event-types.js';
+import type { AnyEvent, Click, Context, EventType, Impression, Order, ReferenceEvent, TypedEvent } from '../../src/events/event-types.js';
 import { contextFeatures } from '../../src/features/context.js';
-import { days, hours, minutes, toCompiled, type CompiledGroup, type FeatureGroupDef } from '../../src/features/definitions.js';
+import { days, hours, minutes, type CompiledGroup } from '../../src/features/definitions.js';
 import type { FeatureValue } from '../../src/features/aggregators.js';
 import { oracleFeatures } from '../../src/features/oracle.js';
 import { Rng } from '../../src/ingest/rng.js';
 import type { OfflineStore } from '../../src/ports/offline-store.js';
 import type { Sample } from '../../src/samples/sample.js';
 import { prepareRawStore } from '../../src/sink/raw-sink.js';
-import { rawTable, toRawRow } from '../../src/sink/raw-tables.js';
+import { createRawRowMapper, rawTable } from '../../src/sink/raw-tables.js';
 import { sameFeatures } from '../helpers/feature-streams.js';
+import { REFERENCE_CATALOG } from '../helpers/reference.js';
 
 /**
  * Shared pieces of the batch integration tests: loading events the way the sink stores them,
@@ -22,7 +23,8 @@ import { sameFeatures } from '../helpers/feature-streams.js';
  * collapsed by the tables' `FINAL` reads, as in production.
  */
 export async function loadRawEvents(store: OfflineStore, events: readonly AnyEvent[], chunk = 5000): Promise<void> {
-  await prepareRawStore(store);
+  await prepareRawStore(store, REFERENCE_CATALOG);
+  const toRawRow = createRawRowMapper(REFERENCE_CATALOG);
   let offset = 0;
   for (let i = 0; i < events.length; i += chunk) {
     const byType = new Map<EventType, Record<string, unknown>[]>();
@@ -37,7 +39,7 @@ export async function loadRawEvents(store: OfflineStore, events: readonly AnyEve
 
 /** Drops every raw table (the next load recreates them). */
 export async function dropRawTables(store: OfflineStore): Promise<void> {
-  for (const type of ['impression', 'click', 'order', 'item_profile', 'user_profile'] as const) await store.command(`DROP TABLE IF EXISTS ${rawTable(type)}`);
+  for (const type of REFERENCE_CATALOG.types) await store.command(`DROP TABLE IF EXISTS ${rawTable(type)}`);
 }
 
 const ZONES = ['Asia/Shanghai', 'America/New_York', 'Europe/London', 'UTC', 'UTC+5:30', 'Asia/Kolkata', 'Not/AZone', null] as const;
@@ -66,11 +68,11 @@ function context(rng: Rng): Context {
  * window's edges, item profiles, several events at the same ms, out of arrival order, and `dupRate`
  * of the events sent twice.
  */
-export function sampleStream(seed: number, requests: number, options: { start?: number; spanMs?: number; dupRate?: number; maxSlate?: number } = {}): AnyEvent[] {
+export function sampleStream(seed: number, requests: number, options: { start?: number; spanMs?: number; dupRate?: number; maxSlate?: number } = {}): ReferenceEvent[] {
   const rng = new Rng(seed, 'batch-sample-stream');
   const start = options.start ?? Date.UTC(2026, 2, 27, 12);
   const span = options.spanMs ?? days(3);
-  const events: AnyEvent[] = [];
+  const events: ReferenceEvent[] = [];
   let n = 0;
   const id = () => `b${seed}-${n++}`;
   for (let i = 0; i < 12; i++) {
@@ -106,7 +108,7 @@ export function sampleStream(seed: number, requests: number, options: { start?: 
   // arrival order differs from time order, and some events are sent twice
   const shuffled = events.map((e) => ({ e, at: e.eventTime + rng.uniform(0, minutes(20)) })).sort((a, b) => a.at - b.at).map((x) => x.e);
   const dupRate = options.dupRate ?? 0.08;
-  const out: AnyEvent[] = [];
+  const out: ReferenceEvent[] = [];
   for (const e of shuffled) {
     out.push(e);
     if (rng.bernoulli(dupRate)) out.push({ ...e });
@@ -115,7 +117,7 @@ export function sampleStream(seed: number, requests: number, options: { start?: 
 }
 
 /** The first occurrence of every eventId (what `FINAL` keeps of producer duplicates). */
-export function dedupe(events: readonly AnyEvent[]): AnyEvent[] {
+export function dedupe<E extends AnyEvent>(events: readonly E[]): E[] {
   const seen = new Set<string>();
   return events.filter((e) => (seen.has(e.eventId) ? false : (seen.add(e.eventId), true)));
 }
@@ -135,15 +137,15 @@ export interface ExpectedSample {
  * start when it has none), then the context features.
  */
 export function expectedSamples(
-  events: readonly AnyEvent[],
-  groups: readonly (FeatureGroupDef | CompiledGroup)[],
+  events: readonly ReferenceEvent[],
+  groups: readonly CompiledGroup[],
   range: { from: number; to: number; completeThrough: number; clickWindowMs?: number; orderWindowMs?: number },
 ): ExpectedSample[] {
   const clickW = range.clickWindowMs ?? minutes(30);
   const orderW = range.orderWindowMs ?? hours(24);
   const all = dedupe(events);
-  const clicks = all.filter((e): e is Click & { type: 'click' } => e.type === 'click');
-  const orders = all.filter((e): e is Order & { type: 'order' } => e.type === 'order');
+  const clicks = all.filter((e): e is TypedEvent<'click'> => e.type === 'click');
+  const orders = all.filter((e): e is TypedEvent<'order'> => e.type === 'order');
   const out: ExpectedSample[] = [];
   for (const e of all) {
     if (e.type !== 'impression') continue;
@@ -152,8 +154,7 @@ export function expectedSamples(
     const clickLabel = clicks.some((c) => c.requestId === e.requestId && c.itemId === e.itemId && c.eventTime >= t && c.eventTime <= t + clickW) ? 1 : 0;
     const orderLabel = orders.some((o) => o.userId === e.userId && o.itemId === e.itemId && o.eventTime >= t && o.eventTime <= t + orderW) ? 1 : 0;
     const features: Record<string, FeatureValue> = {};
-    for (const g of groups) {
-      const group = toCompiled(g);
+    for (const group of groups) {
       const record = e as unknown as Record<string, unknown>;
       const parts = group.entity.keyFields.map((f) => record[f]);
       const key = parts.some((p) => p === undefined || p === null || p === '') ? null : parts.join(':');

@@ -1,17 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createChdbOfflineStore, type ChdbOfflineStore } from '../../src/adapters/chdb/chdb-offline-store.js';
 import { BatchError } from '../../src/batch/batch-errors.js';
-import { TEMP_TABLE_PREFIX, buildSamples, dropStaleTempTables } from '../../src/batch/build-samples.js';
+import { TEMP_TABLE_PREFIX, buildSamples as buildSamplesOf, dropStaleTempTables, type BuildSamplesDeps, type BuildSamplesOptions } from '../../src/batch/build-samples.js';
 import { readSamples } from '../../src/batch/read-samples.js';
-import type { AnyEvent, Context } from '../../src/events/event-types.js';
-import { days, hours, minutes, type FeatureGroupDef } from '../../src/features/definitions.js';
-import { REFERENCE_GROUPS } from '../../src/features/reference.js';
+import type { Context, ReferenceEvent } from '../../src/events/event-types.js';
+import { days, hours, minutes, type CompiledGroup } from '../../src/features/definitions.js';
 import type { Sample } from '../../src/samples/sample.js';
-import { ALL_OPS_GROUP } from '../helpers/feature-streams.js';
+import { ALL_OPS_GROUP as ALL_OPS_DEF } from '../helpers/feature-streams.js';
+import { compileRef, REFERENCE_CATALOG, REFERENCE_GROUPS } from '../helpers/reference.js';
 import { dedupe, dropRawTables, expectedSamples, loadRawEvents, sampleDiff, sampleStream } from './batch-fixtures.js';
 
 /** An entity read from item profiles (query rows come from impressions, events from another table). */
-const PROFILE_GROUP: FeatureGroupDef = {
+const PROFILE_GROUP: CompiledGroup = compileRef({
   name: 'item_profile',
   entity: { name: 'profile', keyFields: ['itemId'] },
   aggregations: [
@@ -22,17 +22,17 @@ const PROFILE_GROUP: FeatureGroupDef = {
     { source: 'item_profile', op: 'count' },
     { source: 'item_profile', op: 'sum', field: 'price', windowsMs: [days(1)] },
   ],
-};
+});
 
 /** An entity impressions cannot name (orders only): every sample gets its cold-start values. */
-const ORDER_GROUP: FeatureGroupDef = {
+const ORDER_GROUP: CompiledGroup = compileRef({
   name: 'by_order',
   entity: { name: 'by_order', keyFields: ['orderId'] },
   aggregations: [{ source: 'order', op: 'count', windowsMs: [hours(1)] }],
-};
+});
 
 /** Windowed and lifetime counts, integer sums and averages on the user x category entity (fast path through a non-impression key). */
-const CATEGORY_GROUP: FeatureGroupDef = {
+const CATEGORY_GROUP: CompiledGroup = compileRef({
   name: 'cat',
   entity: { name: 'cat', keyFields: ['userId', 'categoryId'] },
   aggregations: [
@@ -43,11 +43,18 @@ const CATEGORY_GROUP: FeatureGroupDef = {
     { source: 'order', op: 'max', field: 'amount' },
     { source: 'order', op: 'avg', field: 'amount' },
   ],
-};
+});
 
-const ALL_GROUPS: readonly FeatureGroupDef[] = [...REFERENCE_GROUPS, ALL_OPS_GROUP, PROFILE_GROUP, ORDER_GROUP, CATEGORY_GROUP];
+const ALL_OPS_GROUP: CompiledGroup = compileRef(ALL_OPS_DEF);
 
-async function readAll(store: ChdbOfflineStore, from: number, to: number, groups: readonly FeatureGroupDef[], table?: string, pageSize?: number): Promise<Sample[]> {
+const ALL_GROUPS: readonly CompiledGroup[] = [...REFERENCE_GROUPS, ALL_OPS_GROUP, PROFILE_GROUP, ORDER_GROUP, CATEGORY_GROUP];
+
+/** buildSamples on the reference project: its catalog, and its groups unless others are given. */
+function buildSamples(deps: BuildSamplesDeps, options: Omit<BuildSamplesOptions, 'catalog' | 'groups'> & { groups?: readonly CompiledGroup[] }) {
+  return buildSamplesOf(deps, { catalog: REFERENCE_CATALOG, groups: REFERENCE_GROUPS, ...options });
+}
+
+async function readAll(store: ChdbOfflineStore, from: number, to: number, groups: readonly CompiledGroup[], table?: string, pageSize?: number): Promise<Sample[]> {
   const out: Sample[] = [];
   for await (const s of readSamples(store, { from, to, groups, ...(table ? { table } : {}), ...(pageSize ? { pageSize } : {}) })) out.push(s);
   return out;
@@ -141,10 +148,10 @@ describe('batch samples == naive rule and oracle (chDB)', () => {
     await store.command('DROP TABLE IF EXISTS samples');
     const t = Date.UTC(2026, 0, 6, 10, 0, 0);
     const ctx: Context = { device: 'ios', os: null, country: null, city: null, page: 'home', timezone: 'Asia/Shanghai' };
-    const imp = (id: string, at: number, requestId: string, itemId: string, userId = 'u1', categoryId: string | null = 'c1'): AnyEvent => ({ type: 'impression', eventId: id, eventTime: at, requestId, userId, itemId, categoryId, position: 0, context: ctx });
-    const click = (id: string, at: number, requestId: string, itemId: string, userId = 'u1'): AnyEvent => ({ type: 'click', eventId: id, eventTime: at, requestId, userId, itemId, categoryId: 'c1', position: 0, context: ctx });
-    const order = (id: string, at: number, itemId: string, userId = 'u1'): AnyEvent => ({ type: 'order', eventId: id, eventTime: at, orderId: `o-${id}`, requestId: null, userId, itemId, categoryId: 'c1', amount: 10.25, currency: 'USD', quantity: 1, context: ctx });
-    const events: AnyEvent[] = [
+    const imp = (id: string, at: number, requestId: string, itemId: string, userId = 'u1', categoryId: string | null = 'c1'): ReferenceEvent => ({ type: 'impression', eventId: id, eventTime: at, requestId, userId, itemId, categoryId, position: 0, context: ctx });
+    const click = (id: string, at: number, requestId: string, itemId: string, userId = 'u1'): ReferenceEvent => ({ type: 'click', eventId: id, eventTime: at, requestId, userId, itemId, categoryId: 'c1', position: 0, context: ctx });
+    const order = (id: string, at: number, itemId: string, userId = 'u1'): ReferenceEvent => ({ type: 'order', eventId: id, eventTime: at, orderId: `o-${id}`, requestId: null, userId, itemId, categoryId: 'c1', amount: 10.25, currency: 'USD', quantity: 1, context: ctx });
+    const events: ReferenceEvent[] = [
       // history: two earlier clicks and an impression of u1
       click('h1', t - hours(2), 'old', 'i9'),
       click('h2', t - minutes(5), 'old2', 'i8'),
@@ -235,19 +242,19 @@ describe('batch samples == naive rule and oracle (chDB)', () => {
   it('last and last_k order values of equal times like the core, non-ASCII included', async () => {
     await dropRawTables(store);
     await store.command('DROP TABLE IF EXISTS samples_text');
-    const group: FeatureGroupDef = {
+    const group: CompiledGroup = compileRef({
       name: 'text',
       entity: { name: 'text', keyFields: ['userId'] },
       aggregations: [
         { source: 'click', op: 'last_k', field: 'itemId', k: 3 },
         { source: 'click', op: 'last', field: 'itemId' },
       ],
-    };
+    });
     const t = Date.UTC(2026, 0, 6, 9);
     const ctx: Context = { device: null, os: null, country: null, city: null, page: null, timezone: null };
     // UTF-8 byte order and JavaScript's UTF-16 order disagree on U+E000.. versus astral characters
     const items = ['a', 'é', '\uE000x', '😀', 'z', 'Z', 'b'];
-    const events: AnyEvent[] = [];
+    const events: ReferenceEvent[] = [];
     items.forEach((itemId, j) => events.push({ type: 'click', eventId: `c${j}`, eventTime: t + (j < 4 ? 0 : 1000), requestId: `r${j}`, userId: 'u1', itemId, categoryId: null, position: null, context: ctx }));
     events.push({ type: 'impression', eventId: 'i1', eventTime: t + 500, requestId: 'q1', userId: 'u1', itemId: 'x', categoryId: null, position: 0, context: ctx });
     events.push({ type: 'impression', eventId: 'i2', eventTime: t + 2000, requestId: 'q2', userId: 'u1', itemId: 'x', categoryId: null, position: 0, context: ctx });

@@ -8,10 +8,10 @@ import { readSamples } from '../../src/batch/read-samples.js';
 import { recomputeStates } from '../../src/batch/recompute.js';
 import { days, hours } from '../../src/features/definitions.js';
 import { oracleFeatures } from '../../src/features/oracle.js';
-import { REFERENCE_GROUPS, USER_GROUP } from '../../src/features/reference.js';
 import { assembleGroup } from '../../src/features/window-assembly.js';
 import type { Sample } from '../../src/samples/sample.js';
 import { sameFeatures } from '../helpers/feature-streams.js';
+import { REFERENCE_CATALOG, REFERENCE_GROUPS, USER_GROUP } from '../helpers/reference.js';
 import { expectedSamples, loadRawEvents, sampleDiff, sampleStream } from './batch-fixtures.js';
 
 /**
@@ -39,11 +39,11 @@ describe('batch layer through the ClickHouse server adapter (on chDB)', () => {
     const completeThrough = Math.max(...events.map((e) => e.eventTime));
     const from = start;
     const to = start + days(1);
-    const r = await buildSamples({ offline: store }, { from, to });
+    const r = await buildSamples({ offline: store }, { from, to, catalog: REFERENCE_CATALOG, groups: REFERENCE_GROUPS });
     const want = expectedSamples(events, REFERENCE_GROUPS, { from, to, completeThrough });
     expect(r.samples).toBe(want.length);
     const got: Sample[] = [];
-    for await (const s of readSamples(store, { from, to, pageSize: 17 })) got.push(s);
+    for await (const s of readSamples(store, { from, to, groups: REFERENCE_GROUPS, pageSize: 17 })) got.push(s);
     const byId = new Map(want.map((w) => [w.impression.eventId, w]));
     expect(got.length).toBe(want.length);
     for (const s of got) {
@@ -51,7 +51,7 @@ describe('batch layer through the ClickHouse server adapter (on chDB)', () => {
       if (diff !== null) expect.fail(`${s.impressionId}: ${diff}`);
     }
     // a rerun over the same range replaces it
-    await buildSamples({ offline: store }, { from, to });
+    await buildSamples({ offline: store }, { from, to, catalog: REFERENCE_CATALOG, groups: REFERENCE_GROUPS });
     expect(await store.query('SELECT count() AS n FROM samples')).toEqual([{ n: want.length }]);
 
     const until = start + hours(30);

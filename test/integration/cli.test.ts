@@ -2,18 +2,19 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createKafkaEventLog } from '../../src/adapters/kafka/kafka-event-log.js';
-import { createTopics, topicSpecs } from '../../src/events/topics.js';
+import { topicSpecs } from '../../src/events/topics.js';
 import { SILENT_LOGGER } from '../../src/ports/logger.js';
-import { TEST_KAFKA_BROKERS, TEST_REDIS_URL, randomName } from '../helpers/env.js';
+import { TEST_KAFKA_BROKERS, TEST_PROJECT_ENV, TEST_REDIS_URL, randomName } from '../helpers/env.js';
 import { exited, spawnTessera, tempDir } from '../helpers/pipeline.js';
+import { referenceTopics } from '../helpers/reference.js';
 
 /** The compiled `tessera` binary, end to end, on the real broker and chDB. */
 describe('tessera CLI on the real services', () => {
   const log = createKafkaEventLog({ brokers: TEST_KAFKA_BROKERS, clientId: 'tessera-test', logger: SILENT_LOGGER });
   const prefix = randomName('cli');
-  const topics = createTopics(prefix);
+  const topics = referenceTopics(prefix);
   const dir = tempDir();
-  const env = { TESSERA_KAFKA_BROKERS: TEST_KAFKA_BROKERS.join(','), TESSERA_TOPIC_PREFIX: prefix, TESSERA_CHDB_PATH: join(dir, 'chdb'), TESSERA_PARTITIONS: '2' };
+  const env = { ...TEST_PROJECT_ENV, TESSERA_KAFKA_BROKERS: TEST_KAFKA_BROKERS.join(','), TESSERA_TOPIC_PREFIX: prefix, TESSERA_CHDB_PATH: join(dir, 'chdb'), TESSERA_PARTITIONS: '2' };
 
   afterAll(async () => {
     await log.deleteTopics(topicSpecs(topics, 2).map((s) => s.name));
@@ -93,6 +94,7 @@ describe('tessera CLI on the real services', () => {
 
   it('demo runs the whole chain on embedded defaults: raw store, dead letters, features, samples, models, serving', async () => {
     const demo = spawnTessera(['demo', '--source', 'generator', '--events', '3000', '--users', '50', '--items', '200'], {
+      ...TEST_PROJECT_ENV,
       TESSERA_CHDB_PATH: join(dir, 'demo-chdb'),
       TESSERA_MODEL_DIR: join(dir, 'demo-models'),
       TESSERA_KAFKA_BROKERS: '',
@@ -105,10 +107,11 @@ describe('tessera CLI on the real services', () => {
     expect(out).toMatch(/dead letters: EVENT_TIME_OUT_OF_RANGE 1, MISSING_ID 1, UNDECODABLE 1, UNKNOWN_FINGERPRINT 1/);
     expect(out).toMatch(/streaming features: applied \d+ events \(0 duplicates, 0 late\)/);
     expect(out).toMatch(/user_ctr_7d\s+0\.\d+/);
-    // samples, both models trained and published, the service ranking over HTTP
+    // samples, the project's models (examples/reference: fm, wide_deep, lr) trained and published, the service ranking over HTTP
     expect(out).toMatch(/point-in-time samples: [1-9]\d* of 3000 impressions/);
-    expect(out).toMatch(/fm\s+progressive AUC 0\.\d+, logloss 0\.\d+, [1-9] version\(s\) published \(v\d{6}-/);
-    expect(out).toMatch(/wide-deep\s+progressive AUC 0\.\d+/);
+    expect(out).toMatch(/fm \(fm\)\s+progressive AUC 0\.\d+, logloss 0\.\d+, [1-9] version\(s\) published \(v\d{6}-/);
+    expect(out).toMatch(/wide_deep \(wide-deep\)\s+progressive AUC 0\.\d+, logloss 0\.\d+, [1-9] version\(s\) published \(v\d{6}-/);
+    expect(out).toMatch(/lr \(lr\)\s+progressive AUC 0\.\d+, logloss 0\.\d+, [1-9] version\(s\) published \(v\d{6}-/);
     expect(out).toMatch(/ranking service on http:\/\/127\.0\.0\.1:\d+\/v1\/rank \(model demo-fm v\d{6}-/);
     expect(out).toMatch(/serving\s+20\d requests of \d+ candidates in-process over HTTP: p50 [\d.]+ ms, p99 [\d.]+ ms/);
   });

@@ -5,10 +5,8 @@ import { createRedisOnlineStore } from '../../src/adapters/redis/redis-online-st
 import { checkFeatureConsistency, checkSampleConsistency } from '../../src/batch/consistency.js';
 import { recomputeStates } from '../../src/batch/recompute.js';
 import type { AnyEvent } from '../../src/events/event-types.js';
-import { createSchemaRegistry } from '../../src/events/schema-registry.js';
-import { createTopics, topicSpecs } from '../../src/events/topics.js';
-import { compileGroup, days, hours, minutes } from '../../src/features/definitions.js';
-import { REFERENCE_GROUPS } from '../../src/features/reference.js';
+import { topicSpecs } from '../../src/events/topics.js';
+import { days, hours, minutes } from '../../src/features/definitions.js';
 import { createEventProducer } from '../../src/ingest/producer.js';
 import { Metrics } from '../../src/observability/metrics.js';
 import { SILENT_LOGGER } from '../../src/ports/logger.js';
@@ -20,6 +18,7 @@ import { createStreamKeys } from '../../src/streaming/stream-keys.js';
 import { startStream } from '../../src/streaming/stream-processor.js';
 import { TEST_REDIS_URL, randomName } from '../helpers/env.js';
 import { randomStream } from '../helpers/feature-streams.js';
+import { REFERENCE_CATALOG, REFERENCE_GROUPS, referenceRegistry, referenceTopics } from '../helpers/reference.js';
 import { loadRawEvents } from './batch-fixtures.js';
 import { buildSamples } from '../../src/batch/build-samples.js';
 import { readSamples } from '../../src/batch/read-samples.js';
@@ -30,7 +29,7 @@ import { labelRule } from '../../src/samples/labels.js';
 import { featureSpec } from '../../src/samples/sample.js';
 import { joinStream } from '../unit/joiner/join-streams.js';
 
-const GROUPS = REFERENCE_GROUPS.map(compileGroup);
+const GROUPS = REFERENCE_GROUPS;
 const START = Date.UTC(2026, 0, 5);
 
 /**
@@ -53,8 +52,8 @@ describe('check consistency: Redis (stream + lambda) vs chDB (batch)', () => {
     const all = [...onTime, ...tooLate];
     await loadRawEvents(offline, all);
     const log = new MemoryEventLog();
-    const topics = createTopics(prefix);
-    const registry = createSchemaRegistry();
+    const topics = referenceTopics(prefix);
+    const registry = referenceRegistry();
     await log.ensureTopics(topicSpecs(topics, 3));
     await createEventProducer({ log, registry, topics, clock: Date.now }).send(all);
     const metrics = new Metrics();
@@ -119,8 +118,8 @@ describe('check consistency: Redis (stream + lambda) vs chDB (batch)', () => {
     {
       await loadRawEvents(chdb, events);
       const log = new MemoryEventLog();
-      const topics = createTopics(`${prefix}j`);
-      const registry = createSchemaRegistry();
+      const topics = referenceTopics(`${prefix}j`);
+      const registry = referenceRegistry();
       await log.ensureTopics(topicSpecs(topics, 3));
       await createEventProducer({ log, registry, topics, clock: Date.now }).send(events);
       await startJoiner(
@@ -132,9 +131,9 @@ describe('check consistency: Redis (stream + lambda) vs chDB (batch)', () => {
       const completeThrough = Math.max(...events.map((e) => e.eventTime)) - minutes(10);
       const from = Math.min(...events.map((e) => e.eventTime));
       const to = Math.max(...events.map((e) => e.eventTime)) + 1;
-      await buildSamples({ offline: chdb }, { from, to, rule, completeThrough });
+      await buildSamples({ offline: chdb }, { from, to, catalog: REFERENCE_CATALOG, groups: GROUPS, rule, completeThrough });
       const batch: Sample[] = [];
-      for await (const x of readSamples(chdb, { from, to })) batch.push(x);
+      for await (const x of readSamples(chdb, { from, to, groups: GROUPS })) batch.push(x);
       expect(joined.length).toBeGreaterThan(200);
       const report = checkSampleConsistency(joined, batch);
       expect(report, JSON.stringify({ ...report, features: Object.fromEntries(Object.entries(report.features).filter(([, a]) => a.mismatches > 0)) }).slice(0, 3000)).toMatchObject({ missingInJoiner: 0, missingInBatch: 0, totalMismatches: 0 });

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { createChdbOfflineStore } from '../../src/adapters/chdb/chdb-offline-store.js';
 import { Rng } from '../../src/ingest/rng.js';
 import { JOB_PARTITIONS_TABLE, JOB_RUNS_TABLE } from '../../src/jobs/offline-job-ledger.js';
+import { TEST_PROJECT_ENV } from '../helpers/env.js';
 import { TESSERA_BIN, tempDir } from '../helpers/pipeline.js';
 
 /**
@@ -102,7 +103,7 @@ describe('tessera jobs run: killed part-way and rerun', () => {
   mkdirSync(jobsDir);
   writeFileSync(join(jobsDir, 'crashy.mjs'), jobModule('crashy', 'out_crashy'));
   writeFileSync(join(jobsDir, 'clean.mjs'), jobModule('clean', 'out_clean'));
-  const env = { TESSERA_CHDB_PATH: join(dir, 'chdb'), TESSERA_JOBS_DIR: jobsDir, TESSERA_CLICKHOUSE_URL: '' };
+  const env = { ...TEST_PROJECT_ENV, TESSERA_CHDB_PATH: join(dir, 'chdb'), TESSERA_JOBS_DIR: jobsDir, TESSERA_CLICKHOUSE_URL: '' };
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('ends with the output of a clean run, without redoing finished partitions', async () => {

@@ -16,6 +16,7 @@ import type { OfflineStore } from '../../src/ports/offline-store.js';
 import { SILENT_LOGGER } from '../../src/ports/logger.js';
 import type { Sample } from '../../src/samples/sample.js';
 import { tempDir } from '../helpers/pipeline.js';
+import { REFERENCE_CATALOG, REFERENCE_GROUPS, REFERENCE_PROJECT } from '../helpers/reference.js';
 import { loadRawEvents, sampleStream } from './batch-fixtures.js';
 
 /**
@@ -31,7 +32,7 @@ const RANGE = { from: START, to: START + 6 * H };
 
 describe('hourly-samples job on chDB', () => {
   const dir = tempDir('tessera-jobs-samples-');
-  const rt = new Runtime(loadConfig({ TESSERA_CHDB_PATH: join(dir, 'chdb') }), { logger: SILENT_LOGGER });
+  const rt = new Runtime(loadConfig({ TESSERA_CHDB_PATH: join(dir, 'chdb') }), REFERENCE_PROJECT, { logger: SILENT_LOGGER });
   let store: OfflineStore;
   let def: JobDefinition;
   let opts: RunJobOptions;
@@ -52,7 +53,7 @@ describe('hourly-samples job on chDB', () => {
 
   async function read(table?: string): Promise<Sample[]> {
     const out: Sample[] = [];
-    for await (const s of readSamples(store, { ...RANGE, ...(table ? { table } : {}) })) out.push(s);
+    for await (const s of readSamples(store, { ...RANGE, groups: REFERENCE_GROUPS, ...(table ? { table } : {}) })) out.push(s);
     return out.sort((a, b) => (a.impressionId < b.impressionId ? -1 : 1));
   }
 
@@ -62,7 +63,7 @@ describe('hourly-samples job on chDB', () => {
     expect(report.counts).toMatchObject({ done: 6, skipped: 0 });
     const rows = report.partitions.reduce((n, p) => n + (p.outcome === 'done' ? (p.rows ?? 0) : 0), 0);
 
-    await buildSamples({ offline: store }, { ...RANGE, completeThrough: RANGE.to + 25 * H, table: 'samples_reference' });
+    await buildSamples({ offline: store }, { ...RANGE, catalog: REFERENCE_CATALOG, groups: REFERENCE_GROUPS, completeThrough: RANGE.to + 25 * H, table: 'samples_reference' });
     const reference = await read('samples_reference');
     const byJob = await read();
     expect(reference.length).toBeGreaterThan(100);

@@ -4,6 +4,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createChdbOfflineStore } from '../../src/adapters/chdb/chdb-offline-store.js';
 import { JOB_PARTITIONS_TABLE } from '../../src/jobs/offline-job-ledger.js';
+import { TEST_PROJECT_ENV } from '../helpers/env.js';
 import { TESSERA_BIN, tempDir } from '../helpers/pipeline.js';
 
 /**
@@ -65,7 +66,7 @@ describe('tessera jobs schedule', () => {
   const jobsDir = join(dir, 'jobs');
   mkdirSync(jobsDir);
   writeFileSync(join(jobsDir, 'yearly.mjs'), MODULE);
-  const env = { TESSERA_CHDB_PATH: join(dir, 'chdb'), TESSERA_JOBS_DIR: jobsDir, TESSERA_CLICKHOUSE_URL: '' };
+  const env = { ...TEST_PROJECT_ENV, TESSERA_CHDB_PATH: join(dir, 'chdb'), TESSERA_JOBS_DIR: jobsDir, TESSERA_CLICKHOUSE_URL: '' };
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('catches up the missed firing, stops gracefully on SIGTERM, resumes on the next start', async () => {

@@ -2,10 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKafkaEventLog } from '../../src/adapters/kafka/kafka-event-log.js';
 import { createRedisOnlineStore } from '../../src/adapters/redis/redis-online-store.js';
 import type { AnyEvent } from '../../src/events/event-types.js';
-import { createSchemaRegistry } from '../../src/events/schema-registry.js';
-import { createTopics, topicSpecs, type Topics } from '../../src/events/topics.js';
-import { compileGroup, hours, minutes } from '../../src/features/definitions.js';
-import { REFERENCE_GROUPS } from '../../src/features/reference.js';
+import { topicSpecs, type Topics } from '../../src/events/topics.js';
+import { hours, minutes } from '../../src/features/definitions.js';
 import { createEventProducer } from '../../src/ingest/producer.js';
 import { JoinerFencedError } from '../../src/joiner/checkpoint.js';
 import { readJoinedSamples } from '../../src/joiner/joined-samples.js';
@@ -17,11 +15,12 @@ import { SILENT_LOGGER } from '../../src/ports/logger.js';
 import type { OnlineStore } from '../../src/ports/online-store.js';
 import { labelRule } from '../../src/samples/labels.js';
 import { featureSpec, type Sample } from '../../src/samples/sample.js';
-import { TEST_KAFKA_BROKERS, TEST_REDIS_URL, randomName } from '../helpers/env.js';
+import { TEST_KAFKA_BROKERS, TEST_PROJECT_ENV, TEST_REDIS_URL, randomName } from '../helpers/env.js';
 import { exited, spawnTessera } from '../helpers/pipeline.js';
 import { compareSamples, joinStream, naiveSamples } from '../unit/joiner/join-streams.js';
+import { REFERENCE_GROUPS, referenceRegistry, referenceTopics } from '../helpers/reference.js';
 
-const GROUPS = REFERENCE_GROUPS.map(compileGroup);
+const GROUPS = REFERENCE_GROUPS;
 const RULE = labelRule({ orderWindowMs: hours(4) });
 const LATENESS = minutes(10);
 const PARTITIONS = 3;
@@ -33,7 +32,7 @@ const PARTITIONS = 3;
  * instance started mid-run takes over from a running one, with the same result.
  */
 describe('join: exactly once in effect on real Kafka + Redis', () => {
-  const registry = createSchemaRegistry();
+  const registry = referenceRegistry();
   const base = randomName('jn');
   const prefixes = { clean: `${base}c`, crash: `${base}k`, takeover: `${base}t` };
   let log: EventLog;
@@ -46,7 +45,7 @@ describe('join: exactly once in effect on real Kafka + Redis', () => {
     store = createRedisOnlineStore({ url: TEST_REDIS_URL });
     events = joinStream(41, 700, { orderWindowMs: hours(4), users: 40, items: 60 });
     for (const prefix of Object.values(prefixes)) {
-      const topics = createTopics(prefix);
+      const topics = referenceTopics(prefix);
       await log.ensureTopics(topicSpecs(topics, PARTITIONS));
       const producer = createEventProducer({ log, registry, topics, clock: Date.now });
       for (let i = 0; i < events.length; i += 1000) expect((await producer.send(events.slice(i, i + 1000))).rejected).toEqual([]);
@@ -55,7 +54,7 @@ describe('join: exactly once in effect on real Kafka + Redis', () => {
   afterAll(async () => {
     for (const prefix of Object.values(prefixes)) {
       await store.deleteByPrefix(`${prefix}:`);
-      await log.deleteTopics(topicSpecs(createTopics(prefix), PARTITIONS).map((s) => s.name));
+      await log.deleteTopics(topicSpecs(referenceTopics(prefix), PARTITIONS).map((s) => s.name));
     }
     await store.close();
     await log.close();
@@ -71,7 +70,7 @@ describe('join: exactly once in effect on real Kafka + Redis', () => {
   };
 
   it('a clean run equals the naive join', async () => {
-    const topics = createTopics(prefixes.clean);
+    const topics = referenceTopics(prefixes.clean);
     const { sub, metrics } = run(topics, prefixes.clean);
     await sub.done;
     const read = await readJoinedSamples(log, topics.samples(), { specHash: featureSpec(GROUPS).hash });
@@ -85,8 +84,8 @@ describe('join: exactly once in effect on real Kafka + Redis', () => {
 
   it('`tessera join` stopped with SIGTERM, killed with SIGKILL three times mid-run, then finished, writes the clean run\'s samples', async () => {
     const prefix = prefixes.crash;
-    const topics = createTopics(prefix);
-    const env = { TESSERA_KAFKA_BROKERS: TEST_KAFKA_BROKERS.join(','), TESSERA_REDIS_URL: TEST_REDIS_URL, TESSERA_TOPIC_PREFIX: prefix, TESSERA_PARTITIONS: String(PARTITIONS) };
+    const topics = referenceTopics(prefix);
+    const env = { ...TEST_PROJECT_ENV, TESSERA_KAFKA_BROKERS: TEST_KAFKA_BROKERS.join(','), TESSERA_REDIS_URL: TEST_REDIS_URL, TESSERA_TOPIC_PREFIX: prefix, TESSERA_PARTITIONS: String(PARTITIONS) };
     const args = ['join', '--order-window', '4h', '--max-batch', '25', '--checkpoint-ms', '0'];
     const keys = createJoinerKeys(prefix, 'join');
     const progress = async () => {
@@ -125,7 +124,7 @@ describe('join: exactly once in effect on real Kafka + Redis', () => {
 
   it('an instance started mid-run takes over; the first stops fenced; the samples equal the clean run', async () => {
     const prefix = prefixes.takeover;
-    const topics = createTopics(prefix);
+    const topics = referenceTopics(prefix);
     let batchesA = 0;
     let started!: () => void;
     const underWay = new Promise<void>((r) => (started = r));

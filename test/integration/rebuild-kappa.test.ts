@@ -2,11 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKafkaEventLog } from '../../src/adapters/kafka/kafka-event-log.js';
 import { createRedisOnlineStore } from '../../src/adapters/redis/redis-online-store.js';
 import type { AnyEvent } from '../../src/events/event-types.js';
-import { createSchemaRegistry } from '../../src/events/schema-registry.js';
-import { createTopics, topicSpecs } from '../../src/events/topics.js';
-import { compileGroup, days, type CompiledGroup } from '../../src/features/definitions.js';
+import { topicSpecs } from '../../src/events/topics.js';
+import { days, type CompiledGroup } from '../../src/features/definitions.js';
 import { oracleFeatures } from '../../src/features/oracle.js';
-import { REFERENCE_GROUPS } from '../../src/features/reference.js';
 import { createEventProducer } from '../../src/ingest/producer.js';
 import { Metrics } from '../../src/observability/metrics.js';
 import type { EventLog } from '../../src/ports/event-log.js';
@@ -19,8 +17,9 @@ import { createStreamKeys } from '../../src/streaming/stream-keys.js';
 import { startStream } from '../../src/streaming/stream-processor.js';
 import { TEST_KAFKA_BROKERS, TEST_REDIS_URL, randomName } from '../helpers/env.js';
 import { entitiesOf, randomStream, sameFeatures } from '../helpers/feature-streams.js';
+import { REFERENCE_GROUPS, referenceRegistry, referenceTopics } from '../helpers/reference.js';
 
-const GROUPS = REFERENCE_GROUPS.map(compileGroup);
+const GROUPS = REFERENCE_GROUPS;
 const ITEM = GROUPS.find((g) => g.name === 'item')!;
 const USER = GROUPS.find((g) => g.name === 'user')!;
 
@@ -31,9 +30,9 @@ const USER = GROUPS.find((g) => g.name === 'user')!;
  * later events.
  */
 describe('kappa rebuild on real Kafka + Redis', () => {
-  const registry = createSchemaRegistry();
+  const registry = referenceRegistry();
   const prefix = randomName('kp');
-  const topics = createTopics(prefix);
+  const topics = referenceTopics(prefix);
   const start = Date.UTC(2026, 0, 5);
   let log: EventLog;
   let store: OnlineStore;

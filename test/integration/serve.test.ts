@@ -8,10 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFsModelStore, type FsModelStore } from '../../src/adapters/fs/fs-model-store.js';
 import { MemoryEventLog } from '../../src/adapters/memory/memory-event-log.js';
 import { createRedisOnlineStore } from '../../src/adapters/redis/redis-online-store.js';
-import { createSchemaRegistry } from '../../src/events/schema-registry.js';
-import { createTopics, topicSpecs } from '../../src/events/topics.js';
-import { compileGroup } from '../../src/features/definitions.js';
-import { REFERENCE_GROUPS } from '../../src/features/reference.js';
+import { topicSpecs } from '../../src/events/topics.js';
 import { createEventProducer } from '../../src/ingest/producer.js';
 import { generateEvents } from '../../src/ingest/generator.js';
 import { Metrics } from '../../src/observability/metrics.js';
@@ -28,11 +25,12 @@ import { startStream } from '../../src/streaming/stream-processor.js';
 import { createFeatureTransform } from '../../src/training/feature-transform.js';
 import { arraySampleSource } from '../../src/training/sample-sources.js';
 import { Trainer } from '../../src/training/trainer.js';
-import type { AnyEvent } from '../../src/events/event-types.js';
+import type { ReferenceEvent } from '../../src/events/event-types.js';
 import type { Sample } from '../../src/samples/sample.js';
 import { TEST_REDIS_URL, randomName } from '../helpers/env.js';
+import { REFERENCE_GROUPS, referenceRegistry, referenceTopics } from '../helpers/reference.js';
 
-const GROUPS = REFERENCE_GROUPS.map(compileGroup);
+const GROUPS = REFERENCE_GROUPS;
 
 /**
  * The inference service on real Redis: features from the stream's state, a model trained and
@@ -47,7 +45,7 @@ describe('tessera serve on real Redis', () => {
   let server: Server;
   let url: string;
   let watcher: ModelWatcher;
-  let events: AnyEvent[];
+  let events: ReferenceEvent[];
   const metrics = new Metrics();
   const served: unknown[] = [];
   const transform = createFeatureTransform(GROUPS);
@@ -59,9 +57,12 @@ describe('tessera serve on real Redis', () => {
       if (e.type !== 'impression' || out.length >= n) continue;
       const f = await reader.readRequest({ userId: e.userId, items: [{ itemId: e.itemId, categoryId: e.categoryId }], context: e.context, at: 'watermark' });
       const item = f.items[0]!;
+      // the request groups' values (the user's), the candidate's groups' (item, user x category when it has a category), the context
+      const shared = Object.assign({}, ...f.shared.map((x) => x.values));
+      const own = Object.assign({}, ...item.entities.map((x) => x?.values ?? {}));
       out.push({
         impressionId: e.eventId, requestId: e.requestId, userId: e.userId, itemId: e.itemId, categoryId: e.categoryId, position: e.position, eventTime: e.eventTime, context: e.context,
-        clickLabel: out.length % 5 === 0 ? 1 : 0, orderLabel: 0, features: { ...f.user.values, ...item.item.values, ...(item.userCategory?.values ?? {}), ...f.context },
+        clickLabel: out.length % 5 === 0 ? 1 : 0, orderLabel: 0, features: { ...shared, ...own, ...f.context },
       });
     }
     return out;
@@ -73,8 +74,8 @@ describe('tessera serve on real Redis', () => {
     models = createFsModelStore(join(dir, 'models'));
     events = [...generateEvents({ users: 50, items: 200, events: 3000, seed: 5 })].map((r) => r.event);
     const log = new MemoryEventLog();
-    const topics = createTopics(prefix);
-    const registry = createSchemaRegistry();
+    const topics = referenceTopics(prefix);
+    const registry = referenceRegistry();
     await log.ensureTopics(topicSpecs(topics, 2));
     await createEventProducer({ log, registry, topics, clock: Date.now }).send(events);
     await startStream({ log, store, registry, topics, keys: createStreamKeys(prefix), groups: GROUPS, logger: SILENT_LOGGER, metrics: new Metrics(), clock: Date.now }, { untilIdle: true, idleMs: 50 }).done;
@@ -97,12 +98,12 @@ describe('tessera serve on real Redis', () => {
 
   const rank = async (candidates: unknown[]) => {
     const imp = events.find((e) => e.type === 'impression')!;
-    const res = await fetch(`${url}/v1/rank`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ userId: (imp as { userId: string }).userId, candidates, context: { device: 'ios', timezone: 'Asia/Shanghai' }, at: 'watermark' }) });
+    const res = await fetch(`${url}/v1/rank`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ userId: imp.userId, candidates, context: { device: 'ios', timezone: 'Asia/Shanghai' }, at: 'watermark' }) });
     return { status: res.status, body: (await res.json()) as { model: { version: string }; items: { itemId: string; score: number }[]; freshness: { userKnown: boolean; itemsKnown: number }; error?: { code: string } } };
   };
 
   it('ranks 200 candidates with the published model and features read from Redis', async () => {
-    const items = [...new Set(events.filter((e) => e.type === 'impression').map((e) => (e as { itemId: string }).itemId))].slice(0, 200);
+    const items = [...new Set(events.filter((e) => e.type === 'impression').map((e) => e.itemId))].slice(0, 200);
     const { status, body } = await rank(items.map((itemId, i) => (i % 2 ? itemId : { itemId, categoryId: 'c1' })));
     expect(status).toBe(200);
     expect(body.model.version).toBe(watcher.version);

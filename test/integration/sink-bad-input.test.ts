@@ -2,9 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKafkaEventLog } from '../../src/adapters/kafka/kafka-event-log.js';
 import { createChdbOfflineStore } from '../../src/adapters/chdb/chdb-offline-store.js';
 import type { RejectCode } from '../../src/errors.js';
-import { EVENT_TYPES, type AnyEvent } from '../../src/events/event-types.js';
-import { createSchemaRegistry } from '../../src/events/schema-registry.js';
-import { createTopics, topicSpecs } from '../../src/events/topics.js';
+import type { ReferenceEvent, TypedEvent } from '../../src/events/event-types.js';
+import { topicSpecs } from '../../src/events/topics.js';
 import { createEventProducer } from '../../src/ingest/producer.js';
 import { Metrics } from '../../src/observability/metrics.js';
 import type { EventLog, OutgoingRecord } from '../../src/ports/event-log.js';
@@ -14,13 +13,14 @@ import { prepareRawStore, startRawSink } from '../../src/sink/raw-sink.js';
 import { DEAD_LETTER_TABLE, dedupedSource } from '../../src/sink/raw-tables.js';
 import { TEST_KAFKA_BROKERS, randomName } from '../helpers/env.js';
 import { countByType, sampleEvents } from '../helpers/pipeline.js';
+import { REFERENCE_CATALOG, referenceRegistry, referenceTopics } from '../helpers/reference.js';
 
 const DAY = 86_400_000;
 
 describe('bad input through the real broker: dead letters with reasons, nothing else lost', () => {
   let log: EventLog;
-  const registry = createSchemaRegistry();
-  const topics = createTopics(randomName('bad'));
+  const registry = referenceRegistry();
+  const topics = referenceTopics(randomName('bad'));
 
   beforeAll(async () => {
     log = createKafkaEventLog({ brokers: TEST_KAFKA_BROKERS, clientId: 'tessera-test', logger: SILENT_LOGGER });
@@ -33,10 +33,12 @@ describe('bad input through the real broker: dead letters with reasons, nothing 
 
   it('stores every good event and dead-letters every bad record with its reason and source', async () => {
     const good = sampleEvents(3000, 5);
-    const click = good.find((e) => e.type === 'click') as Extract<AnyEvent, { type: 'click' }>;
-    const order = good.find((e) => e.type === 'order') as Extract<AnyEvent, { type: 'order' }>;
-    const impression = good.find((e) => e.type === 'impression') as Extract<AnyEvent, { type: 'impression' }>;
+    const click = good.find((e) => e.type === 'click') as TypedEvent<'click'>;
+    const order = good.find((e) => e.type === 'order') as TypedEvent<'order'>;
+    const impression = good.find((e) => e.type === 'impression') as TypedEvent<'impression'>;
     const now = Date.now();
+    // encodes a changed copy of a reference event (typed here; the registry takes any project's events)
+    const encode = (e: ReferenceEvent) => registry.encode(e);
     const clickBytes = registry.encode(click);
     const bad: { topic: string; value: Buffer; reason: RejectCode }[] = [
       { topic: topics.events('click'), value: Buffer.from('definitely not avro'), reason: 'UNDECODABLE' },
@@ -45,13 +47,13 @@ describe('bad input through the real broker: dead letters with reasons, nothing 
       { topic: topics.events('click'), value: clickBytes.subarray(0, clickBytes.length - 3), reason: 'UNDECODABLE' },
       { topic: topics.events('click'), value: Buffer.concat([clickBytes, Buffer.from([1, 2, 3])]), reason: 'UNDECODABLE' },
       { topic: topics.events('click'), value: Buffer.concat([Buffer.from([0xc3, 0x01]), Buffer.alloc(8, 0x5a), clickBytes.subarray(10)]), reason: 'UNKNOWN_FINGERPRINT' },
-      { topic: topics.events('click'), value: registry.encode({ ...impression, eventId: 'bad-wrong-topic' }), reason: 'SCHEMA_INVALID' },
-      { topic: topics.events('order'), value: registry.encode({ ...order, eventId: 'bad-negative-amount', amount: -5 }), reason: 'SCHEMA_INVALID' },
-      { topic: topics.events('click'), value: registry.encode({ ...click, eventId: 'bad-zone', context: { ...click.context, timezone: 'Mars/Olympus' } }), reason: 'SCHEMA_INVALID' },
-      { topic: topics.events('click'), value: registry.encode({ ...click, eventId: 'bad-no-user', userId: '' }), reason: 'MISSING_ID' },
-      { topic: topics.events('click'), value: registry.encode({ ...click, eventId: '' }), reason: 'MISSING_ID' },
-      { topic: topics.events('click'), value: registry.encode({ ...click, eventId: 'bad-1999', eventTime: Date.UTC(1999, 11, 31, 23, 59, 59, 999) }), reason: 'EVENT_TIME_OUT_OF_RANGE' },
-      { topic: topics.events('click'), value: registry.encode({ ...click, eventId: 'bad-future', eventTime: now + 2 * DAY }), reason: 'EVENT_TIME_OUT_OF_RANGE' },
+      { topic: topics.events('click'), value: encode({ ...impression, eventId: 'bad-wrong-topic' }), reason: 'SCHEMA_INVALID' },
+      { topic: topics.events('order'), value: encode({ ...order, eventId: 'bad-negative-amount', amount: -5 }), reason: 'SCHEMA_INVALID' },
+      { topic: topics.events('click'), value: encode({ ...click, eventId: 'bad-zone', context: { ...click.context, timezone: 'Mars/Olympus' } }), reason: 'SCHEMA_INVALID' },
+      { topic: topics.events('click'), value: encode({ ...click, eventId: 'bad-no-user', userId: '' }), reason: 'MISSING_ID' },
+      { topic: topics.events('click'), value: encode({ ...click, eventId: '' }), reason: 'MISSING_ID' },
+      { topic: topics.events('click'), value: encode({ ...click, eventId: 'bad-1999', eventTime: Date.UTC(1999, 11, 31, 23, 59, 59, 999) }), reason: 'EVENT_TIME_OUT_OF_RANGE' },
+      { topic: topics.events('click'), value: encode({ ...click, eventId: 'bad-future', eventTime: now + 2 * DAY }), reason: 'EVENT_TIME_OUT_OF_RANGE' },
     ];
     // bad records interleaved with the good ones
     const producer = createEventProducer({ log, registry, topics, clock: Date.now });
@@ -60,14 +62,14 @@ describe('bad input through the real broker: dead letters with reasons, nothing 
     await producer.send(good.slice(1500));
 
     const store = await createChdbOfflineStore({});
-    await prepareRawStore(store);
+    await prepareRawStore(store, REFERENCE_CATALOG);
     const metrics = new Metrics();
     const sub = startRawSink({ log, store, registry, topics, logger: SILENT_LOGGER, metrics, clock: Date.now }, { groupId: 'bad', untilIdle: true, idleMs: 500 });
     await sub.done;
 
     // every good event arrived
     const expected = countByType(good);
-    for (const type of EVENT_TYPES) {
+    for (const type of REFERENCE_CATALOG.types) {
       const [r] = await store.query<{ n: number }>(`SELECT count() AS n FROM ${dedupedSource(type)}`);
       expect({ type, n: r?.n }).toEqual({ type, n: expected[type] ?? 0 });
     }

@@ -2,17 +2,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rmSync } from 'node:fs';
 import { createKafkaEventLog } from '../../src/adapters/kafka/kafka-event-log.js';
 import { createChdbOfflineStore } from '../../src/adapters/chdb/chdb-offline-store.js';
-import { EVENT_TYPES, type AnyEvent } from '../../src/events/event-types.js';
-import { createSchemaRegistry } from '../../src/events/schema-registry.js';
-import { createTopics, topicSpecs } from '../../src/events/topics.js';
+import type { AnyEvent } from '../../src/events/event-types.js';
+import { topicSpecs } from '../../src/events/topics.js';
 import { createEventProducer } from '../../src/ingest/producer.js';
 import { Metrics } from '../../src/observability/metrics.js';
 import type { EventLog } from '../../src/ports/event-log.js';
 import { SILENT_LOGGER } from '../../src/ports/logger.js';
 import { prepareRawStore, startRawSink } from '../../src/sink/raw-sink.js';
 import { dedupedSource, rawTable } from '../../src/sink/raw-tables.js';
-import { TEST_KAFKA_BROKERS, randomName } from '../helpers/env.js';
+import { TEST_KAFKA_BROKERS, TEST_PROJECT_ENV, randomName } from '../helpers/env.js';
 import { countByType, exited, sampleEvents, spawnTessera, tempDir } from '../helpers/pipeline.js';
+import { REFERENCE_CATALOG, referenceRegistry, referenceTopics } from '../helpers/reference.js';
 
 /**
  * The raw sink on the real broker and chDB: however it is killed, rebalanced or fed duplicates,
@@ -20,7 +20,7 @@ import { countByType, exited, sampleEvents, spawnTessera, tempDir } from '../hel
  */
 describe('raw sink, exactly once in effect (real Kafka + chDB)', () => {
   let log: EventLog;
-  const registry = createSchemaRegistry();
+  const registry = referenceRegistry();
   const created: string[] = [];
   // chDB allows one data directory per process, so every test of this file shares one
   const path = tempDir('tessera-chdb-');
@@ -36,7 +36,7 @@ describe('raw sink, exactly once in effect (real Kafka + chDB)', () => {
 
   async function setUp(events: readonly AnyEvent[], duplicates: number) {
     const prefix = randomName('sink');
-    const topics = createTopics(prefix);
+    const topics = referenceTopics(prefix);
     const specs = topicSpecs(topics, 3);
     created.push(...specs.map((s) => s.name));
     await log.ensureTopics(specs);
@@ -54,17 +54,17 @@ describe('raw sink, exactly once in effect (real Kafka + chDB)', () => {
     const store = await createChdbOfflineStore({ path });
     try {
       const expected = countByType(events);
-      for (const type of EVENT_TYPES) {
+      for (const type of REFERENCE_CATALOG.types) {
         const [r] = await store.query<{ n: number; u: number }>(`SELECT count() AS n, uniqExact(eventId) AS u FROM ${dedupedSource(type)}`);
         expect({ type, n: r?.n, u: r?.u }).toEqual({ type, n: expected[type] ?? 0, u: expected[type] ?? 0 });
       }
       const stored = await store.query<{ eventId: string }>(
-        `SELECT eventId FROM (${EVENT_TYPES.map((t) => `SELECT eventId FROM ${dedupedSource(t)}`).join(' UNION ALL ')}) ORDER BY eventId`,
+        `SELECT eventId FROM (${REFERENCE_CATALOG.types.map((t) => `SELECT eventId FROM ${dedupedSource(t)}`).join(' UNION ALL ')}) ORDER BY eventId`,
       );
       expect(stored.map((r) => r.eventId)).toEqual(events.map((e) => e.eventId).sort());
       // physically too, once merges have run
-      for (const type of EVENT_TYPES) await store.command(`OPTIMIZE TABLE ${rawTable(type)} FINAL`);
-      const [all] = await store.query<{ n: number }>(`SELECT sum(n) AS n FROM (${EVENT_TYPES.map((t) => `SELECT count() AS n FROM ${rawTable(t)}`).join(' UNION ALL ')})`);
+      for (const type of REFERENCE_CATALOG.types) await store.command(`OPTIMIZE TABLE ${rawTable(type)} FINAL`);
+      const [all] = await store.query<{ n: number }>(`SELECT sum(n) AS n FROM (${REFERENCE_CATALOG.types.map((t) => `SELECT count() AS n FROM ${rawTable(t)}`).join(' UNION ALL ')})`);
       expect(all?.n).toBe(events.length);
     } finally {
       await store.close();
@@ -75,7 +75,7 @@ describe('raw sink, exactly once in effect (real Kafka + chDB)', () => {
     const events = sampleEvents(12_000, 21);
     const { prefix, topics } = await setUp(events, 2000);
     const total = events.length + 2000;
-    const env = { TESSERA_KAFKA_BROKERS: TEST_KAFKA_BROKERS.join(','), TESSERA_TOPIC_PREFIX: prefix, TESSERA_CHDB_PATH: path, TESSERA_PARTITIONS: '3', TESSERA_KAFKA_SESSION_TIMEOUT_MS: '6000' };
+    const env = { ...TEST_PROJECT_ENV, TESSERA_KAFKA_BROKERS: TEST_KAFKA_BROKERS.join(','), TESSERA_TOPIC_PREFIX: prefix, TESSERA_CHDB_PATH: path, TESSERA_PARTITIONS: '3', TESSERA_KAFKA_SESSION_TIMEOUT_MS: '6000' };
     const group = 'sink-crash';
     const committed = async () => {
       let sum = 0;
@@ -107,8 +107,8 @@ describe('raw sink, exactly once in effect (real Kafka + chDB)', () => {
     const events = sampleEvents(8000, 22);
     const { topics } = await setUp(events, 500);
     const store = await createChdbOfflineStore({ path });
-    for (const t of EVENT_TYPES) await store.command(`DROP TABLE IF EXISTS ${rawTable(t)}`);
-    await prepareRawStore(store);
+    for (const t of REFERENCE_CATALOG.types) await store.command(`DROP TABLE IF EXISTS ${rawTable(t)}`);
+    await prepareRawStore(store, REFERENCE_CATALOG);
     const deps = { log, store, registry, topics, logger: SILENT_LOGGER, metrics: new Metrics(), clock: Date.now };
     let failOnce = true;
     let batchesA = 0;

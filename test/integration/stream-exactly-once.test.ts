@@ -2,11 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKafkaEventLog } from '../../src/adapters/kafka/kafka-event-log.js';
 import { createRedisOnlineStore } from '../../src/adapters/redis/redis-online-store.js';
 import type { AnyEvent } from '../../src/events/event-types.js';
-import { createSchemaRegistry } from '../../src/events/schema-registry.js';
-import { createTopics, topicSpecs } from '../../src/events/topics.js';
-import { compileGroup, type CompiledGroup } from '../../src/features/definitions.js';
+import { topicSpecs } from '../../src/events/topics.js';
+import type { CompiledGroup } from '../../src/features/definitions.js';
 import { oracleFeatures } from '../../src/features/oracle.js';
-import { REFERENCE_GROUPS } from '../../src/features/reference.js';
 import { createEventProducer } from '../../src/ingest/producer.js';
 import { Metrics } from '../../src/observability/metrics.js';
 import type { EventLog } from '../../src/ports/event-log.js';
@@ -15,11 +13,12 @@ import type { OnlineStore } from '../../src/ports/online-store.js';
 import { FeatureReader } from '../../src/serving/feature-reader.js';
 import { createStreamKeys } from '../../src/streaming/stream-keys.js';
 import { startStream, type StreamOptions } from '../../src/streaming/stream-processor.js';
-import { TEST_KAFKA_BROKERS, TEST_REDIS_URL, randomName } from '../helpers/env.js';
+import { TEST_KAFKA_BROKERS, TEST_PROJECT_ENV, TEST_REDIS_URL, randomName } from '../helpers/env.js';
 import { TEST_GROUPS, entitiesOf, randomStream, sameFeatures } from '../helpers/feature-streams.js';
 import { exited, spawnTessera } from '../helpers/pipeline.js';
+import { REFERENCE_GROUPS, referenceRegistry, referenceTopics } from '../helpers/reference.js';
 
-const GROUPS = REFERENCE_GROUPS.map(compileGroup);
+const GROUPS = REFERENCE_GROUPS;
 
 /**
  * The streaming layer on the real broker and Redis: a clean single run, a run whose process is
@@ -27,9 +26,9 @@ const GROUPS = REFERENCE_GROUPS.map(compileGroup);
  * offset 0 all end with the same feature values, equal to the naive oracle.
  */
 describe('stream: exactly once on real Kafka + Redis', () => {
-  const registry = createSchemaRegistry();
+  const registry = referenceRegistry();
   const prefix = randomName('st');
-  const topics = createTopics(prefix);
+  const topics = referenceTopics(prefix);
   let log: EventLog;
   let store: OnlineStore;
   let events: AnyEvent[];
@@ -90,7 +89,7 @@ describe('stream: exactly once on real Kafka + Redis', () => {
   });
 
   it('the `tessera stream` process killed with SIGKILL three times, then finished, equals the clean run', async () => {
-    const env = { TESSERA_KAFKA_BROKERS: TEST_KAFKA_BROKERS.join(','), TESSERA_REDIS_URL: TEST_REDIS_URL, TESSERA_TOPIC_PREFIX: prefix, TESSERA_KAFKA_SESSION_TIMEOUT_MS: '6000' };
+    const env = { ...TEST_PROJECT_ENV, TESSERA_KAFKA_BROKERS: TEST_KAFKA_BROKERS.join(','), TESSERA_REDIS_URL: TEST_REDIS_URL, TESSERA_TOPIC_PREFIX: prefix, TESSERA_KAFKA_SESSION_TIMEOUT_MS: '6000' };
     const args = ['stream', '--namespace', 'crash', '--group', 'g-crash', '--max-batch', '100'];
     const offsetsKey = createStreamKeys(prefix, 'crash').offsets('g-crash');
     const applied = async () => {

@@ -5,10 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFsModelStore } from '../../src/adapters/fs/fs-model-store.js';
 import { createKafkaEventLog } from '../../src/adapters/kafka/kafka-event-log.js';
 import { createRedisOnlineStore } from '../../src/adapters/redis/redis-online-store.js';
-import { createSchemaRegistry } from '../../src/events/schema-registry.js';
-import { createTopics, topicSpecs } from '../../src/events/topics.js';
-import { compileGroup, hours } from '../../src/features/definitions.js';
-import { REFERENCE_GROUPS } from '../../src/features/reference.js';
+import { topicSpecs } from '../../src/events/topics.js';
+import { hours } from '../../src/features/definitions.js';
 import { createEventProducer } from '../../src/ingest/producer.js';
 import { readJoinedSamples } from '../../src/joiner/joined-samples.js';
 import { createJoinerKeys } from '../../src/joiner/joiner-keys.js';
@@ -20,12 +18,13 @@ import type { OnlineStore } from '../../src/ports/online-store.js';
 import { labelRule } from '../../src/samples/labels.js';
 import { featureSpec } from '../../src/samples/sample.js';
 import { loadPublished } from '../../src/training/publication.js';
-import { TEST_KAFKA_BROKERS, TEST_REDIS_URL, randomName } from '../helpers/env.js';
+import { TEST_KAFKA_BROKERS, TEST_PROJECT_ENV, TEST_REDIS_URL, randomName } from '../helpers/env.js';
 import { exited, spawnTessera, tempDir } from '../helpers/pipeline.js';
 import { joinStream } from '../unit/joiner/join-streams.js';
 import { allParams } from '../unit/models/model-fixtures.js';
+import { REFERENCE_GROUPS, referenceRegistry, referenceTopics } from '../helpers/reference.js';
 
-const GROUPS = REFERENCE_GROUPS.map(compileGroup);
+const GROUPS = REFERENCE_GROUPS;
 const PARTITIONS = 3;
 
 /**
@@ -35,7 +34,7 @@ const PARTITIONS = 3;
  */
 describe('train: the samples topic on real Kafka, killed and restarted', () => {
   const prefix = randomName('tr');
-  const topics = createTopics(prefix);
+  const topics = referenceTopics(prefix);
   const dir = tempDir('tessera-train-');
   let log: EventLog;
   let store: OnlineStore;
@@ -46,10 +45,10 @@ describe('train: the samples topic on real Kafka, killed and restarted', () => {
     store = createRedisOnlineStore({ url: TEST_REDIS_URL });
     await log.ensureTopics(topicSpecs(topics, PARTITIONS));
     const events = joinStream(43, 2500, { orderWindowMs: hours(4), users: 60, items: 120 });
-    const producer = createEventProducer({ log, registry: createSchemaRegistry(), topics, clock: Date.now });
+    const producer = createEventProducer({ log, registry: referenceRegistry(), topics, clock: Date.now });
     for (let i = 0; i < events.length; i += 1000) expect((await producer.send(events.slice(i, i + 1000))).rejected).toEqual([]);
     const joiner = startJoiner(
-      { log, store, registry: createSchemaRegistry(), topics, keys: createJoinerKeys(prefix, 'join'), groups: GROUPS, logger: SILENT_LOGGER, metrics: new Metrics(), clock: Date.now },
+      { log, store, registry: referenceRegistry(), topics, keys: createJoinerKeys(prefix, 'join'), groups: GROUPS, logger: SILENT_LOGGER, metrics: new Metrics(), clock: Date.now },
       { rule: labelRule({ orderWindowMs: hours(4) }), untilIdle: true, idleMs: 1500, checkpointIntervalMs: 0 },
     );
     await joiner.done;
@@ -65,7 +64,7 @@ describe('train: the samples topic on real Kafka, killed and restarted', () => {
   });
 
   it('a run killed three times mid-way ends with the clean run\'s model and published weights', async () => {
-    const env = { TESSERA_KAFKA_BROKERS: TEST_KAFKA_BROKERS.join(','), TESSERA_TOPIC_PREFIX: prefix, TESSERA_PARTITIONS: String(PARTITIONS), TESSERA_MODEL_DIR: join(dir, 'models') };
+    const env = { ...TEST_PROJECT_ENV, TESSERA_KAFKA_BROKERS: TEST_KAFKA_BROKERS.join(','), TESSERA_TOPIC_PREFIX: prefix, TESSERA_PARTITIONS: String(PARTITIONS), TESSERA_MODEL_DIR: join(dir, 'models') };
     // small steps so that a run lasts long enough to be killed in the middle
     const args = (name: string) => ['train', '--model', 'wide-deep', '--config', '{"hidden":[128,64],"batchSize":16}', '--mini-batch', '32', '--checkpoint-every', '64', '--publish-every-samples', '500', '--publish-every', '0', '--name', name, '--checkpoint-dir', join(dir, 'ckpt')];
     const clean = spawnTessera([...args('clean'), '--until-idle'], env);

@@ -5,8 +5,11 @@ import { UsageError } from '../../errors.js';
 import { parseInstant, formatInstant } from '../../events/time.js';
 import { FeatureReader, type EntityFeatures, type QueryTime } from '../../serving/feature-reader.js';
 import { createStreamKeys, DEFAULT_NAMESPACE } from '../../streaming/stream-keys.js';
-import { STREAM_DEFAULTS } from '../../streaming/stream-processor.js';
-import { withRuntime } from '../with-runtime.js';
+import { projectDir, withRuntime } from '../with-runtime.js';
+import { loadProject } from '../../project/load-project.js';
+import type { Project } from '../../project/compile-project.js';
+import type { CompiledFeature, CompiledGroup } from '../../features/definitions.js';
+import { formatWindow } from '../../features/windows.js';
 
 /** `user:u1` -> { group: 'user', key: 'u1' }; `user_category:u1:c3` -> key `u1:c3`. */
 export function parseEntityRef(text: string): { group: string; key: string } {
@@ -28,10 +31,13 @@ export function parseQueryTime(text: string | undefined): QueryTime {
 
 export const featuresCommand: Command = {
   name: 'features',
-  summary: "Print an entity's online feature values at a query time (the serving read path).",
-  usage: 'tessera features get <group>:<key> [--at <ISO time>|<epoch ms>|now|watermark] [--offline] [--json]',
-  details: `Groups of the reference set: user (user:<userId>), item (item:<itemId>), user_category
-(user_category:<userId>:<categoryId>). --at watermark reads just after the latest event time the
+  summary: "List the project's features, describe one, or print an entity's feature values at a query time (the serving read path).",
+  usage: 'tessera features list [--json] | describe <feature> [--json] | get <group>:<key> [--at <ISO time>|<epoch ms>|now|watermark] [--offline] [--json]',
+  details: `list: every group of the project (its entity and key fields) and its features; describe: one
+feature's group, entity, source event type, op, field, window and hop (or, for a derived feature,
+its inputs and prior). Both read the project and need no service.
+get: a group's entity is named <group>:<key>, the key being its key fields' values joined with ':'
+(the reference project: user:<userId>, item:<itemId>, user_category:<userId>:<categoryId>). --at watermark reads just after the latest event time the
 stream has applied, which is "now" for a replay of history. For a time before the entity's latest
 applied event the online state answers only where its tiles allow an exact answer, and otherwise
 refuses with the reason. Unknown entities get the cold-start defaults. Each group is read from the
@@ -42,13 +48,17 @@ chDB or TESSERA_CLICKHOUSE_URL), exactly for any past --at, late events included
     at: { type: 'string', description: 'Query time', defaultText: 'now' },
     json: { type: 'boolean', description: 'Print JSON' },
     namespace: { type: 'string', description: "Read exactly this namespace (version), ignoring the catalog's aliases and batch views", defaultText: 'the catalog' },
-    'lateness-ms': { type: 'string', description: "The stream's allowed lateness, ms", defaultText: String(STREAM_DEFAULTS.latenessMs) },
+    'lateness-ms': { type: 'string', description: "The stream's allowed lateness, ms", defaultText: "the project's stream.lateness" },
     offline: { type: 'boolean', description: 'Answer from the batch layer (ClickHouse raw tables): exact for any past --at' },
   },
   allowPositionals: true,
   async run(ctx) {
     const [action, target] = ctx.positionals;
-    if (action !== 'get' || !target) throw new UsageError('usage: tessera features get <group>:<key> (see tessera features --help)');
+    if (action === 'list' || action === 'describe') {
+      const project = await loadProject(projectDir(ctx.config()));
+      return action === 'list' ? listFeatures(ctx, project) : describeFeature(ctx, project, target);
+    }
+    if (action !== 'get' || !target) throw new UsageError('usage: tessera features list | describe <feature> | get <group>:<key> (see tessera features --help)');
     const ref = parseEntityRef(target);
     const at = parseQueryTime(stringOption(ctx, 'at'));
     return withRuntime(ctx, {}, async (rt) => {
@@ -61,7 +71,7 @@ chDB or TESSERA_CLICKHOUSE_URL), exactly for any past --at, late events included
         return print(ctx, at, e, 'batch layer');
       }
       if (!rt.config.redisUrl) throw new UsageError('features get reads the online store: set TESSERA_REDIS_URL (the in-process store lives only inside `tessera demo`)');
-      const lateness = Number(stringOption(ctx, 'lateness-ms') ?? STREAM_DEFAULTS.latenessMs);
+      const lateness = Number(stringOption(ctx, 'lateness-ms') ?? rt.project.latenessMs);
       const pinned = stringOption(ctx, 'namespace');
       const reader = new FeatureReader({
         store: rt.online(),
@@ -85,4 +95,55 @@ function print(ctx: CommandContext, q: number, e: EntityFeatures, source: 'onlin
   ctx.stdout.write(`${e.group}:${e.key} at ${formatInstant(q)} (${source})${e.known ? `, latest event ${formatInstant(e.latestEventTime as number)}` : ' (unknown: cold-start defaults)'}\n`);
   for (const [name, value] of Object.entries(e.values)) ctx.stdout.write(`  ${name.padEnd(34)} ${JSON.stringify(value)}\n`);
   return 0;
+}
+
+/** What one feature computes, as plain data (`features describe --json`, one row of `features list --json`). */
+function featureInfo(group: CompiledGroup, f: CompiledFeature): Record<string, unknown> {
+  const base = { name: f.name, group: group.name, entity: group.def.entity.name, keyFields: group.def.entity.keyFields };
+  if (f.kind === 'derived') {
+    return { ...base, op: f.op, window: formatWindow(f.windowMs), hop: formatWindow(f.hopMs), numerator: f.numerator, denominator: f.denominator, alpha: f.alpha, beta: f.beta };
+  }
+  const agg = group.def.aggregations[f.aggregation];
+  return {
+    ...base,
+    op: f.op,
+    source: agg?.source,
+    ...(agg?.field === undefined ? {} : { field: agg.field }),
+    ...(agg?.k === undefined ? {} : { k: agg.k }),
+    ...(agg?.halfLifeMs === undefined ? {} : { halfLife: formatWindow(agg.halfLifeMs) }),
+    window: f.windowMs === null ? 'lifetime' : formatWindow(f.windowMs),
+    ...(f.hopMs === null ? {} : { hop: formatWindow(f.hopMs) }),
+  };
+}
+
+function listFeatures(ctx: CommandContext, project: Project): number {
+  if (ctx.values.json) {
+    ctx.stdout.write(JSON.stringify({ project: project.name, hash: project.hash, features: project.groups.flatMap((g) => g.features.map((f) => featureInfo(g, f))) }, null, 2) + '\n');
+    return 0;
+  }
+  ctx.stdout.write(`project ${project.name} (${project.groups.reduce((n, g) => n + g.features.length, 0)} features in ${project.groups.length} groups)\n`);
+  for (const g of project.groups) {
+    ctx.stdout.write(`\n${g.name}: entity ${g.def.entity.name} (${g.def.entity.keyFields.join(', ')})\n`);
+    for (const f of g.features) {
+      const i = featureInfo(g, f);
+      const what = f.kind === 'derived' ? `(${String(i.numerator)} + ${String(i.alpha)}) / (${String(i.denominator)} + ${String(i.beta)})` : `${String(i.op)} of ${String(i.source)}${i.field === undefined ? '' : `.${String(i.field)}`}, ${String(i.window)}`;
+      ctx.stdout.write(`  ${f.name.padEnd(40)} ${what}\n`);
+    }
+  }
+  return 0;
+}
+
+function describeFeature(ctx: CommandContext, project: Project, name: string | undefined): number {
+  if (name === undefined) throw new UsageError('usage: tessera features describe <feature name> (tessera features list shows them)');
+  for (const g of project.groups) {
+    const f = g.features.find((x) => x.name === name);
+    if (f === undefined) continue;
+    const info = featureInfo(g, f);
+    if (ctx.values.json) ctx.stdout.write(JSON.stringify(info, null, 2) + '\n');
+    else for (const [k, v] of Object.entries(info)) ctx.stdout.write(`${k.padEnd(12)} ${Array.isArray(v) ? v.join(', ') : String(v)}\n`);
+    return 0;
+  }
+  const all = project.groups.flatMap((g) => g.features.map((f) => f.name));
+  const near = all.filter((n) => n.includes(name) || name.includes(n)).slice(0, 5);
+  throw new UsageError(`the project has no feature ${name}${near.length > 0 ? `; did you mean ${near.join(', ')}?` : ''} (tessera features list shows them)`);
 }

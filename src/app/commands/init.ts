@@ -16,7 +16,7 @@ export const initCommand: Command = {
 --json, tessera.project.json), its Avro schemas under events/, and a package.json (an ES module) and
 tsconfig.json that let an editor check the definitions against Tessera's types. Refuses a folder that already holds a project or any of
 the files it would write. Then: edit the events and groups (docs/project-reference.md describes every
-field), check them with \`tessera plan --project <dir>\`, and point TESSERA_PROJECT at the folder.`,
+field), list what they produce with \`tessera features list --project <dir>\`, and point TESSERA_PROJECT at the folder.`,
   options: {
     json: { type: 'boolean', description: 'Write the definition as JSON instead of TypeScript' },
   },
@@ -59,7 +59,7 @@ field), check them with \`tessera plan --project <dir>\`, and point TESSERA_PROJ
     }
     ctx.stdout.write(
       `wrote a feature project into ${dir}:\n${files.map((f) => `  ${f}`).join('\n')}\n` +
-        `next: edit it (docs/project-reference.md), check it with \`tessera plan --project ${ctx.positionals[0] ?? '.'}\`, ` +
+        `next: edit it (docs/project-reference.md), check it with \`tessera features list --project ${ctx.positionals[0] ?? '.'}\`, ` +
         `and run Tessera on it with TESSERA_PROJECT=${ctx.positionals[0] ?? '.'}\n`,
     );
     return 0;
