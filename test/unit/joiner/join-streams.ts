@@ -1,4 +1,4 @@
-import type { AnyEvent, Context, Impression } from '../../../src/events/event-types.js';
+import type { AnyEvent, Context, Impression, ReferenceEvent } from '../../../src/events/event-types.js';
 import type { FeatureValue } from '../../../src/features/aggregators.js';
 import { contextFeatures } from '../../../src/features/context.js';
 import type { CompiledGroup } from '../../../src/features/definitions.js';
@@ -44,7 +44,7 @@ export function joinStream(seed: number, requests: number, options: JoinStreamOp
   const items = options.items ?? 10;
   const cw = options.clickWindowMs ?? 30 * MIN;
   const ow = options.orderWindowMs ?? 24 * HOUR;
-  const events: AnyEvent[] = [];
+  const events: ReferenceEvent[] = [];
   let previousT = start;
   let n = 0;
   const id = (kind: string) => `${kind}${seed}-${n++}`;
@@ -95,8 +95,8 @@ export function joinStream(seed: number, requests: number, options: JoinStreamOp
  * the impression lacks a key field), then the context features at t.
  */
 export function naiveSamples(events: readonly AnyEvent[], groups: readonly CompiledGroup[], rule: LabelRule, completeBefore: number): Map<string, Sample> {
-  const unique = new Map<string, AnyEvent>();
-  for (const e of events) if (!unique.has(e.eventId)) unique.set(e.eventId, e);
+  const unique = new Map<string, ReferenceEvent>();
+  for (const e of events as readonly ReferenceEvent[]) if (!unique.has(e.eventId)) unique.set(e.eventId, e);
   const all = [...unique.values()];
   const clicks = all.filter((e) => e.type === 'click');
   const orders = all.filter((e) => e.type === 'order');

@@ -1,11 +1,10 @@
+import { REFERENCE_GROUPS, referenceRegistry, referenceTopics } from '../../helpers/reference.js';
 import { describe, expect, it } from 'vitest';
 import { MemoryEventLog } from '../../../src/adapters/memory/memory-event-log.js';
 import { MemoryOnlineStore } from '../../../src/adapters/memory/memory-online-store.js';
-import type { AnyEvent } from '../../../src/events/event-types.js';
-import { createSchemaRegistry } from '../../../src/events/schema-registry.js';
-import { createTopics, topicSpecs } from '../../../src/events/topics.js';
+import type { AnyEvent, ReferenceEvent } from '../../../src/events/event-types.js';
+import { topicSpecs, type Topics } from '../../../src/events/topics.js';
 import { compileGroup, hours, minutes, type CompiledGroup } from '../../../src/features/definitions.js';
-import { REFERENCE_GROUPS } from '../../../src/features/reference.js';
 import { createEventProducer } from '../../../src/ingest/producer.js';
 import { Rng } from '../../../src/ingest/rng.js';
 import { JoinerCheckpoints, JoinerFencedError } from '../../../src/joiner/checkpoint.js';
@@ -21,8 +20,8 @@ import { featureSpec, type Sample } from '../../../src/samples/sample.js';
 import { TEST_GROUPS } from '../../helpers/feature-streams.js';
 import { compareSamples, joinStream, naiveSamples } from './join-streams.js';
 
-const registry = createSchemaRegistry();
-const GROUPS = REFERENCE_GROUPS.map(compileGroup);
+const registry = referenceRegistry();
+const GROUPS = REFERENCE_GROUPS;
 const LATENESS = minutes(10);
 
 const maxTime = (events: readonly AnyEvent[]) => Math.max(...events.map((e) => e.eventTime));
@@ -32,7 +31,7 @@ function joinInMemory(events: readonly AnyEvent[], rule: LabelRule, seed: number
   const state = new JoinState({ groups, spec: featureSpec(groups), rule, latenessMs: LATENESS, dedupeHorizonMs: hours(24) });
   const rng = new Rng(seed, 'batches');
   const byPartition: AnyEvent[][] = Array.from({ length: parts }, () => []);
-  for (const e of events) byPartition[(e as { userId: string }).userId.length % parts]!.push(e);
+  for (const e of events) byPartition[(e as unknown as { userId: string }).userId.length % parts]!.push(e);
   for (let p = 0; p < parts; p++) state.observe('ev', p, { start: 0, end: byPartition[p]!.length });
   const out: Sample[] = [];
   const offsets = new Array<number>(parts).fill(0);
@@ -51,14 +50,14 @@ function joinInMemory(events: readonly AnyEvent[], rule: LabelRule, seed: number
 
 async function produce(events: readonly AnyEvent[], partitions = 3) {
   const log = new MemoryEventLog();
-  const topics = createTopics('jt');
+  const topics = referenceTopics('jt');
   await log.ensureTopics(topicSpecs(topics, partitions));
   const report = await createEventProducer({ log, registry, topics, clock: Date.now }).send(events);
   expect(report.rejected).toEqual([]);
   return { log, topics };
 }
 
-async function runJoiner(log: MemoryEventLog, topics: ReturnType<typeof createTopics>, store: OnlineStore, options: JoinerOptions = {}, groups = GROUPS) {
+async function runJoiner(log: MemoryEventLog, topics: Topics, store: OnlineStore, options: JoinerOptions = {}, groups = GROUPS) {
   const metrics = new Metrics();
   const sub = startJoiner(
     { log, store, registry, topics, keys: createJoinerKeys('jt', 'j'), groups, logger: SILENT_LOGGER, metrics, clock: Date.now },
@@ -94,10 +93,10 @@ describe('JoinState: samples equal the naive join', () => {
   it('label window edges, leakage, ties and cold start, value by value', () => {
     const t = Date.UTC(2026, 0, 5, 12);
     const ctx = { device: 'ios', os: 'ios', country: null, city: null, page: null, timezone: 'Asia/Shanghai' };
-    const imp = (id: string, at: number, userId: string, itemId: string, requestId: string, categoryId: string | null = 'c1'): AnyEvent => ({ type: 'impression', eventId: id, eventTime: at, requestId, userId, itemId, categoryId, position: 0, context: ctx });
-    const click = (id: string, at: number, userId: string, itemId: string, requestId: string): AnyEvent => ({ type: 'click', eventId: id, eventTime: at, requestId, userId, itemId, categoryId: 'c1', position: 0, context: ctx });
-    const order = (id: string, at: number, userId: string, itemId: string): AnyEvent => ({ type: 'order', eventId: id, eventTime: at, orderId: id, requestId: null, userId, itemId, categoryId: 'c1', amount: 5, currency: 'USD', quantity: 1, context: ctx });
-    const events: AnyEvent[] = [
+    const imp = (id: string, at: number, userId: string, itemId: string, requestId: string, categoryId: string | null = 'c1'): ReferenceEvent => ({ type: 'impression', eventId: id, eventTime: at, requestId, userId, itemId, categoryId, position: 0, context: ctx });
+    const click = (id: string, at: number, userId: string, itemId: string, requestId: string): ReferenceEvent => ({ type: 'click', eventId: id, eventTime: at, requestId, userId, itemId, categoryId: 'c1', position: 0, context: ctx });
+    const order = (id: string, at: number, userId: string, itemId: string): ReferenceEvent => ({ type: 'order', eventId: id, eventTime: at, orderId: id, requestId: null, userId, itemId, categoryId: 'c1', amount: 5, currency: 'USD', quantity: 1, context: ctx });
+    const events: ReferenceEvent[] = [
       imp('a', t, 'u1', 'i1', 'r1'), click('ca', t, 'u1', 'i1', 'r1'), // click at exactly t: label yes, feature no
       imp('b', t, 'u1', 'i2', 'r1'), click('cb', t + minutes(30), 'u1', 'i2', 'r1'), // t + 30 min: included
       imp('c', t, 'u1', 'i3', 'r1'), click('cc', t + minutes(30) + 1, 'u1', 'i3', 'r1'), // + 1 ms: not
@@ -131,7 +130,7 @@ describe('JoinState: samples equal the naive join', () => {
   it('the completeness bound: the slowest active partition minus the lateness; idle partitions do not hold it; a woken one is behind', () => {
     const t = Date.UTC(2026, 0, 5);
     const state = new JoinState({ groups: GROUPS, spec: featureSpec(GROUPS), rule: labelRule(), latenessMs: LATENESS, dedupeHorizonMs: hours(24) });
-    const imp = (id: string, at: number): AnyEvent => ({ type: 'impression', eventId: id, eventTime: at, requestId: id, userId: 'u', itemId: 'i', categoryId: null, position: 0, context: { device: null, os: null, country: null, city: null, page: null, timezone: null } });
+    const imp = (id: string, at: number): ReferenceEvent => ({ type: 'impression', eventId: id, eventTime: at, requestId: id, userId: 'u', itemId: 'i', categoryId: null, position: 0, context: { device: null, os: null, country: null, city: null, page: null, timezone: null } });
     state.observe('a', 0, { start: 0, end: 10 });
     state.observe('b', 0, { start: 0, end: 3 });
     expect(state.offer('a', 0, 0, imp('a0', t + hours(2)))).toBe('accepted');

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { MemoryOnlineStore } from '../../../src/adapters/memory/memory-online-store.js';
 import type { FeatureValue } from '../../../src/features/aggregators.js';
 import { compileGroup, days, hours, minutes, type CompiledGroup, type FeatureGroupDef } from '../../../src/features/definitions.js';
-import { REFERENCE_GROUPS } from '../../../src/features/reference.js';
+import { compileRef, REFERENCE_GROUPS, REFERENCE_KINDS } from '../../helpers/reference.js';
 import { assembleGroup, assembleTiles, TileList } from '../../../src/features/window-assembly.js';
 import { tileStart } from '../../../src/features/windows.js';
 import { Rng } from '../../../src/ingest/rng.js';
@@ -30,7 +30,7 @@ const TILE_OPS: FeatureGroupDef = {
   derived: [{ op: 'smoothed_ratio', label: 'ctr', numerator: { source: 'click', op: 'count' }, denominator: { source: 'impression', op: 'count' }, alpha: 1, beta: 20 }],
 };
 
-const GROUPS = [TILE_OPS, ...REFERENCE_GROUPS].map((g) => compileGroup(g));
+const GROUPS = [compileRef(TILE_OPS), ...REFERENCE_GROUPS];
 const Q0 = Date.UTC(2026, 0, 20, 13, 7, 11, 5);
 
 /** A value as the store keeps it: integers, doubles (%.17g-like), negatives, odd texts. */
@@ -97,7 +97,7 @@ function same(a: Record<string, FeatureValue>, b: Record<string, FeatureValue>):
 describe('the reader decodes stream hashes into tile lists exactly as decodeEntity + assembleGroup', () => {
   it('accepts the groups of count, sum, min, max, last, last_seen and last_k only', () => {
     for (const g of GROUPS) expect(tileListDecodable(g)).toBe(true);
-    const withAvg = compileGroup({ ...TILE_OPS, name: 'x', aggregations: [...TILE_OPS.aggregations, { source: 'order', op: 'avg', field: 'amount', windowsMs: [hours(1)] }] });
+    const withAvg = compileGroup({ ...TILE_OPS, name: 'x', aggregations: [...TILE_OPS.aggregations, { source: 'order', op: 'avg', field: 'amount', windowsMs: [hours(1)] }] }, REFERENCE_KINDS);
     expect(tileListDecodable(withAvg)).toBe(false);
   });
 
@@ -123,7 +123,7 @@ describe('the reader decodes stream hashes into tile lists exactly as decodeEnti
       const states = decodeEntity(group, flat, sets);
       expect(list.latest).toEqual(states.latest);
       if (list.latest === null || list.latest >= q) continue;
-      for (const [agg, top] of sets) list.lifetime[agg] = lastKState(group.def.aggregations[agg]!, top);
+      for (const [agg, top] of sets) list.lifetime[agg] = lastKState(group.events, group.def.aggregations[agg]!, top);
       same(assembleTiles(group, list, q), assembleGroup(group, states, q));
       fast++;
     }
@@ -134,7 +134,7 @@ describe('the reader decodes stream hashes into tile lists exactly as decodeEnti
   it('a read of repeated refs reads each once and answers every position, the same as separate reads', async () => {
     const store = new MemoryOnlineStore();
     const keys = createStreamKeys('t', 'live');
-    const groups = REFERENCE_GROUPS.map((g) => compileGroup(g));
+    const groups = REFERENCE_GROUPS;
     const rng = new Rng(5, 'repeated refs');
     const ops = [];
     for (const [group, key] of [['user', 'u1'], ['item', 'i1'], ['item', 'i2'], ['user_category', 'u1:c1']] as const) {

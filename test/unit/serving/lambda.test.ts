@@ -1,9 +1,9 @@
+import { referenceRegistry, referenceTopics } from '../../helpers/reference.js';
 import { describe, expect, it } from 'vitest';
 import { MemoryEventLog } from '../../../src/adapters/memory/memory-event-log.js';
 import { MemoryOnlineStore } from '../../../src/adapters/memory/memory-online-store.js';
 import type { AnyEvent } from '../../../src/events/event-types.js';
-import { createSchemaRegistry } from '../../../src/events/schema-registry.js';
-import { createTopics, topicSpecs } from '../../../src/events/topics.js';
+import { topicSpecs, type Topics } from '../../../src/events/topics.js';
 import { days, hours, minutes, type CompiledGroup } from '../../../src/features/definitions.js';
 import type { FeatureValue } from '../../../src/features/aggregators.js';
 import { oracleFeatures } from '../../../src/features/oracle.js';
@@ -17,7 +17,7 @@ import { createStreamKeys } from '../../../src/streaming/stream-keys.js';
 import { startStream } from '../../../src/streaming/stream-processor.js';
 import { TEST_GROUPS, entitiesOf, foldDumps, randomStream, sameFeatures } from '../../helpers/feature-streams.js';
 
-const registry = createSchemaRegistry();
+const registry = referenceRegistry();
 const START = Date.UTC(2026, 0, 5);
 
 /** Lifetime count, sum and avg come from the stream alone in the lambda merge (see lambda-merge.ts). */
@@ -35,7 +35,7 @@ describe('lambda: batch view + streaming tiles', () => {
     // events of the first day that reach the log only at its end: far behind every watermark
     const tooLate = onTime.filter((e, i) => e.eventTime < START + days(1) && i % 9 === 0).map((e) => ({ ...e, eventId: `late-${e.eventId}` }) as AnyEvent);
     const log = new MemoryEventLog();
-    const topics = createTopics('lam');
+    const topics = referenceTopics('lam');
     await log.ensureTopics(topicSpecs(topics, 2));
     await createEventProducer({ log, registry, topics, clock: Date.now }).send([...onTime, ...tooLate]);
     const store = new MemoryOnlineStore();

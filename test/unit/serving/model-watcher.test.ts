@@ -12,10 +12,10 @@ import type { RequestFeatures } from '../../../src/serving/feature-reader.js';
 /** A toy model: one weight per item id, from a JSON file. */
 const load: ScorerLoader = async (manifest, files) => {
   const weights = JSON.parse(Buffer.from(files.get('w.json')!).toString()) as Record<string, number>;
-  return { version: manifest.version, score: (f: RequestFeatures) => Float64Array.from(f.items.map((x) => weights[x.item.key] ?? NaN)) };
+  return { version: manifest.version, score: (f: RequestFeatures) => Float64Array.from(f.items.map((x) => weights[x.itemId] ?? NaN)) };
 };
 const smoke = (s: { score: (f: RequestFeatures) => Float64Array }) => {
-  const f = { items: [{ item: { key: 'a' } }] } as unknown as RequestFeatures;
+  const f = { items: [{ itemId: 'a' }] } as unknown as RequestFeatures;
   if (!s.score(f).every(Number.isFinite)) throw new Error('non-finite smoke scores');
 };
 const manifest = (spec = 'spec1'): ManifestInput => ({ kind: 'toy', featureSpecHash: spec, type: 'full', parent: null, data: { samples: 1, from: null, to: null }, metrics: {}, config: {} });

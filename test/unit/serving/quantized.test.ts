@@ -5,8 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createFsModelStore, type FsModelStore } from '../../../src/adapters/fs/fs-model-store.js';
 import type { Context } from '../../../src/events/event-types.js';
 import { contextFeatures } from '../../../src/features/context.js';
-import { compileGroup } from '../../../src/features/definitions.js';
-import { REFERENCE_GROUPS } from '../../../src/features/reference.js';
+import { REFERENCE_GROUPS } from '../../helpers/reference.js';
 import { coldStartFeatures } from '../../../src/features/window-assembly.js';
 import { Rng } from '../../../src/ingest/rng.js';
 import { createFm, type FmModel } from '../../../src/models/fm.js';
@@ -14,7 +13,8 @@ import { QuantizedFm } from '../../../src/models/quantized-model.js';
 import { Metrics } from '../../../src/observability/metrics.js';
 import { SILENT_LOGGER } from '../../../src/ports/logger.js';
 import type { Sample } from '../../../src/samples/sample.js';
-import type { RequestFeatures } from '../../../src/serving/feature-reader.js';
+import type { EntityFeatures } from '../../../src/serving/feature-reader.js';
+import type { RequestFeatures } from '../../../src/serving/request-plan.js';
 import { modelScorer, tesseraScorerLoader } from '../../../src/serving/model-scorer.js';
 import { ModelWatcher } from '../../../src/serving/model-watcher.js';
 import type { Scorer } from '../../../src/serving/scorer.js';
@@ -22,7 +22,7 @@ import { smokeTestScorer } from '../../../src/serving/smoke-test.js';
 import { createFeatureTransform } from '../../../src/training/feature-transform.js';
 import { loadPublished, publishModel } from '../../../src/training/publication.js';
 
-const GROUPS = REFERENCE_GROUPS.map(compileGroup);
+const GROUPS = REFERENCE_GROUPS;
 const transform = createFeatureTransform(GROUPS);
 const CTX: Context = { device: 'ios', os: 'ios', country: null, city: null, page: 'home', timezone: 'UTC' };
 const T0 = Date.UTC(2026, 0, 5, 12);
@@ -47,12 +47,15 @@ function samples(seed: number, n: number, randomFeatures = false): Sample[] {
   });
 }
 
+/** A request as the reader returns it for the reference groups: the user, then each candidate's item and user x category. */
 function request(user: number, items: number): RequestFeatures {
-  const entity = (group: string, key: string) => ({ group, key, values: cold(group), known: false, latestEventTime: null, ageMs: null });
+  const entity = (group: string, key: string): EntityFeatures => ({ group, key, values: cold(group), known: false, latestEventTime: null, ageMs: null });
   return {
     q: T0,
-    user: entity('user', `u${user}`),
-    items: Array.from({ length: items }, (_, i) => ({ item: entity('item', `i${i}`), userCategory: entity('user_category', `u${user}:c${i % 7}`) })),
+    userId: `u${user}`,
+    shared: [entity('user', `u${user}`)],
+    candidateGroups: ['item', 'user_category'],
+    items: Array.from({ length: items }, (_, i) => ({ itemId: `i${i}`, categoryId: `c${i % 7}`, entities: [entity('item', `i${i}`), entity('user_category', `u${user}:c${i % 7}`)] })),
     context: contextFeatures(CTX, T0),
     rawContext: CTX,
   };
@@ -74,16 +77,20 @@ describe('the model scorer', () => {
     const rng = new Rng(9, 'scorer');
     for (let round = 0; round < 5; round++) {
       const f = request(round, 50);
-      f.user.values = randomValues(rng, f.user.values);
-      for (const it of f.items) {
-        it.item.values = randomValues(rng, it.item.values);
-        if (rng.uniform() < 0.3) (it as { userCategory: unknown }).userCategory = null;
-        else it.userCategory!.values = randomValues(rng, it.userCategory!.values);
-      }
+      const user = f.shared[0]!;
+      user.values = randomValues(rng, user.values);
+      f.items = f.items.map((it) => {
+        const [item, userCategory] = it.entities as [EntityFeatures, EntityFeatures];
+        item.values = randomValues(rng, item.values);
+        // a candidate without a category has no user x category entity
+        if (rng.uniform() < 0.3) return { ...it, categoryId: null, entities: [item, null] };
+        userCategory.values = randomValues(rng, userCategory.values);
+        return it;
+      });
       const flat = transform.requestsBatch(
-        f.items.map(({ item, userCategory }) => ({
-          userId: f.user.key, itemId: item.key, categoryId: userCategory ? userCategory.key.split(':').at(-1)! : null, context: f.rawContext, time: f.q,
-          features: { ...f.user.values, ...item.values, ...(userCategory?.values ?? cold('user_category')), ...f.context },
+        f.items.map((it) => ({
+          userId: f.userId, itemId: it.itemId, categoryId: it.categoryId, context: f.rawContext, time: f.q,
+          features: { ...user.values, ...it.entities[0]!.values, ...(it.entities[1]?.values ?? cold('user_category')), ...f.context },
         })),
       );
       expect(flat.size).toBe(50);

@@ -3,11 +3,9 @@ import type { Server } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryEventLog } from '../../../src/adapters/memory/memory-event-log.js';
 import { MemoryOnlineStore } from '../../../src/adapters/memory/memory-online-store.js';
-import type { AnyEvent, Context } from '../../../src/events/event-types.js';
-import { createSchemaRegistry } from '../../../src/events/schema-registry.js';
-import { createTopics, topicSpecs } from '../../../src/events/topics.js';
-import { compileGroup } from '../../../src/features/definitions.js';
-import { REFERENCE_GROUPS } from '../../../src/features/reference.js';
+import type { Context, ReferenceEvent } from '../../../src/events/event-types.js';
+import { topicSpecs } from '../../../src/events/topics.js';
+import { REFERENCE_GROUPS, referenceRegistry, referenceTopics } from '../../helpers/reference.js';
 import { createEventProducer } from '../../../src/ingest/producer.js';
 import { Metrics } from '../../../src/observability/metrics.js';
 import { SILENT_LOGGER } from '../../../src/ports/logger.js';
@@ -18,13 +16,13 @@ import { fixedScorer, type Scorer } from '../../../src/serving/scorer.js';
 import { createStreamKeys } from '../../../src/streaming/stream-keys.js';
 import { startStream } from '../../../src/streaming/stream-processor.js';
 
-const GROUPS = REFERENCE_GROUPS.map(compileGroup);
+const GROUPS = REFERENCE_GROUPS;
 const T0 = Date.UTC(2026, 0, 5, 12);
 const CTX: Context = { device: 'ios', os: 'ios', country: 'CN', city: 'Shanghai', page: 'home', timezone: 'Asia/Shanghai' };
 
 /** A store with the stream's state for: i-hot (40 impressions, 12 clicks), i-warm (40, 2), i-cold (nothing). */
 async function seededStore(): Promise<OnlineStore> {
-  const events: AnyEvent[] = [];
+  const events: ReferenceEvent[] = [];
   let n = 0;
   for (const [item, clicks] of [['i-hot', 12], ['i-warm', 2]] as const) {
     for (let k = 0; k < 40; k++) {
@@ -34,9 +32,9 @@ async function seededStore(): Promise<OnlineStore> {
     }
   }
   const log = new MemoryEventLog();
-  const topics = createTopics('rk');
+  const topics = referenceTopics('rk');
   await log.ensureTopics(topicSpecs(topics, 2));
-  const registry = createSchemaRegistry();
+  const registry = referenceRegistry();
   await createEventProducer({ log, registry, topics, clock: () => T0 }).send(events);
   const store = new MemoryOnlineStore();
   await startStream({ log, store, registry, topics, keys: createStreamKeys('t'), groups: GROUPS, logger: SILENT_LOGGER, metrics: new Metrics(), clock: () => T0 }, { untilIdle: true, idleMs: 30 }).done;
@@ -75,7 +73,7 @@ describe('rank service', () => {
 
   it('scores with the current model, sorted, ties in request order; a failing model falls back to popularity', async () => {
     const store = await seededStore();
-    let model: Scorer = { version: 'v7', score: (f) => Float64Array.from(f.items.map((x) => (x.item.key === 'i-cold' ? 2 : 1))) };
+    let model: Scorer = { version: 'v7', score: (f) => Float64Array.from(f.items.map((x) => (x.itemId === 'i-cold' ? 2 : 1))) };
     const { url, metrics } = await serve(store, { scorers: { current: () => model } });
     const body = (await (await post(url, { userId: 'u1', candidates: ['i-hot', 'i-cold', 'i-warm'] })).json()) as { model: { version: string }; items: { itemId: string }[] };
     expect(body).toMatchObject({ model: { version: 'v7' } });

@@ -1,11 +1,10 @@
+import { REFERENCE_GROUPS, referenceRegistry, referenceTopics } from '../../helpers/reference.js';
 import { describe, expect, it } from 'vitest';
 import { MemoryEventLog } from '../../../src/adapters/memory/memory-event-log.js';
 import { MemoryOnlineStore } from '../../../src/adapters/memory/memory-online-store.js';
-import type { AnyEvent } from '../../../src/events/event-types.js';
-import { createSchemaRegistry } from '../../../src/events/schema-registry.js';
-import { createTopics, topicSpecs } from '../../../src/events/topics.js';
+import type { AnyEvent, ReferenceEvent } from '../../../src/events/event-types.js';
+import { topicSpecs, type Topics } from '../../../src/events/topics.js';
 import { compileGroup } from '../../../src/features/definitions.js';
-import { REFERENCE_GROUPS } from '../../../src/features/reference.js';
 import { oracleFeatures } from '../../../src/features/oracle.js';
 import { coldStartFeatures } from '../../../src/features/window-assembly.js';
 import { Metrics } from '../../../src/observability/metrics.js';
@@ -15,20 +14,20 @@ import { createStreamKeys } from '../../../src/streaming/stream-keys.js';
 import { startStream } from '../../../src/streaming/stream-processor.js';
 import { MAX_VALUE_LENGTH } from '../../../src/streaming/tile-layout.js';
 
-const GROUPS = REFERENCE_GROUPS.map(compileGroup);
+const GROUPS = REFERENCE_GROUPS;
 const ctx = { device: null, os: null, country: null, city: null, page: null, timezone: null };
 const T = Date.UTC(2026, 0, 5, 10);
 
 describe('stream: bad input is counted and never stops or corrupts the stream', () => {
   it('skips undecodable records and NaN amounts, leaves out oversized last-k values, handles missing optional fields', async () => {
-    const registry = createSchemaRegistry();
+    const registry = referenceRegistry();
     const log = new MemoryEventLog();
-    const topics = createTopics('bad');
+    const topics = referenceTopics('bad');
     await log.ensureTopics(topicSpecs(topics, 1));
-    const click = (i: number, itemId: string, categoryId: string | null): AnyEvent => ({ type: 'click', eventId: `c${i}`, eventTime: T + i * 1000, requestId: `r${i}`, userId: 'u1', itemId, categoryId, position: null, context: ctx });
-    const good: AnyEvent[] = [click(1, 'i1', 'c1'), click(2, 'i2', null), click(4, 'i3', 'c1')];
+    const click = (i: number, itemId: string, categoryId: string | null): ReferenceEvent => ({ type: 'click', eventId: `c${i}`, eventTime: T + i * 1000, requestId: `r${i}`, userId: 'u1', itemId, categoryId, position: null, context: ctx });
+    const good: ReferenceEvent[] = [click(1, 'i1', 'c1'), click(2, 'i2', null), click(4, 'i3', 'c1')];
     const huge = click(3, 'x'.repeat(MAX_VALUE_LENGTH + 1), 'c2');
-    const nanOrder: AnyEvent = { type: 'order', eventId: 'o1', eventTime: T + 5000, orderId: 'o1', requestId: null, userId: 'u1', itemId: 'i1', categoryId: null, amount: Number.NaN, currency: 'USD', quantity: 1, context: ctx };
+    const nanOrder: ReferenceEvent = { type: 'order', eventId: 'o1', eventTime: T + 5000, orderId: 'o1', requestId: null, userId: 'u1', itemId: 'i1', categoryId: null, amount: Number.NaN, currency: 'USD', quantity: 1, context: ctx };
     await log.send([
       ...[good[0]!, good[1]!, huge, good[2]!].map((e) => ({ topic: topics.events('click'), key: 'u1', value: registry.encode(e) })),
       { topic: topics.events('click'), key: 'u1', value: Buffer.from('garbage') },

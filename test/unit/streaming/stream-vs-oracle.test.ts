@@ -1,9 +1,9 @@
+import { referenceRegistry, referenceTopics } from '../../helpers/reference.js';
 import { describe, expect, it } from 'vitest';
 import { MemoryEventLog } from '../../../src/adapters/memory/memory-event-log.js';
 import { MemoryOnlineStore } from '../../../src/adapters/memory/memory-online-store.js';
-import type { AnyEvent } from '../../../src/events/event-types.js';
-import { createSchemaRegistry } from '../../../src/events/schema-registry.js';
-import { createTopics, topicSpecs } from '../../../src/events/topics.js';
+import type { AnyEvent, ReferenceEvent } from '../../../src/events/event-types.js';
+import { topicSpecs, type Topics } from '../../../src/events/topics.js';
 import { days, hours, minutes } from '../../../src/features/definitions.js';
 import { oracleFeatures } from '../../../src/features/oracle.js';
 import { createEventProducer } from '../../../src/ingest/producer.js';
@@ -15,11 +15,11 @@ import { createStreamKeys } from '../../../src/streaming/stream-keys.js';
 import { startStream } from '../../../src/streaming/stream-processor.js';
 import { TEST_GROUPS, entitiesOf, randomStream, sameFeatures } from '../../helpers/feature-streams.js';
 
-const registry = createSchemaRegistry();
+const registry = referenceRegistry();
 
 async function runStream(events: readonly AnyEvent[], store: OnlineStore, options: { latenessMs?: number; maxBatchRecords?: number } = {}) {
   const log = new MemoryEventLog();
-  const topics = createTopics('p');
+  const topics = referenceTopics('p');
   await log.ensureTopics(topicSpecs(topics, 3));
   await createEventProducer({ log, registry, topics, clock: Date.now }).send(events);
   const metrics = new Metrics();
@@ -106,7 +106,7 @@ describe('streaming features equal the naive oracle', () => {
     const random = randomStream(9, 600, { spanMs: hours(20) });
     // an item whose latest event lies just after an hour boundary: at that boundary every head tile starts at q
     const t0 = Date.UTC(2026, 0, 6, 2); // after the random span, so none of these is late
-    const edge = [t0 - hours(3), t0 - minutes(30), t0 + minutes(2)].map((t, i): AnyEvent => ({
+    const edge = [t0 - hours(3), t0 - minutes(30), t0 + minutes(2)].map((t, i): ReferenceEvent => ({
       type: 'impression', eventId: `edge-${i}`, eventTime: t, requestId: `re${i}`, userId: 'u-edge', itemId: 'i-edge', categoryId: null, position: 0,
       context: { device: null, os: null, country: null, city: null, page: null, timezone: null },
     }));

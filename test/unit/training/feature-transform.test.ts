@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import type { AnyEvent } from '../../../src/events/event-types.js';
+import type { AnyEvent, ReferenceEvent } from '../../../src/events/event-types.js';
 import type { FeatureValue } from '../../../src/features/aggregators.js';
 import { compileGroup } from '../../../src/features/definitions.js';
-import { REFERENCE_GROUPS, USER_GROUP } from '../../../src/features/reference.js';
+import { REFERENCE_GROUPS, USER_GROUP } from '../../helpers/reference.js';
 import { generateEvents } from '../../../src/ingest/generator.js';
 import { JoinState } from '../../../src/joiner/join-state.js';
 import { featureId } from '../../../src/models/feature-id.js';
@@ -12,12 +12,12 @@ import { DEFAULT_LABEL_RULE } from '../../../src/samples/labels.js';
 import { featureSpec, type Sample } from '../../../src/samples/sample.js';
 import { createFeatureTransform, transformForSchema, type ServingRequest } from '../../../src/training/feature-transform.js';
 
-const GROUPS = REFERENCE_GROUPS.map(compileGroup);
+const GROUPS = REFERENCE_GROUPS;
 const SPEC = featureSpec(GROUPS);
 
 /** Real samples: the generator's log through the joiner's core (shared label rule, PIT features). */
 function samples(): Sample[] {
-  const events: AnyEvent[] = [];
+  const events: ReferenceEvent[] = [];
   for (const r of generateEvents({ users: 30, items: 80, events: 4000, seed: 3, days: 3 })) if (['impression', 'click', 'order'].includes(r.event.type)) events.push(r.event);
   const core = new JoinState({ groups: GROUPS, spec: SPEC, rule: DEFAULT_LABEL_RULE, latenessMs: 600_000, dedupeHorizonMs: 86_400_000 });
   core.observe('all', 0, { start: 0, end: events.length });

@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createFsModelStore, type FsModelStore } from '../../../src/adapters/fs/fs-model-store.js';
 import type { FeatureValue } from '../../../src/features/aggregators.js';
-import { REFERENCE_GROUPS } from '../../../src/features/reference.js';
 import { Rng } from '../../../src/ingest/rng.js';
 import type { ModelKind } from '../../../src/models/model.js';
 import { encodeModel } from '../../../src/models/serialization.js';
@@ -15,6 +14,7 @@ import { createFeatureTransform } from '../../../src/training/feature-transform.
 import { loadPublished } from '../../../src/training/publication.js';
 import { arraySampleSource, type SampleSource } from '../../../src/training/sample-sources.js';
 import { publishCheckpoint, Trainer, type TrainerOptions } from '../../../src/training/trainer.js';
+import { REFERENCE_GROUPS } from '../../helpers/reference.js';
 
 const SPEC = featureSpec(REFERENCE_GROUPS);
 const T0 = Date.UTC(2026, 0, 5);
@@ -61,7 +61,7 @@ describe('incremental trainer', () => {
 
   const trainer = (source: SampleSource, options: Partial<TrainerOptions> & { kind: ModelKind }, ckpt = 'ckpt') =>
     new Trainer(
-      { source, store, transform: createFeatureTransform(), checkpointDir: join(dir, ckpt), metrics: new Metrics(), logger: SILENT_LOGGER, clock: Date.now },
+      { source, store, transform: createFeatureTransform(REFERENCE_GROUPS), checkpointDir: join(dir, ckpt), metrics: new Metrics(), logger: SILENT_LOGGER, clock: Date.now },
       { untilIdle: true, readChunk: 700, miniBatch: 64, publishEveryMs: 0, ...options },
     );
 
@@ -103,7 +103,7 @@ describe('incremental trainer', () => {
     // the delta chain reproduces the predictions of the full state
     const latest = await loadPublished(store, 'fm', versions.at(-1)!.version);
     const ckptModel = (await trainer(arraySampleSource([]), { kind: 'fm', name: 'fm' }).run(), await loadPublished(store, 'fm', (await store.pointer('fm'))!)).model;
-    const transform = createFeatureTransform();
+    const transform = createFeatureTransform(REFERENCE_GROUPS);
     const batch = transform.samplesBatch(samples(200, 3));
     const p1 = latest.model.predict(batch);
     const p2 = ckptModel.predict(batch);
@@ -137,7 +137,7 @@ describe('incremental trainer', () => {
     await trainer(arraySampleSource(data), { kind: 'lr', name: 'lr', publishEverySamples: 1000, publishOnExit: false }, 'pc').run();
     const before = await store.list('lr');
     expect(before).toHaveLength(1); // at 1024 learned; the last 176 only in the checkpoint
-    const version = await publishCheckpoint(store, join(dir, 'pc'), 'lr', createFeatureTransform().spec.hash);
+    const version = await publishCheckpoint(store, join(dir, 'pc'), 'lr', createFeatureTransform(REFERENCE_GROUPS).spec.hash);
     const after = await store.list('lr');
     expect(after.at(-1)).toMatchObject({ version, type: 'full', parent: before[0]!.version, data: { samples: 1200 } });
     expect(await store.pointer('lr')).toBe(version);
