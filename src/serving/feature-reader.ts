@@ -10,7 +10,7 @@ import type { OnlineStore, ReadQuery, ReadValue } from '../ports/online-store.js
 import { createStreamKeys, type StreamKeys } from '../streaming/stream-keys.js';
 import { catalogQuery, EMPTY_CATALOG, parseCatalog, type Catalog } from '../streaming/online-catalog.js';
 import { mergeLambda } from './lambda-merge.js';
-import { candidateEntityKey, requestPlan, type Candidate, type CandidateFeatures, type RequestFeatures, type RequestPlan } from './request-plan.js';
+import { candidateEntityKey, requestPlan, type Candidate, type CandidateFeatures, type EntityFeatures, type RequestFeatures, type RequestPlan } from './request-plan.js';
 import { decodeEntity, decodeEntityTiles, lastKState, tileListDecodable } from '../streaming/tile-decode.js';
 
 /** The online state cannot answer this query time exactly; the message says what can. */
@@ -29,20 +29,6 @@ export interface EntityRef {
   key: string;
 }
 
-/** The features of one entity at the query time, with their freshness. */
-export interface EntityFeatures {
-  group: string;
-  key: string;
-  /** Feature name -> value; cold-start defaults when the entity has no state. */
-  values: Record<string, FeatureValue>;
-  /** False when nothing was ever applied for this entity (cold start). */
-  known: boolean;
-  /** The latest event time applied to this entity; null for cold start. */
-  latestEventTime: number | null;
-  /** q - latestEventTime: how old the newest information behind these values is. */
-  ageMs: number | null;
-}
-
 export interface FeatureReaderDeps {
   store: OnlineStore;
   keys: StreamKeys;
@@ -58,7 +44,7 @@ export interface FeatureReaderDeps {
   pinNamespace?: boolean;
 }
 
-export type { Candidate, CandidateFeatures, RequestFeatures } from './request-plan.js';
+export type { Candidate, CandidateFeatures, EntityFeatures, RequestFeatures } from './request-plan.js';
 
 /**
  * The serving read path. Reads any number of entities in ONE store round trip (their hashes, their

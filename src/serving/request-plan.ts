@@ -4,7 +4,6 @@ import type { CompiledGroup } from '../features/definitions.js';
 import { coldStartFeatures } from '../features/window-assembly.js';
 import type { Context } from '../events/event-types.js';
 import { ENTITY_KEY_SEPARATOR } from '../features/event-input.js';
-import type { EntityFeatures } from './feature-reader.js';
 
 /**
  * Which entities a ranking request reads, for any project's groups. A request names its user
@@ -27,6 +26,20 @@ export interface RequestPlan {
   readonly candidateGroupNames: readonly string[];
   /** Cold-start values of each candidate group, in `candidateGroups` order. */
   readonly candidateColdStart: readonly Readonly<Record<string, FeatureValue>>[];
+}
+
+/** The features of one entity at the query time, with their freshness. */
+export interface EntityFeatures {
+  group: string;
+  key: string;
+  /** Feature name -> value; cold-start defaults when the entity has no state. */
+  values: Record<string, FeatureValue>;
+  /** False when nothing was ever applied for this entity (cold start). */
+  known: boolean;
+  /** The latest event time applied to this entity; null for cold start. */
+  latestEventTime: number | null;
+  /** q - latestEventTime: how old the newest information behind these values is. */
+  ageMs: number | null;
 }
 
 /** The request-level field every ranking request carries. */
