@@ -61,7 +61,7 @@ export interface SamplesLayout {
 }
 
 /**
- * The layout of a samples table for the given groups (default: the reference groups), in the
+ * The layout of a samples table for the given groups (the project's), in the
  * feature spec's order.
  *
  * @throws BatchError `SAMPLES_SPEC_INVALID` when two features share a name (two groups with the

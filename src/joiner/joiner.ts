@@ -26,7 +26,7 @@ export interface JoinerDeps {
   registry: SchemaRegistry;
   topics: Topics;
   keys: JoinerKeys;
-  /** Compiled feature groups; the sample's feature spec is `featureSpec(groups)` (reference groups by default). */
+  /** Compiled feature groups; the sample's feature spec is `featureSpec(groups)` (the project's groups). */
   groups: readonly CompiledGroup[];
   logger: Logger;
   metrics: Metrics;

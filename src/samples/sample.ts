@@ -77,7 +77,7 @@ function kindOf(def: AggregationDef | null): FeatureValueKind {
   }
 }
 
-/** The feature spec of a list of groups (the reference groups by default, see `featureSpec` callers). */
+/** The feature spec of a list of groups (a project's): its features in group order, then the context features, and their hash. */
 export function featureSpec(groups: readonly CompiledGroup[]): FeatureSpec {
   const entries: FeatureSpecEntry[] = [];
   const defs: unknown[] = [];

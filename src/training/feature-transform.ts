@@ -341,7 +341,7 @@ export class FeatureTransform {
   }
 }
 
-/** The transform of the given groups (the reference set by default). */
+/** The transform of the given groups (a project's). */
 export function createFeatureTransform(groups: readonly CompiledGroup[], options: Partial<FeatureTransformOptions> = {}): FeatureTransform {
   return new FeatureTransform(groups, options);
 }

@@ -117,7 +117,7 @@ item within --click-window), its conversion label (an order of the same user and
 once, late events included) and its context features. Rerunning a range replaces its samples. Runs on
 chDB (TESSERA_CHDB_PATH) or the ClickHouse server of TESSERA_CLICKHOUSE_URL.
 
-features: --until must be a multiple of each group's largest tile (UTC midnight for the reference set).
+features: --until must be a multiple of each group's largest tile (UTC midnight for a group with a window over 12 days, e.g. the reference project's 30 days).
 The views are written into fresh namespaces and then made current in the catalog in one step each; the
 replaced views stay for --grace. Needs TESSERA_REDIS_URL.`,
   options: {
