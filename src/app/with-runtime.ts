@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { UsageError } from '../errors.js';
-import type { EventCatalog } from '../events/event-catalog.js';
+import type { ProjectEventMapper } from '../ingest/project-events.js';
+import type { Project } from '../project/compile-project.js';
 import { loadProject } from '../project/load-project.js';
 import type { Logger } from '../ports/logger.js';
 import { durationOption, type CommandContext } from './command.js';
@@ -53,10 +54,7 @@ export function labelRuleOf(ctx: CommandContext, rt: Runtime): LabelRule {
   });
 }
 
-/** Refuses a project whose catalog lacks event types a command writes (the generator's, an importer's). */
-export function requireEventTypes(catalog: EventCatalog, types: readonly string[], command: string): void {
-  const missing = types.filter((t) => !catalog.has(t));
-  if (missing.length > 0) {
-    throw new UsageError(`${command} writes ${types.join(', ')} events, but the project has no ${missing.join(', ')}; run it on a project that declares them (examples/reference does)`);
-  }
+/** Says on stderr how the reference vocabulary of Tessera's own sources is put into the project's event types, unless it passes through unchanged. */
+export function reportEventMapping(ctx: CommandContext, project: Project, mapper: ProjectEventMapper): void {
+  if (!mapper.identity) ctx.stderr.write(`events of project ${project.name}:\n${mapper.summary.map((l) => `  ${l}\n`).join('')}`);
 }

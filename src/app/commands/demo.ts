@@ -34,6 +34,7 @@ import { REFERENCE_PROJECT_DIR, withRuntime } from '../with-runtime.js';
 import { createProjectEventMapper, type ProjectEventMapper } from '../../ingest/project-events.js';
 import { compileGroup, type CompiledGroup } from '../../features/definitions.js';
 import { FeatureReader } from '../../serving/feature-reader.js';
+import { requestPlan } from '../../serving/request-plan.js';
 import { createStreamKeys } from '../../streaming/stream-keys.js';
 import { startStream } from '../../streaming/stream-processor.js';
 
@@ -136,8 +137,8 @@ first unless --keep is given.`,
       const m = rt.metrics;
       out(`\nstreaming features: applied ${m.total('tessera_stream_events_applied_total')} events (${m.total('tessera_stream_duplicates_total')} duplicates, ${m.total('tessera_stream_late_events_total')} late) into the ${rt.config.redisUrl ? 'Redis' : 'in-process'} online store`);
       const [top] = await store.query<{ userId: string }>(`SELECT userId FROM ${dedupedSource(rule.click)} GROUP BY userId ORDER BY count() DESC, userId LIMIT 1`);
-      // a group of the user, when the project has one
-      const userGroup = groups.find((g) => g.def.entity.keyFields.length === 1 && g.def.entity.keyFields[0] === 'userId');
+      // a group of the user alone, when the project has one
+      const userGroup = requestPlan(groups).requestGroups[0];
       if (top && userGroup) {
         const reader = new FeatureReader({ store: rt.online(), keys, groups, clock: rt.clock });
         const { q, entities } = await reader.read([{ group: userGroup.name, key: top.userId }], 'watermark');

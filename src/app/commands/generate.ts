@@ -7,7 +7,7 @@ import { parseInstant } from '../../events/time.js';
 import { ProgressBar } from '../../observability/progress.js';
 import { writeLines } from '../lines.js';
 import { loadProject } from '../../project/load-project.js';
-import { projectDir, REFERENCE_PROJECT_DIR } from '../with-runtime.js';
+import { projectDir, REFERENCE_PROJECT_DIR, reportEventMapping } from '../with-runtime.js';
 import { createProjectEventMapper } from '../../ingest/project-events.js';
 
 export const generateCommand: Command = {
@@ -47,7 +47,7 @@ other event types with userId and itemId drawn after 30 % of clicks (README, "Sy
     const project = await loadProject(projectDir(ctx.config(), REFERENCE_PROJECT_DIR));
     const { catalog } = project;
     const mapper = createProjectEventMapper(catalog, project.labels);
-    if (!mapper.identity) ctx.stderr.write(`events of project ${project.name}:\n${mapper.summary.map((l) => `  ${l}\n`).join('')}`);
+    reportEventMapping(ctx, project, mapper);
     const out = output === '-' ? ctx.stdout : createWriteStream(output);
     const truth = truthPath ? createWriteStream(truthPath) : null;
     const progress = new ProgressBar({ label: 'generate', unit: 'events', out: ctx.stderr, ...(output !== '-' ? {} : { mode: 'quiet' as const }) });

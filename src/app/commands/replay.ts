@@ -12,7 +12,7 @@ import { importTaobao } from '../../ingest/importers/taobao.js';
 import { DEFAULT_DATA_DIR } from '../paths.js';
 import { ProgressBar } from '../../observability/progress.js';
 import { writeLinesAsync } from '../lines.js';
-import { projectDir, REFERENCE_PROJECT_DIR, withRuntime } from '../with-runtime.js';
+import { projectDir, REFERENCE_PROJECT_DIR, reportEventMapping, withRuntime } from '../with-runtime.js';
 import { createProjectEventMapper, type ProjectEventMapper } from '../../ingest/project-events.js';
 import type { Project } from '../../project/compile-project.js';
 import { loadProject } from '../../project/load-project.js';
@@ -75,7 +75,7 @@ of the sample's events) are rejected by the producer's validation and counted, u
     // project has them); the mapper puts it into the project's own event types
     const eventsFor = (project: Project): AsyncIterable<AnyEvent> => {
       const mapper = createProjectEventMapper(project.catalog, project.labels, { companions: false });
-      if (!mapper.identity) ctx.stderr.write(`events of project ${project.name}:\n${mapper.summary.map((l) => `  ${l}\n`).join('')}`);
+      reportEventMapping(ctx, project, mapper);
       const imported = importSample(name, stringOption(ctx, 'path'), negatives, seed, project.catalog);
       return mapped(shiftMs === 0 ? imported : shifted(imported, shiftMs), mapper);
     };
