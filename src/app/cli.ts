@@ -15,6 +15,7 @@ import { streamCommand } from './commands/stream.js';
 import { featuresCommand } from './commands/features.js';
 import { rebuildCommand } from './commands/rebuild.js';
 import { versionsCommand } from './commands/versions.js';
+import { applyCommand, backfillCommand, planCommand } from './commands/registry.js';
 import { serveCommand } from './commands/serve.js';
 import { modelsCommand } from './commands/models.js';
 import { trainCommand } from './commands/train.js';
@@ -36,6 +37,9 @@ export const COMMANDS: readonly Command[] = [
   joinCommand,
   batchCommand,
   featuresCommand,
+  planCommand,
+  applyCommand,
+  backfillCommand,
   rebuildCommand,
   versionsCommand,
   checkCommand,

@@ -19,6 +19,9 @@ import { createFsModelStore } from '../adapters/fs/fs-model-store.js';
 import { UsageError } from '../errors.js';
 import type { Project } from '../project/compile-project.js';
 import type { TesseraConfig } from './config.js';
+import type { CompiledGroup } from '../features/definitions.js';
+import { groupsInNamespace, registeredProject, RegisteredProjects, servingGroups, servingVersion } from '../registry/registry.js';
+import { readCatalog } from '../streaming/online-catalog.js';
 
 /**
  * The composition root: the only place that picks adapters. Each port is opened lazily, so a
@@ -28,9 +31,20 @@ import type { TesseraConfig } from './config.js';
 export class Runtime {
   readonly logger: Logger;
   readonly metrics = new Metrics();
-  readonly topics: Topics;
-  readonly registry: SchemaRegistry;
+  topics: Topics;
+  registry: SchemaRegistry;
   readonly clock: () => number = Date.now;
+  /** The project as the folder holds it (what `plan` and `apply` compare with the registry). */
+  readonly folderProject: Project;
+  /**
+   * The project the command runs on: the registry's head when something is registered (see
+   * {@link useRegistry}), else the folder's.
+   */
+  project: Project;
+  /** The registry's compiled versions, once {@link useRegistry} found a registry. */
+  definitions: RegisteredProjects | null = null;
+  /** The registry version the command runs on; null when nothing is registered. */
+  registeredVersion: number | null = null;
   private eventLog?: EventLog;
   private offlineStore?: Promise<OfflineStore>;
   private onlineStore?: OnlineStore;
@@ -42,12 +56,55 @@ export class Runtime {
    */
   constructor(
     readonly config: TesseraConfig,
-    readonly project: Project,
+    project: Project,
     private readonly options: { embeddedLogAllowed?: boolean; logger?: Logger } = {},
   ) {
     this.logger = options.logger ?? createConsoleLogger(config.logLevel);
+    this.folderProject = project;
+    this.project = project;
     this.topics = createTopics(project.catalog.types, config.topicPrefix);
     this.registry = createSchemaRegistry(project.catalog);
+  }
+
+  /**
+   * Takes the definitions from the registry when the online store holds one (docs/architecture.md,
+   * The registry): the head's project replaces the folder's, and {@link servingGroups} resolves
+   * each group to the version that serves. Returns whether the folder differs from the head.
+   */
+  async useRegistry(): Promise<{ registered: number | null; folderDiffers: boolean }> {
+    const projects = new RegisteredProjects(this.online(), this.config.topicPrefix);
+    const { catalog, project } = await registeredProject(this.online(), this.config.topicPrefix, projects);
+    if (project === null) return { registered: null, folderDiffers: false };
+    this.definitions = projects;
+    this.registeredVersion = catalog.registry?.version ?? null;
+    this.project = project;
+    this.topics = createTopics(project.catalog.types, this.config.topicPrefix);
+    this.registry = createSchemaRegistry(project.catalog);
+    return { registered: catalog.registry?.version ?? null, folderDiffers: project.hash !== this.folderProject.hash };
+  }
+
+  /** Every group's serving definition (the registry's serving versions; the project's groups when nothing is registered). */
+  async servingGroups(): Promise<CompiledGroup[]> {
+    if (this.definitions === null) return [...this.project.groups];
+    return servingGroups(await readCatalog(this.online(), this.config.topicPrefix), this.definitions, this.project.groups);
+  }
+
+  /** Per registered group, the version that serves (empty when nothing is registered). */
+  async servingVersions(): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    if (this.definitions === null) return out;
+    const catalog = await readCatalog(this.online(), this.config.topicPrefix);
+    for (const name of Object.keys(catalog.registry?.groups ?? {})) {
+      const v = servingVersion(catalog, name);
+      if (v !== null) out.set(name, v.version);
+    }
+    return out;
+  }
+
+  /** The groups a stream deployment writing `namespace` keeps: per registered group, the version held there. */
+  async groupsInNamespace(namespace: string): Promise<CompiledGroup[]> {
+    if (this.definitions === null) return [...this.project.groups];
+    return groupsInNamespace(await readCatalog(this.online(), this.config.topicPrefix), this.definitions, this.project.groups, namespace);
   }
 
   /** True when the event log is the in-process one (no TESSERA_KAFKA_BROKERS). */

@@ -19,6 +19,11 @@ export interface WithRuntimeOptions {
   logger?: Logger;
   /** The project folder used when none is configured (the demo's bundled reference project); otherwise one is required. */
   defaultProject?: string;
+  /**
+   * Take the definitions from the registry in the online store when one is registered (default
+   * true when TESSERA_REDIS_URL is set); `plan`, `apply` and `init` work on the folder.
+   */
+  registry?: boolean;
 }
 
 /** The project folder a command runs on: `--project` / TESSERA_PROJECT, else the default, else a usage error. */
@@ -38,6 +43,12 @@ export async function withRuntime<T>(ctx: CommandContext, options: WithRuntimeOp
   const project = await loadProject(projectDir(config, options.defaultProject));
   const rt = new Runtime(config, project, options);
   try {
+    if (options.registry !== false && config.redisUrl) {
+      const { registered, folderDiffers } = await rt.useRegistry();
+      if (registered !== null && folderDiffers) {
+        ctx.stderr.write(`note: running on registry version ${registered}; ${project.dir} has changes not applied (tessera plan shows them)\n`);
+      }
+    }
     return await body(rt);
   } finally {
     await rt.close();

@@ -24,7 +24,15 @@ export interface BatchFeaturesResult {
  */
 export async function writeBatchFeatures(
   deps: { offline: OfflineStore; store: OnlineStore; prefix: string; now: () => number },
-  options: { until: number; groups: readonly CompiledGroup[]; graceMs: number; latenessMs: number; onProgress?: (group: string, entities: number) => void },
+  options: {
+    until: number;
+    groups: readonly CompiledGroup[];
+    graceMs: number;
+    latenessMs: number;
+    /** Per registered group, the version the definitions are (recorded on the view: the reader merges a view into its own version only). */
+    versions?: ReadonlyMap<string, number>;
+    onProgress?: (group: string, entities: number) => void;
+  },
 ): Promise<BatchFeaturesResult[]> {
   for (const g of options.groups) {
     const align = batchAlignmentMs(g);
@@ -42,6 +50,7 @@ export async function writeBatchFeatures(
       now: deps.now(),
       graceMs: options.graceMs,
       latenessMs: options.latenessMs,
+      ...(options.versions?.has(group.name) ? { version: options.versions.get(group.name) as number } : {}),
       onProgress: (n) => options.onProgress?.(group.name, n),
     });
     out.push({ group: group.name, namespace, entities, seconds: (performance.now() - started) / 1000 });

@@ -54,6 +54,12 @@ export interface ManifestInput {
   metrics: Record<string, number>;
   /** Model hyper-parameters and anything the loader needs. */
   config: Record<string, unknown>;
+  /**
+   * The features the version reads: their names, and the registry version and group versions they
+   * were served by while it trained (docs/architecture.md, The registry); registry null when
+   * nothing was registered. Absent in versions published before the registry.
+   */
+  features?: { names: string[]; registry: number | null; groups: Record<string, number> };
 }
 
 export interface ModelManifest extends ManifestInput {

@@ -8,7 +8,8 @@ import { tileStart, windowRange } from '../features/windows.js';
 import { hllTileLabel } from '../streaming/tile-layout.js';
 import type { OnlineStore, ReadQuery, ReadValue } from '../ports/online-store.js';
 import { createStreamKeys, type StreamKeys } from '../streaming/stream-keys.js';
-import { catalogQuery, EMPTY_CATALOG, parseCatalog, type Catalog } from '../streaming/online-catalog.js';
+import { catalogQuery, EMPTY_CATALOG, parseCatalog, versionHolding, type Catalog } from '../streaming/online-catalog.js';
+import { servingGroup, type RegisteredProjects } from '../registry/registry.js';
 import { mergeLambda } from './lambda-merge.js';
 import { candidateEntityKey, requestPlan, type Candidate, type CandidateFeatures, type EntityFeatures, type RequestFeatures, type RequestPlan } from './request-plan.js';
 import { decodeEntity, decodeEntityTiles, lastKState, tileListDecodable } from '../streaming/tile-decode.js';
@@ -42,6 +43,13 @@ export interface FeatureReaderDeps {
    * namespace when none), merged with its batch view when it has one.
    */
   pinNamespace?: boolean;
+  /**
+   * The registry's compiled versions: with them, each group is decoded with the definition of the
+   * version that serves it in the catalog read (docs/architecture.md, The registry), and a group
+   * registered but not served yet reads as cold start. Without them, or with nothing registered,
+   * `groups` are the definitions.
+   */
+  definitions?: RegisteredProjects;
 }
 
 export type { Candidate, CandidateFeatures, EntityFeatures, RequestFeatures } from './request-plan.js';
@@ -136,7 +144,7 @@ export class FeatureReader {
     }
     for (let attempt = 0; ; attempt++) {
       const catalog = this.catalog;
-      const answer = await this.readWith(catalog, unique, uniqueGroups, at);
+      const answer = await this.readWith(catalog, unique, uniqueGroups, this.served(catalog, uniqueGroups), at);
       if (answer.catalog.rev === catalog.rev || attempt >= 3) {
         if (slots === null) return answer.result;
         const read = answer.result.entities;
@@ -144,17 +152,33 @@ export class FeatureReader {
         for (let i = 0; i < slots.length; i++) entities[i] = read[slots[i] as number] as EntityFeatures;
         return { q: answer.result.q, entities };
       }
-      this.catalog = answer.catalog; // changed since the keys were built: read again with the new versions
+      // changed since the keys were built: read again with the new versions (and their definitions)
+      await this.deps.definitions?.prepare(answer.catalog);
+      this.catalog = answer.catalog;
     }
   }
 
-  private async readWith(catalog: Catalog, refs: readonly EntityRef[], groups: readonly CompiledGroup[], at: QueryTime): Promise<{ catalog: Catalog; result: { q: number; entities: EntityFeatures[] } }> {
+  /** Per group, the definition its serving version has under `catalog` (null: registered, not served yet). */
+  private served(catalog: Catalog, groups: readonly CompiledGroup[]): readonly (CompiledGroup | null)[] {
+    const defs = this.deps.definitions;
+    if (defs === undefined || catalog.registry === null || this.deps.pinNamespace === true) return groups;
+    return groups.map((g) => servingGroup(catalog, defs, this.deps.groups, g.name) ?? null);
+  }
+
+  private async readWith(
+    catalog: Catalog,
+    refs: readonly EntityRef[],
+    declared: readonly CompiledGroup[],
+    served: readonly (CompiledGroup | null)[],
+    at: QueryTime,
+  ): Promise<{ catalog: Catalog; result: { q: number; entities: EntityFeatures[] } }> {
     const { keys, store } = this.deps;
     const follow = this.deps.pinNamespace !== true;
     const streamKeys = (group: CompiledGroup): StreamKeys => {
       const ns = follow ? (catalog.aliases.get(group.name)?.namespace ?? keys.namespace) : keys.namespace;
       return ns === keys.namespace ? keys : this.keysFor(ns);
     };
+    const groups = served.filter((g): g is CompiledGroup => g !== null);
     // the watermark of a read covers the namespaces of its groups (of every group for an empty read)
     const namespaces = [...new Set((groups.length > 0 ? groups : this.deps.groups).map((g) => streamKeys(g).namespace))];
     const wmQueries = (): ReadQuery[] => namespaces.map((ns) => ({ kind: 'hgetall', key: this.keysFor(ns).watermarks() }));
@@ -176,9 +200,12 @@ export class FeatureReader {
       return { first, lastK, hlls };
     };
     const plan = refs.map((ref, i) => {
-      const group = groups[i] as CompiledGroup;
+      const group = served[i];
+      if (group === null || group === undefined) return { ref, group: declared[i] as CompiledGroup, stream: null, batch: null };
       const stream = entityQueries(streamKeys(group), group, ref.key, true);
-      const view = follow ? catalog.batchViews.get(group.name) : undefined;
+      let view = follow ? catalog.batchViews.get(group.name) : undefined;
+      // a registered group's batch view belongs to the version it was computed with
+      if (view !== undefined && catalog.registry !== null && view.version !== versionHolding(catalog, group.name, streamKeys(group).namespace)) view = undefined;
       const batch = view ? { until: view.until, ...entityQueries(this.keysFor(view.namespace), group, ref.key, false) } : null;
       return { ref, group, stream, batch };
     });
@@ -202,6 +229,7 @@ export class FeatureReader {
     const at_ = q;
     const tiles = this.tiles;
     const entities = plan.map(({ ref, group, stream, batch }): EntityFeatures => {
+      if (stream === null) return { group: group.name, key: ref.key, values: this.coldStart(group), known: false, latestEventTime: null, ageMs: null };
       // the common case (stream tiles only, fields as the stream writes them, q after the entity's
       // latest event) decodes into the reused tile list; anything else takes the general path below
       if (batch === null && stream.hlls.length === 0 && this.tileListDecodable(group) && decodeEntityTiles(group, flatOf(results[stream.first]), tiles)) {

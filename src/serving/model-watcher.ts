@@ -25,6 +25,8 @@ export interface ModelWatcherOptions {
   load: ScorerLoader;
   /** The feature spec the service computes; a version trained for another is refused. */
   featureSpecHash: string;
+  /** The feature names the service serves, to say which a refused version reads but cannot get. */
+  servedFeatures?: readonly string[];
   /** The version files the loader needs (only these are read and checksummed); default all. */
   files?: readonly string[];
   /**
@@ -104,9 +106,7 @@ export class ModelWatcher implements ScorerSource {
     const started = Date.now();
     try {
       const { manifest, files } = await store.read(model, pointed, this.options.files);
-      if (manifest.featureSpecHash !== this.options.featureSpecHash) {
-        throw new Error(`trained for feature spec ${manifest.featureSpecHash}, the service computes ${this.options.featureSpecHash}`);
-      }
+      if (manifest.featureSpecHash !== this.options.featureSpecHash) throw new Error(specMismatch(manifest, this.options));
       await yieldToRequests();
       const scorer = await this.options.load(manifest, files, store);
       await yieldToRequests();
@@ -123,4 +123,13 @@ export class ModelWatcher implements ScorerSource {
       logger.error('serve.model_refused', { model, version: pointed, serving: this.servingVersion, error: (err as Error).message });
     }
   }
+}
+
+/** Why a version trained on other features cannot be served: the features it reads that are not served, by name, when its manifest lists them. */
+export function specMismatch(manifest: ModelManifest, options: { featureSpecHash: string; servedFeatures?: readonly string[] }): string {
+  const served = new Set(options.servedFeatures ?? []);
+  const missing = manifest.features && served.size > 0 ? manifest.features.names.filter((n) => !served.has(n)) : [];
+  const trainedOn = manifest.features?.registry != null ? ` (registry version ${manifest.features.registry}, groups ${Object.entries(manifest.features.groups).map(([g, v]) => `${g} v${v}`).join(', ')})` : '';
+  if (missing.length > 0) return `reads features the service does not serve: ${missing.join(', ')}${trainedOn}; serve the versions it was trained on, or retrain it on the ones serving`;
+  return `trained for feature spec ${manifest.featureSpecHash}${trainedOn}, the service computes ${options.featureSpecHash} (the same names computed otherwise, or in another order): retrain it on the versions serving`;
 }

@@ -108,6 +108,13 @@ export interface WriteBatchViewOptions {
   now: number;
   /** How long the replaced view is kept for rollback. */
   graceMs: number;
+  /** The registered version of the group the view was computed with (docs/architecture.md, The registry). */
+  version?: number;
+  /**
+   * Point the catalog at the view once written (default true). A backfill of a version that does
+   * not serve yet writes its view first and points at it in the same step as its flip.
+   */
+  activate?: boolean;
   /** Stream lateness, for the keys' TTL (the longest retention). */
   latenessMs: number;
   /** Entities written per store call. Default 500. */
@@ -154,6 +161,6 @@ export async function writeBatchView(store: OnlineStore, group: CompiledGroup, d
     }
   }
   await flush();
-  await setBatchView(store, options.prefix, group.name, namespace, options.until, options.graceMs, options.now);
+  if (options.activate !== false) await setBatchView(store, options.prefix, group.name, namespace, options.until, options.graceMs, options.now, options.version);
   return { namespace, entities };
 }

@@ -1,5 +1,6 @@
 import { UsageError } from '../errors.js';
-import type { OnlineStore, ReadQuery, ReadValue } from '../ports/online-store.js';
+import type { OnlineStore, ReadQuery, ReadValue, StoreOp } from '../ports/online-store.js';
+import type { RegistryHead } from '../registry/registry.js';
 import { DEFAULT_NAMESPACE } from './stream-keys.js';
 
 /**
@@ -14,6 +15,9 @@ import { DEFAULT_NAMESPACE } from './stream-keys.js';
  * - `batch:<group>`: `{ namespace, until, writtenAt, previous }`: the batch view, i.e. every state
  *   as of watermark `until` recomputed from the raw tables (late events included); the reader takes
  *   tiles before `until` from it and the streaming tiles from `until` on.
+ * - `registry`: the registered head of the feature project (src/registry/registry.ts): its version
+ *   and every group's versions with the namespaces that hold them; the snapshots themselves live in
+ *   `<prefix>:registry`, outside the hash every read fetches.
  * - `rev`: a counter; every change is a compare-and-set on it (the store's fence), so two writers
  *   can never lose each other's update.
  */
@@ -35,16 +39,20 @@ export interface BatchViewRef {
   /** The batch watermark: the view holds every event with eventTime < until. */
   readonly until: number;
   readonly writtenAt: number;
-  readonly previous: (VersionRef & { until: number }) | null;
+  /** The registered group version the view was computed with (absent before the registry). */
+  readonly version?: number;
+  readonly previous: (VersionRef & { until: number; version?: number }) | null;
 }
 
 export interface Catalog {
   readonly rev: number;
   readonly aliases: ReadonlyMap<string, GroupAlias>;
   readonly batchViews: ReadonlyMap<string, BatchViewRef>;
+  /** The registered project's head; null while nothing is registered. */
+  readonly registry: RegistryHead | null;
 }
 
-export const EMPTY_CATALOG: Catalog = { rev: 0, aliases: new Map(), batchViews: new Map() };
+export const EMPTY_CATALOG: Catalog = { rev: 0, aliases: new Map(), batchViews: new Map(), registry: null };
 
 /** The catalog's key. Namespaces are `<prefix>:<namespace>`, and `catalog` is not a valid namespace. */
 export function catalogKey(prefix: string): string {
@@ -64,6 +72,7 @@ export function parseCatalog(value: ReadValue | undefined): Catalog {
   if (value?.kind !== 'hgetall') return EMPTY_CATALOG;
   const aliases = new Map<string, GroupAlias>();
   const batchViews = new Map<string, BatchViewRef>();
+  let registry: RegistryHead | null = null;
   for (const [field, text] of Object.entries(value.value)) {
     let parsed: unknown;
     try {
@@ -71,11 +80,15 @@ export function parseCatalog(value: ReadValue | undefined): Catalog {
     } catch {
       continue;
     }
+    if (field === 'registry') {
+      if (typeof parsed === 'object' && parsed !== null && typeof (parsed as { version?: unknown }).version === 'number' && typeof (parsed as { groups?: unknown }).groups === 'object') registry = parsed as RegistryHead;
+      continue;
+    }
     if (typeof parsed !== 'object' || parsed === null || typeof (parsed as { namespace?: unknown }).namespace !== 'string') continue;
     if (field.startsWith('alias:')) aliases.set(field.slice(6), parsed as GroupAlias);
     else if (field.startsWith('batch:')) batchViews.set(field.slice(6), parsed as BatchViewRef);
   }
-  return { rev: Number(value.value['rev'] ?? 0) || 0, aliases, batchViews };
+  return { rev: Number(value.value['rev'] ?? 0) || 0, aliases, batchViews, registry };
 }
 
 export async function readCatalog(store: OnlineStore, prefix: string): Promise<Catalog> {
@@ -100,16 +113,20 @@ export function checkNamespace(namespace: string): string {
   return namespace;
 }
 
+/** An edit of one catalog field (null deletes it), and store operations on other keys applied in the same atomic step. */
+export type CatalogEdit = { field: string; value: string | null } | { op: StoreOp };
+
 /**
  * Applies `change` to the catalog as one compare-and-set on its revision, retrying when another
- * writer got there first; returns the catalog as written.
+ * writer got there first (`change` sees the newer catalog and may throw to give up); returns the
+ * catalog as written.
  */
-export async function updateCatalog(store: OnlineStore, prefix: string, change: (current: Catalog) => { field: string; value: string | null }[]): Promise<Catalog> {
+export async function updateCatalog(store: OnlineStore, prefix: string, change: (current: Catalog) => CatalogEdit[]): Promise<Catalog> {
   const key = catalogKey(prefix);
   for (let attempt = 0; attempt < 20; attempt++) {
     const current = await readCatalog(store, prefix);
     const edits = change(current);
-    const ops = edits.map((e) => (e.value === null ? { op: 'hdel' as const, key, fields: [e.field] } : { op: 'hset' as const, key, field: e.field, value: e.value }));
+    const ops = edits.map((e): StoreOp => ('op' in e ? e.op : e.value === null ? { op: 'hdel', key, fields: [e.field] } : { op: 'hset', key, field: e.field, value: e.value }));
     const result = await store.apply(ops, { key, field: 'rev', offset: current.rev + 1, expected: current.rev === 0 ? null : current.rev });
     if (result.applied) return readCatalog(store, prefix);
   }
@@ -122,15 +139,7 @@ export async function updateCatalog(store: OnlineStore, prefix: string, change: 
  */
 export async function flipAlias(store: OnlineStore, prefix: string, group: string, namespace: string, graceMs: number, now: number): Promise<Catalog> {
   checkNamespace(namespace);
-  return updateCatalog(store, prefix, (c) => {
-    const current = servingNamespace(c, group);
-    const alias: GroupAlias = {
-      namespace,
-      since: now,
-      previous: current === namespace ? (c.aliases.get(group)?.previous ?? null) : { namespace: current, graceEndsAt: now + graceMs },
-    };
-    return [{ field: `alias:${group}`, value: JSON.stringify(alias) }];
-  });
+  return updateCatalog(store, prefix, (c) => [aliasEdit(c, group, namespace, graceMs, now)]);
 }
 
 /**
@@ -144,23 +153,51 @@ export async function rollbackAlias(store: OnlineStore, prefix: string, group: s
     if (!alias?.previous) throw new UsageError(`feature group "${group}" has no previous version to roll back to`);
     if (alias.previous.graceEndsAt <= now) throw new UsageError(`feature group "${group}": the previous version ${alias.previous.namespace} left its grace period at ${new Date(alias.previous.graceEndsAt).toISOString()}`);
     const back: GroupAlias = { namespace: alias.previous.namespace, since: now, previous: { namespace: alias.namespace, graceEndsAt: now + graceMs } };
-    return [{ field: `alias:${group}`, value: JSON.stringify(back) }];
+    const edits: CatalogEdit[] = [{ field: `alias:${group}`, value: JSON.stringify(back) }];
+    // a registered group's batch view belongs to one version: it goes back with the alias
+    const to = versionHolding(c, group, back.namespace);
+    const view = c.batchViews.get(group);
+    if (to !== null && view && view.version !== to && view.previous?.version === to && view.previous.graceEndsAt > now) {
+      edits.push(batchViewEdit(c, group, { namespace: view.previous.namespace, until: view.previous.until, writtenAt: now, version: to }, graceMs, now));
+    }
+    return edits;
   });
 }
 
+/** The registered version of `group` whose streaming state `namespace` holds; null when none (or nothing registered). */
+export function versionHolding(c: Catalog, group: string, namespace: string): number | null {
+  const versions = c.registry?.groups[group]?.versions ?? [];
+  return versions.find((v) => v.namespaces.includes(namespace))?.version ?? null;
+}
+
 /** Points `group`'s batch view at a freshly written namespace; the view it replaces stays for `graceMs`. */
-export async function setBatchView(store: OnlineStore, prefix: string, group: string, namespace: string, until: number, graceMs: number, now: number): Promise<Catalog> {
+export async function setBatchView(store: OnlineStore, prefix: string, group: string, namespace: string, until: number, graceMs: number, now: number, version?: number): Promise<Catalog> {
   checkNamespace(namespace);
-  return updateCatalog(store, prefix, (c) => {
-    const old = c.batchViews.get(group);
-    const view: BatchViewRef = {
-      namespace,
-      until,
-      writtenAt: now,
-      previous: old && old.namespace !== namespace ? { namespace: old.namespace, until: old.until, graceEndsAt: now + graceMs } : (old?.previous ?? null),
-    };
-    return [{ field: `batch:${group}`, value: JSON.stringify(view) }];
-  });
+  return updateCatalog(store, prefix, (c) => [batchViewEdit(c, group, { namespace, until, writtenAt: now, ...(version !== undefined ? { version } : {}) }, graceMs, now)]);
+}
+
+/** The edit that makes `view` the group's batch view; the view it replaces stays for `graceMs`. */
+export function batchViewEdit(c: Catalog, group: string, view: Omit<BatchViewRef, 'previous'>, graceMs: number, now: number): CatalogEdit {
+  const old = c.batchViews.get(group);
+  const next: BatchViewRef = {
+    ...view,
+    previous:
+      old && old.namespace !== view.namespace
+        ? { namespace: old.namespace, until: old.until, graceEndsAt: now + graceMs, ...(old.version !== undefined ? { version: old.version } : {}) }
+        : (old?.previous ?? null),
+  };
+  return { field: `batch:${group}`, value: JSON.stringify(next) };
+}
+
+/** The edit that points `group`'s alias at `namespace`; the version it replaces stays for `graceMs`. */
+export function aliasEdit(c: Catalog, group: string, namespace: string, graceMs: number, now: number): CatalogEdit {
+  const current = servingNamespace(c, group);
+  const alias: GroupAlias = {
+    namespace,
+    since: now,
+    previous: current === namespace ? (c.aliases.get(group)?.previous ?? null) : { namespace: current, graceEndsAt: now + graceMs },
+  };
+  return { field: `alias:${group}`, value: JSON.stringify(alias) };
 }
 
 /** A version whose grace period is over: its keys for `group` can be deleted. */

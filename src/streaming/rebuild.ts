@@ -1,6 +1,7 @@
 import { tpKey, type Subscription } from '../ports/event-log.js';
 import type { CompiledGroup } from '../features/definitions.js';
-import { checkNamespace, flipAlias, servingNamespace, readCatalog } from './online-catalog.js';
+import { versionEdit } from '../registry/registry.js';
+import { aliasEdit, checkNamespace, servingNamespace, readCatalog, updateCatalog, versionHolding, type CatalogEdit } from './online-catalog.js';
 import { createStreamKeys } from './stream-keys.js';
 import { startStream, STREAM_DEFAULTS, type StreamDeps, type StreamOptions } from './stream-processor.js';
 
@@ -33,6 +34,12 @@ export interface RebuildOptions {
   continueLive?: boolean;
   /** How long the log must stay caught up before the flip, ms. Default 1000. */
   idleMs?: number;
+  /**
+   * The flip, when it is not the plain alias flip (a registry backfill flips alias and batch view
+   * together). Default: the alias; for a registered group the new namespace is recorded on the
+   * version that serves, in the same step.
+   */
+  flip?: () => Promise<void>;
 }
 
 export interface RebuildResult {
@@ -73,7 +80,16 @@ export async function rebuildGroup(deps: StreamDeps & { prefix: string }, group:
   await startStream(streamDeps, { ...streamOptions, untilIdle: true, idleMs: options.idleMs ?? 1000 }).done;
   const applied = deps.metrics.total('tessera_stream_events_applied_total') - before;
   const previous = servingNamespace(await readCatalog(deps.store, deps.prefix), group.name);
-  await flipAlias(deps.store, deps.prefix, group.name, namespace, options.graceMs, deps.clock());
+  if (options.flip) await options.flip();
+  else {
+    const now = deps.clock();
+    await updateCatalog(deps.store, deps.prefix, (c) => {
+      const serving = versionHolding(c, group.name, servingNamespace(c, group.name));
+      const edits: CatalogEdit[] = [aliasEdit(c, group.name, namespace, options.graceMs, now)];
+      if (serving !== null) edits.push(versionEdit(c, group.name, serving, (v) => ({ ...v, namespaces: v.namespaces.includes(namespace) ? v.namespaces : [...v.namespaces, namespace] })));
+      return edits;
+    });
+  }
   deps.logger.info('rebuild.flipped', { group: group.name, namespace, previous, applied });
   const live = options.continueLive === false ? null : startStream(streamDeps, { ...streamOptions, untilIdle: false });
   return { namespace, consumerGroup, previous, applied, live };

@@ -25,9 +25,11 @@ import { featureSpec, type FeatureSpec, type FeatureValueKind, type Sample } fro
  * then 0).
  *
  * Bad input (counted in {@link TransformCounters}): a missing feature or a non-finite or
- * wrongly typed value is treated as missing; a sample or request of another spec (hash given
- * and different, or feature names the spec does not have) or without a user or item id is
- * refused (the method returns false and adds nothing).
+ * wrongly typed value is treated as missing; a sample of another spec (hash given and different,
+ * or feature names the spec does not have), a request whose spec hash is given and different, or
+ * either without a user or item id is refused (the method returns false and adds nothing). A
+ * request may carry features the spec does not read (a group version flipped in after the model
+ * was trained serves more): they are ignored.
  */
 export interface ServingRequest {
   readonly userId: string;
@@ -180,7 +182,7 @@ export class FeatureTransform {
       this.counters.invalid++;
       return false;
     }
-    const ok = this.add(builder, request.userId, request.itemId, request.categoryId, request.position ?? 0, request.context, request.time, request.features, request.specHash, 0);
+    const ok = this.add(builder, request.userId, request.itemId, request.categoryId, request.position ?? 0, request.context, request.time, request.features, request.specHash, 0, false);
     if (ok) this.counters.requests++;
     return ok;
   }
@@ -243,12 +245,14 @@ export class FeatureTransform {
     features: Readonly<Record<string, FeatureValue>>,
     specHash: string | undefined,
     label: number,
+    /** Refuse feature names the spec lacks: samples yes; requests no, since a flipped group version may serve more features than the model reads. */
+    strictNames = true,
   ): boolean {
     if (specHash !== undefined && specHash !== this.spec.hash) {
       this.counters.wrongSpec++;
       return false;
     }
-    if (!this.namesKnown(features)) {
+    if (strictNames && !this.namesKnown(features)) {
       this.counters.wrongSpec++;
       return false;
     }

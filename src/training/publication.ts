@@ -77,6 +77,8 @@ export interface PublishInput {
   metrics: Record<string, number>;
   /** Serving options recorded in the manifest's config, e.g. `{ quantize: 'int8' }` (see serving/model-scorer.ts). */
   serving?: { quantize?: 'none' | 'int8' };
+  /** The features the version reads (see {@link ModelManifest.features}). */
+  features?: ModelManifest['features'];
 }
 
 /** Publishes one version; returns its manifest (its `config.mark` is the mark to diff the next delta against). */
@@ -96,6 +98,7 @@ export async function publishModel(store: ModelStore, input: PublishInput): Prom
     data: input.data,
     metrics: input.metrics,
     config: { ...input.serving, mark, schemaHash: model.schemaHash },
+    ...(input.features ? { features: input.features } : {}),
   });
 }
 

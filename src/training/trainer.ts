@@ -60,6 +60,8 @@ export interface TrainerOptions {
   validationWindow?: number;
   /** Publish when stopping (untilIdle or stop()). Default true. */
   publishOnExit?: boolean;
+  /** The registry version and serving group versions of the definitions, recorded in each manifest. */
+  registry?: { version: number | null; groups: Record<string, number> };
 }
 
 export interface TrainerDeps {
@@ -200,6 +202,7 @@ export class Trainer {
         delta,
         data: { samples: meta.learned, from: meta.from, to: meta.to, offsets: { source: source.name, cursor: meta.cursor, epoch: meta.epoch } },
         metrics: Object.fromEntries(Object.entries({ auc: m.auc, logloss: m.logloss, calibration: m.calibration, validated: m.count }).filter(([, v]) => Number.isFinite(v))),
+        features: { names: transform.spec.entries.map((e) => e.name), registry: o.registry?.version ?? null, groups: o.registry?.groups ?? {} },
       });
       meta.published = { version: manifest.version, mark: model.mark(), deltasSinceFull: delta ? (meta.published?.deltasSinceFull ?? 0) + 1 : 0 };
       meta.publishedAtLearned = meta.learned;

@@ -72,7 +72,8 @@ const samplesJob: BatchJob = {
     return withRuntime(ctx, {}, async (rt) => {
       const rule = labelRuleOf(ctx, rt);
       const offline = await rt.offline();
-      const { catalog, groups } = rt.project;
+      const { catalog } = rt.project;
+      const groups = await rt.servingGroups();
       const result = await buildSamples({ offline, logger: rt.logger }, { catalog, groups, from, to, rule, table, ...(completeThrough === undefined ? {} : { completeThrough }) });
       printSamples(ctx, result, table);
       return 0;
@@ -86,11 +87,11 @@ const featuresJob: BatchJob = {
   async run(ctx) {
     const until = instantOption(ctx, 'until', true);
     return withRuntime(ctx, {}, async (rt) => {
-      const groups = selectGroups(rt.project.groups, stringOption(ctx, 'groups'));
       if (!rt.config.redisUrl) throw new UsageError('batch features writes the online store: set TESSERA_REDIS_URL');
+      const groups = selectGroups(await rt.servingGroups(), stringOption(ctx, 'groups'));
       const results = await writeBatchFeatures(
         { offline: await rt.offline(), store: rt.online(), prefix: rt.config.topicPrefix, now: rt.clock },
-        { until, groups, graceMs: durationOption(ctx, 'grace', 86_400_000), latenessMs: rt.project.latenessMs },
+        { until, groups, graceMs: durationOption(ctx, 'grace', 86_400_000), latenessMs: rt.project.latenessMs, versions: await rt.servingVersions() },
       );
       if (ctx.values.json === true) ctx.stdout.write(JSON.stringify({ until: formatInstant(until), views: results }, null, 2) + '\n');
       else for (const r of results) ctx.stdout.write(`batch view of ${r.group} as of ${formatInstant(until)}: ${count(r.entities)} entities -> ${r.namespace} (${r.seconds.toFixed(2)} s)\n`);

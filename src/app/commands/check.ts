@@ -50,9 +50,9 @@ differs. Needs TESSERA_REDIS_URL and the offline store (chDB or TESSERA_CLICKHOU
     if ((samplesFrom === undefined) !== (samplesTo === undefined)) throw new UsageError('give both --samples-from and --samples-to');
     return withRuntime(ctx, {}, async (rt) => {
       if (!rt.config.redisUrl) throw new UsageError('check consistency reads the online state: set TESSERA_REDIS_URL');
-      const groups = rt.project.groups;
+      const groups = await rt.servingGroups();
       const offline = await rt.offline();
-      const reader = new FeatureReader({ store: rt.online(), keys: createStreamKeys(rt.config.topicPrefix), groups, clock: rt.clock });
+      const reader = new FeatureReader({ store: rt.online(), keys: createStreamKeys(rt.config.topicPrefix), groups: rt.project.groups, ...(rt.definitions ? { definitions: rt.definitions } : {}), clock: rt.clock });
       const features = await checkFeatureConsistency({ offline, reader, groups }, { perGroup: numberOption(ctx, 'sample', 1000, { min: 1 }), q, seed: numberOption(ctx, 'seed', 1) });
       let samples: ReturnType<typeof checkSampleConsistency> | null = null;
       if (samplesFrom !== undefined && samplesTo !== undefined) {

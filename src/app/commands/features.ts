@@ -10,6 +10,10 @@ import { loadProject } from '../../project/load-project.js';
 import type { Project } from '../../project/compile-project.js';
 import type { CompiledFeature, CompiledGroup } from '../../features/definitions.js';
 import { formatWindow } from '../../features/windows.js';
+import { pendingVersion, servingVersion } from '../../registry/registry.js';
+import { readCatalog, servingNamespace } from '../../streaming/online-catalog.js';
+import type { Runtime } from '../runtime.js';
+import { publishedModelReads } from './registry.js';
 
 /** `user:u1` -> { group: 'user', key: 'u1' }; `user_category:u1:c3` -> key `u1:c3`. */
 export function parseEntityRef(text: string): { group: string; key: string } {
@@ -35,7 +39,10 @@ export const featuresCommand: Command = {
   usage: 'tessera features list [--json] | describe <feature> [--json] | get <group>:<key> [--at <ISO time>|<epoch ms>|now|watermark] [--offline] [--json]',
   details: `list: every group of the project (its entity and key fields) and its features; describe: one
 feature's group, entity, source event type, op, field, window and hop (or, for a derived feature,
-its inputs and prior). Both read the project and need no service.
+its inputs and prior). With TESSERA_REDIS_URL both show the registered definitions with each
+group's serving version (and one waiting for its backfill), the namespace serving it and its
+freshness (the latest event time its stream deployment applied), and per feature the published
+models that read it; without it they read the project folder.
 get: a group's entity is named <group>:<key>, the key being its key fields' values joined with ':'
 (the reference project: user:<userId>, item:<itemId>, user_category:<userId>:<categoryId>). --at watermark reads just after the latest event time the
 stream has applied, which is "now" for a replay of history. For a time before the entity's latest
@@ -55,8 +62,9 @@ chDB or TESSERA_CLICKHOUSE_URL), exactly for any past --at, late events included
   async run(ctx) {
     const [action, target] = ctx.positionals;
     if (action === 'list' || action === 'describe') {
-      const project = await loadProject(projectDir(ctx.config()));
-      return action === 'list' ? listFeatures(ctx, project) : describeFeature(ctx, project, target);
+      const show = (project: Project, status: RegistryStatus | null) => (action === 'list' ? listFeatures(ctx, project, status) : describeFeature(ctx, project, target, status));
+      if (!ctx.config().redisUrl) return show(await loadProject(projectDir(ctx.config())), null);
+      return withRuntime(ctx, {}, async (rt) => show(rt.project, await registryStatus(rt)));
     }
     if (action !== 'get' || !target) throw new UsageError('usage: tessera features list | describe <feature> | get <group>:<key> (see tessera features --help)');
     const ref = parseEntityRef(target);
@@ -64,8 +72,9 @@ chDB or TESSERA_CLICKHOUSE_URL), exactly for any past --at, late events included
     return withRuntime(ctx, {}, async (rt) => {
       if (ctx.values.offline === true) {
         if (typeof at !== 'number') throw new UsageError('--offline needs an explicit --at <ISO time> (the batch layer has no "now" of its own)');
-        const group = rt.project.groups.find((g) => g.name === ref.group);
-        if (!group) throw new UsageError(`unknown feature group "${ref.group}" (known: ${rt.project.groups.map((g) => g.name).join(', ')})`);
+        const serving = await rt.servingGroups();
+        const group = serving.find((g) => g.name === ref.group);
+        if (!group) throw new UsageError(`unknown (or not yet served) feature group "${ref.group}" (served: ${serving.map((g) => g.name).join(', ')})`);
         const answer = await offlineFeatures(await rt.offline(), group, ref.key, at);
         const e = { group: group.name, key: ref.key, values: answer.values, known: answer.latestEventTime !== null, latestEventTime: answer.latestEventTime, ageMs: answer.latestEventTime === null ? null : at - answer.latestEventTime };
         return print(ctx, at, e, 'batch layer');
@@ -77,7 +86,9 @@ chDB or TESSERA_CLICKHOUSE_URL), exactly for any past --at, late events included
         store: rt.online(),
         keys: createStreamKeys(rt.config.topicPrefix, pinned ?? DEFAULT_NAMESPACE),
         pinNamespace: pinned !== undefined,
-        groups: rt.project.groups,
+        // a pinned namespace is read with the definitions of the versions it holds
+        groups: pinned !== undefined ? await rt.groupsInNamespace(pinned) : rt.project.groups,
+        ...(rt.definitions && pinned === undefined ? { definitions: rt.definitions } : {}),
         clock: rt.clock,
         latenessMs: lateness,
       });
@@ -116,29 +127,83 @@ function featureInfo(group: CompiledGroup, f: CompiledFeature): Record<string, u
   };
 }
 
-function listFeatures(ctx: CommandContext, project: Project): number {
+/** Per group: its registered versions and freshness; per feature: the published models reading it. */
+export interface RegistryStatus {
+  readonly registry: number | null;
+  readonly groups: ReadonlyMap<string, { serving: number | null; pending: number | null; namespace: string; latestEventTime: number | null; ageMs: number | null }>;
+  readonly readers: ReadonlyMap<string, readonly string[]>;
+}
+
+/** The registry's view of the project's groups (versions, freshness of the namespace serving each) and which published models read each feature. */
+export async function registryStatus(rt: Runtime): Promise<RegistryStatus> {
+  const store = rt.online();
+  const catalog = await readCatalog(store, rt.config.topicPrefix);
+  const now = rt.clock();
+  const groups = new Map<string, { serving: number | null; pending: number | null; namespace: string; latestEventTime: number | null; ageMs: number | null }>();
+  for (const g of rt.project.groups) {
+    const namespace = servingNamespace(catalog, g.name);
+    const [wm] = await store.read([{ kind: 'hgetall', key: createStreamKeys(rt.config.topicPrefix, namespace).watermarks() }]);
+    const marks = wm?.kind === 'hgetall' ? Object.values(wm.value).map(Number).filter(Number.isFinite) : [];
+    const latest = marks.length > 0 ? Math.max(...marks) : null;
+    groups.set(g.name, { serving: servingVersion(catalog, g.name)?.version ?? null, pending: pendingVersion(catalog, g.name)?.version ?? null, namespace, latestEventTime: latest, ageMs: latest === null ? null : now - latest });
+  }
+  const readers = new Map<string, string[]>();
+  for (const m of await publishedModelReads(rt)) for (const f of m.features ?? []) readers.set(f, [...(readers.get(f) ?? []), `${m.model}@${m.version}`]);
+  return { registry: catalog.registry?.version ?? null, groups, readers };
+}
+
+function statusInfo(status: RegistryStatus | null, group: string, feature?: string): Record<string, unknown> {
+  if (status === null) return {};
+  const s = status.groups.get(group);
+  return {
+    version: s?.serving ?? null,
+    ...(s?.pending != null ? { pendingVersion: s.pending } : {}),
+    namespace: s?.namespace ?? null,
+    latestEventTime: s?.latestEventTime == null ? null : formatInstant(s.latestEventTime),
+    ageMs: s?.ageMs ?? null,
+    ...(feature !== undefined ? { readBy: status.readers.get(feature) ?? [] } : {}),
+  };
+}
+
+function listFeatures(ctx: CommandContext, project: Project, status: RegistryStatus | null): number {
   if (ctx.values.json) {
-    ctx.stdout.write(JSON.stringify({ project: project.name, hash: project.hash, features: project.groups.flatMap((g) => g.features.map((f) => featureInfo(g, f))) }, null, 2) + '\n');
+    ctx.stdout.write(
+      JSON.stringify(
+        {
+          project: project.name,
+          hash: project.hash,
+          registry: status?.registry ?? null,
+          groups: project.groups.map((g) => ({ group: g.name, ...statusInfo(status, g.name) })),
+          features: project.groups.flatMap((g) => g.features.map((f) => ({ ...featureInfo(g, f), ...(status ? { readBy: status.readers.get(f.name) ?? [] } : {}) }))),
+        },
+        null,
+        2,
+      ) + '\n',
+    );
     return 0;
   }
-  ctx.stdout.write(`project ${project.name} (${project.groups.reduce((n, g) => n + g.features.length, 0)} features in ${project.groups.length} groups)\n`);
+  const where = status === null ? 'the project folder (not registered: no TESSERA_REDIS_URL)' : status.registry === null ? 'the project folder (nothing registered yet: tessera apply)' : `registry version ${status.registry}`;
+  ctx.stdout.write(`project ${project.name} (${project.groups.reduce((n, g) => n + g.features.length, 0)} features in ${project.groups.length} groups), from ${where}\n`);
   for (const g of project.groups) {
-    ctx.stdout.write(`\n${g.name}: entity ${g.def.entity.name} (${g.def.entity.keyFields.join(', ')})\n`);
+    const s = status?.groups.get(g.name);
+    const version = s === undefined ? '' : `, ${s.serving === null ? (status?.registry === null ? 'unregistered' : 'not served yet') : `v${s.serving}`}${s.pending === null ? '' : ` (v${s.pending} waiting for its backfill)`} in ${s.namespace}, ${s.latestEventTime === null ? 'no event applied' : `latest event ${formatInstant(s.latestEventTime)} (${Math.round((s.ageMs ?? 0) / 1000)} s ago)`}`;
+    ctx.stdout.write(`\n${g.name}: entity ${g.def.entity.name} (${g.def.entity.keyFields.join(', ')})${version}\n`);
     for (const f of g.features) {
       const i = featureInfo(g, f);
       const what = f.kind === 'derived' ? `(${String(i.numerator)} + ${String(i.alpha)}) / (${String(i.denominator)} + ${String(i.beta)})` : `${String(i.op)} of ${String(i.source)}${i.field === undefined ? '' : `.${String(i.field)}`}, ${String(i.window)}`;
-      ctx.stdout.write(`  ${f.name.padEnd(40)} ${what}\n`);
+      const readBy = status?.readers.get(f.name);
+      ctx.stdout.write(`  ${f.name.padEnd(40)} ${what}${readBy ? `; read by ${readBy.join(', ')}` : ''}\n`);
     }
   }
   return 0;
 }
 
-function describeFeature(ctx: CommandContext, project: Project, name: string | undefined): number {
+function describeFeature(ctx: CommandContext, project: Project, name: string | undefined, status: RegistryStatus | null): number {
   if (name === undefined) throw new UsageError('usage: tessera features describe <feature name> (tessera features list shows them)');
   for (const g of project.groups) {
     const f = g.features.find((x) => x.name === name);
     if (f === undefined) continue;
-    const info = featureInfo(g, f);
+    const info = { ...featureInfo(g, f), ...statusInfo(status, g.name, f.name) };
     if (ctx.values.json) ctx.stdout.write(JSON.stringify(info, null, 2) + '\n');
     else for (const [k, v] of Object.entries(info)) ctx.stdout.write(`${k.padEnd(12)} ${Array.isArray(v) ? v.join(', ') : String(v)}\n`);
     return 0;

@@ -40,10 +40,11 @@ export const EXIT_INCOMPLETE = 3;
  *   the run fails.
  */
 export function jobTaskBindings(rt: Runtime): BatchTaskBindings {
-  const groups = rt.project.groups;
+  // each run takes the versions serving at its start (docs/architecture.md, The registry)
+  const serving = () => rt.servingGroups();
   return {
     samples: async ({ from, to, completeThrough }, ctx) => {
-      const r = await buildSamples({ offline: await ctx.offline(), logger: ctx.logger }, { catalog: rt.project.catalog, groups, rule: rt.project.labels, from, to, completeThrough });
+      const r = await buildSamples({ offline: await ctx.offline(), logger: ctx.logger }, { catalog: rt.project.catalog, groups: await serving(), rule: rt.project.labels, from, to, completeThrough });
       if (r.immature > 0) {
         // written so far is replaced by the rerun; marking the hour done would lose these for good
         throw new PartitionNotReadyError(
@@ -57,14 +58,15 @@ export function jobTaskBindings(rt: Runtime): BatchTaskBindings {
       if (!rt.config.redisUrl) throw new UsageError('the recompute writes batch views into Redis: set TESSERA_REDIS_URL');
       const views = await writeBatchFeatures(
         { offline: await ctx.offline(), store: ctx.online(), prefix: rt.config.topicPrefix, now: ctx.now },
-        { until, groups, graceMs: 86_400_000, latenessMs: STREAM_DEFAULTS.latenessMs, onProgress: (_g, n) => ctx.progress(n) },
+        { until, groups: await serving(), graceMs: 86_400_000, latenessMs: STREAM_DEFAULTS.latenessMs, versions: await rt.servingVersions(), onProgress: (_g, n) => ctx.progress(n) },
       );
       const entities = views.reduce((n, v) => n + v.entities, 0);
       return { rows: entities, summary: views.map((v) => `${v.group} ${formatCount(v.entities)}`).join(', ') };
     },
     consistency: async ({ sample }, ctx) => {
       if (!rt.config.redisUrl) throw new UsageError('the consistency check reads the online state: set TESSERA_REDIS_URL');
-      const reader = new FeatureReader({ store: ctx.online(), keys: createStreamKeys(rt.config.topicPrefix), groups, clock: ctx.now });
+      const groups = await serving();
+      const reader = new FeatureReader({ store: ctx.online(), keys: createStreamKeys(rt.config.topicPrefix), groups: rt.project.groups, ...(rt.definitions ? { definitions: rt.definitions } : {}), clock: ctx.now });
       const report = await checkFeatureConsistency({ offline: await ctx.offline(), reader, groups }, { perGroup: sample, q: 'watermark' });
       const compared = Object.values(report.groups).reduce((n, g) => n + g.entities, 0);
       if (report.totalMismatches > 0) throw new Error(`consistency: ${report.totalMismatches} mismatching values over ${compared} entities (run tessera check consistency --json for the details)`);

@@ -47,7 +47,7 @@ TESSERA_REDIS_URL.`,
       await rt.ensureTopics();
       const metricsPort = stringOption(ctx, 'metrics-port');
       const server = metricsPort ? await serveMetrics(rt.metrics, numberOption(ctx, 'metrics-port', 0, { min: 1 })) : null;
-      const groups = rt.project.groups;
+      const groups = await rt.servingGroups();
       const sub = startJoiner(
         {
           log: rt.log(),

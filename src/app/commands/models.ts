@@ -50,7 +50,7 @@ checkpoint (--checkpoint-dir) as a full version now.`,
         return 0;
       }
       if (action === 'publish') {
-        const spec = featureSpec(rt.project.groups).hash;
+        const spec = featureSpec(await rt.servingGroups()).hash;
         const published = await publishCheckpoint(store, resolve(stringOption(ctx, 'checkpoint-dir') ?? '.tessera/trainer'), model, spec);
         ctx.stdout.write(`${model}: published ${published} from the trainer's checkpoint\n`);
         return 0;

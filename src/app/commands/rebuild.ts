@@ -43,8 +43,9 @@ that event time on. Needs TESSERA_KAFKA_BROKERS and TESSERA_REDIS_URL.`,
       }
     }
     return withRuntime(ctx, {}, async (rt) => {
-      const [group] = selectGroups(rt.project.groups, name);
       if (!rt.config.redisUrl) throw new UsageError('rebuild writes the online store: set TESSERA_REDIS_URL');
+      // the version that serves is what a rebuild replays (a new definition goes through apply and backfill)
+      const [group] = selectGroups(await rt.servingGroups(), name);
       await rt.ensureTopics();
       const namespace = stringOption(ctx, 'namespace');
       const result = await rebuildGroup(

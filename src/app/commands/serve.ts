@@ -44,9 +44,14 @@ Needs TESSERA_REDIS_URL.`,
   async run(ctx) {
     return withRuntime(ctx, {}, async (rt) => {
       if (!rt.config.redisUrl) throw new UsageError('serve reads features from Redis: set TESSERA_REDIS_URL (`tessera demo` serves in-process)');
-      const groups = rt.project.groups;
+      const groups = await rt.servingGroups();
       const transform = createFeatureTransform(groups);
-      const reader = new FeatureReader({ store: rt.online(), keys: createStreamKeys(rt.config.topicPrefix), groups, clock: rt.clock, latenessMs: numberOption(ctx, 'lateness-ms', STREAM_DEFAULTS.latenessMs, { min: 0 }) });
+      const reader = new FeatureReader({
+        store: rt.online(),
+        keys: createStreamKeys(rt.config.topicPrefix),
+        groups: rt.project.groups,
+        ...(rt.definitions ? { definitions: rt.definitions } : {}),
+        clock: rt.clock, latenessMs: numberOption(ctx, 'lateness-ms', STREAM_DEFAULTS.latenessMs, { min: 0 }) });
       const modelName = stringOption(ctx, 'model') ?? 'fm';
       const quantize = stringOption(ctx, 'quantize') ?? 'auto';
       if (quantize !== 'auto' && !isQuantizeMode(quantize)) throw new UsageError(`--quantize must be auto, int8 or none, got ${quantize}`);
@@ -58,6 +63,7 @@ Needs TESSERA_REDIS_URL.`,
           model: modelName,
           load: tesseraScorerLoader(transform, groups, { quantize }),
           featureSpecHash: transform.spec.hash,
+          servedFeatures: transform.spec.entries.map((e) => e.name),
           files: MODEL_FILES,
           smokeTest: (s: Scorer) => smokeTestScorer(s, groups),
           metrics: rt.metrics,

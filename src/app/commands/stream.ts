@@ -3,7 +3,7 @@ import { UsageError } from '../../errors.js';
 import { numberOption, stringOption } from '../command.js';
 import type { CompiledGroup } from '../../features/definitions.js';
 import { serveMetrics } from '../../observability/metrics-server.js';
-import { createStreamKeys } from '../../streaming/stream-keys.js';
+import { createStreamKeys, DEFAULT_NAMESPACE } from '../../streaming/stream-keys.js';
 import { startStream, STREAM_DEFAULTS } from '../../streaming/stream-processor.js';
 import { runUntilStopped } from '../signals.js';
 import { withRuntime } from '../with-runtime.js';
@@ -44,14 +44,17 @@ SIGTERM/SIGINT stop after the batch in flight. Needs TESSERA_KAFKA_BROKERS and T
       await rt.ensureTopics();
       const metricsPort = stringOption(ctx, 'metrics-port');
       const server = metricsPort ? await serveMetrics(rt.metrics, numberOption(ctx, 'metrics-port', 0, { min: 1 })) : null;
+      const namespace = stringOption(ctx, 'namespace') ?? DEFAULT_NAMESPACE;
+      const held = await rt.groupsInNamespace(namespace);
+      if (held.length === 0) throw new UsageError(`namespace ${namespace} holds no registered group version (tessera versions list shows where each version lives)`);
       const sub = startStream(
         {
           log: rt.log(),
           store: rt.online(),
           registry: rt.registry,
           topics: rt.topics,
-          keys: createStreamKeys(rt.config.topicPrefix, stringOption(ctx, 'namespace') ?? 'live'),
-          groups: selectGroups(rt.project.groups, stringOption(ctx, 'groups')),
+          keys: createStreamKeys(rt.config.topicPrefix, namespace),
+          groups: selectGroups(held, stringOption(ctx, 'groups')),
           logger: rt.logger,
           metrics: rt.metrics,
           clock: rt.clock,

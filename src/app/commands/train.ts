@@ -94,7 +94,7 @@ published version. Publishes to TESSERA_MODEL_DIR every --publish-every-samples 
       const label = labelText === undefined ? (inputs?.label === 'conversion' ? 'order' : 'click') : labelText === 'click' ? 'click' : 'order';
       const modelConfig = configOption ?? { ...(inputs?.config ?? {}) };
       const crosses = crossesText === undefined ? [...(inputs?.crosses ?? [])] : parseCrosses(crossesText);
-      const groups = rt.project.groups;
+      const groups = await rt.servingGroups();
       const transform = createFeatureTransform(groups, { label, crosses });
       createModel(kind, transform.schema, modelConfig); // a bad option fails here, before any service is touched
       const modelName = stringOption(ctx, 'name') ?? inputsName;
@@ -123,6 +123,7 @@ published version. Publishes to TESSERA_MODEL_DIR every --publish-every-samples 
           keepVersions: numberOption(ctx, 'keep', 20, { min: 1 }),
           checkpointEverySamples: numberOption(ctx, 'checkpoint-every', 50_000, { min: 1 }),
           untilIdle: ctx.values['until-idle'] === true,
+          ...(rt.definitions ? { registry: { version: rt.registeredVersion, groups: Object.fromEntries(await rt.servingVersions()) } } : {}),
         },
       );
       const off = onShutdownSignal(() => trainer.stop());
