@@ -67,8 +67,23 @@ export interface Plan {
   readonly changed: boolean;
 }
 
+/**
+ * What a feature computes, independent of where it sits: its own window and hop, and its
+ * aggregation's definition without the list of windows (adding a window to an aggregation adds
+ * a feature, it does not change its siblings) and without positions (reordering changes nothing).
+ */
 function featureDescriptors(group: CompiledGroup | undefined): Map<string, string> {
-  return new Map((group?.features ?? []).map((f) => [f.name, canonicalJson({ f, def: f.kind === 'derived' ? null : group?.def.aggregations[f.aggregation] })]));
+  return new Map(
+    (group?.features ?? []).map((f) => {
+      if (f.kind === 'derived') {
+        const { derived: _position, ...own } = f;
+        return [f.name, canonicalJson(own)];
+      }
+      const { aggregation, ...own } = f;
+      const { windowsMs: _windows, ...def } = (group as CompiledGroup).def.aggregations[aggregation] as unknown as Record<string, unknown>;
+      return [f.name, canonicalJson({ ...own, def })];
+    }),
+  );
 }
 
 function diffFeatures(before: CompiledGroup | undefined, after: CompiledGroup | undefined): FeatureChanges {
