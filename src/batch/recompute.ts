@@ -1,6 +1,7 @@
 import type { EventType } from '../events/event-types.js';
-import { aggregatorFor, type AggState, type AggValue } from '../features/aggregators.js';
+import { aggregatorFor, type AggState } from '../features/aggregators.js';
 import { type AggregationDef, type CompiledAggregation, type CompiledGroup } from '../features/definitions.js';
+import { opModule, type RecomputeSql } from '../features/ops/index.js';
 import type { GroupStates } from '../features/window-assembly.js';
 import { tileStart } from '../features/windows.js';
 import type { OfflineStore } from '../ports/offline-store.js';
@@ -210,8 +211,6 @@ function scan(group: CompiledGroup, source: EventType, until: number, from: numb
   return `SELECT ${[`${k.key} AS key`, `${T_MS} AS t`, ...columns].join(', ')} FROM ${sourceTable(source)} WHERE ${where.join(' AND ')}`;
 }
 
-const SIMPLE_OPS = new Set(['count', 'sum', 'avg', 'min', 'max', 'last_seen']);
-
 interface Spec {
   sql: string;
   apply(row: Record<string, unknown>, acc: Accumulator): void;
@@ -246,8 +245,8 @@ function stateSpecs(group: CompiledGroup, until: number, filter: ((key: string) 
   const plain = new Map<string, { source: EventType; hopMs: number | null; aggs: { agg: CompiledAggregation; longestMs: number }[] }>();
   for (const agg of group.aggregations) {
     if (!include(agg)) continue;
-    if (!SIMPLE_OPS.has(agg.def.op)) {
-      specs.push(...otherSpecs(group, agg, until, filter));
+    if (opModule(agg.def.op).recompute.kind !== 'plain') {
+      specs.push(...ownSpecs(group, agg, until, filter));
       continue;
     }
     const slots = agg.lifetime ? [{ hopMs: null, longestMs: 0 }] : agg.tiles.map((t) => ({ hopMs: t.hopMs, longestMs: Math.max(...t.windowsMs) }));
@@ -277,28 +276,7 @@ function plainSpec(
     const input = aggregationInputSql(agg);
     const numeric = input.kind === 'int' || input.kind === 'nullableInt' ? `toInt64(${input.value})` : `toFloat64(${input.value})`;
     if (input.value !== null) inner.push(`${numeric} AS v${i}`, `${input.valid} AS ok${i}`);
-    switch (agg.def.op) {
-      case 'count':
-        cols.push(`count() AS a${i}`);
-        break;
-      case 'sum':
-        cols.push(`sumIf(v${i}, ok${i}) AS a${i}`);
-        break;
-      case 'avg':
-        cols.push(`sumIf(toFloat64(v${i}), ok${i}) AS a${i}_s`, `countIf(ok${i}) AS a${i}_n`);
-        break;
-      case 'min':
-        cols.push(`minIfOrNull(toFloat64(v${i}), ok${i}) AS a${i}`);
-        break;
-      case 'max':
-        cols.push(`maxIfOrNull(toFloat64(v${i}), ok${i}) AS a${i}`);
-        break;
-      case 'last_seen':
-        cols.push(`max(t) AS a${i}`);
-        break;
-      default:
-        throw new Error(`unreachable: ${agg.def.op} is not a plain op`);
-    }
+    cols.push(...plainOf(agg).columns(i));
   }
   const from = hopMs === null ? null : Math.min(...aggs.map((a) => retentionStart(until, hopMs, a.longestMs)));
   const ts = hopMs === null ? '0' : tileStartSql('t', hopMs);
@@ -310,21 +288,8 @@ function plainSpec(
       const tmax = Number(row.tmax);
       for (const { agg, longestMs } of aggs) {
         const i = agg.index;
-        let state: AggState;
-        switch (agg.def.op) {
-          case 'avg':
-            state = { sum: Number(row[`a${i}_s`]), count: Number(row[`a${i}_n`]) };
-            if ((state as { count: number }).count === 0) continue;
-            break;
-          case 'min':
-          case 'max':
-          case 'last_seen':
-            if (row[`a${i}`] === null) continue;
-            state = Number(row[`a${i}`]);
-            break;
-          default:
-            state = Number(row[`a${i}`]);
-        }
+        const state = plainOf(agg).state(row, i);
+        if (state === undefined) continue;
         if (hopMs === null) {
           acc.lifetime.set(i, state);
           acc.seen(tmax);
@@ -336,75 +301,40 @@ function plainSpec(
   };
 }
 
-/** last, last_k, approx_distinct and decayed_count: one statement each (per hop for windowed approx_distinct). */
-function otherSpecs(group: CompiledGroup, agg: CompiledAggregation, until: number, filter: ((key: string) => string) | null): Spec[] {
+/** The plain aggregates of an op its module declares as such. */
+function plainOf(agg: CompiledAggregation): Extract<RecomputeSql, { kind: 'plain' }> {
+  const sql = opModule(agg.def.op).recompute;
+  if (sql.kind !== 'plain') throw new Error(`unreachable: ${agg.def.op} has statements of its own`);
+  return sql;
+}
+
+/** The statements of an op that reads its own partials (last, last_k, approx_distinct, the decayed ops), as its module declares them. */
+function ownSpecs(group: CompiledGroup, agg: CompiledAggregation, until: number, filter: ((key: string) => string) | null): Spec[] {
   const def = agg.def;
-  const input = aggregationInputSql(agg);
-  const core = aggregatorFor(def);
+  const sql = opModule(def.op).recompute;
+  if (sql.kind !== 'own') throw new Error(`unreachable: ${def.op} has a plain statement`);
   const i = agg.index;
-  switch (def.op) {
-    case 'last':
-    case 'last_k': {
-      // The newest distinct values, each at its latest time; everything tied with the k-th newest
-      // time is kept so that the core's order (not the engine's) breaks ties.
-      const k = def.op === 'last' ? 1 : (def.k as number);
-      const perValue = `SELECT key, v, max(t) AS mt FROM (${scan(group, def.source, until, null, filter, [`${input.value} AS v`], input.valid)}) GROUP BY key, v`;
-      const sql =
-        `SELECT key, max(mt) AS tmax, arrayReverseSort(x -> x.1, groupArray((mt, v))) AS arr, ` +
-        `arrayFilter(x -> x.1 >= arr[least(${sqlInt(k)}, length(arr))].1, arr) AS kept, ` +
-        `arrayMap(x -> x.1, kept) AS ct, arrayMap(x -> x.2, kept) AS cv FROM (${perValue}) GROUP BY key`;
-      return [
-        {
-          sql: `SELECT key, tmax, ct, cv FROM (${sql})`,
-          apply(row, acc) {
-            const ts = row.ct as number[];
-            const vs = row.cv as AggValue[];
-            let state = core.init();
-            for (let j = 0; j < ts.length; j++) state = core.update(state, vs[j] as AggValue, Number(ts[j]));
-            acc.lifetime.set(i, state);
-            acc.seen(Number(row.tmax));
-          },
-        },
-      ];
-    }
-    case 'approx_distinct': {
-      const slots = agg.lifetime ? [{ hopMs: null as number | null, longestMs: 0 }] : agg.tiles.map((t) => ({ hopMs: t.hopMs as number | null, longestMs: Math.max(...t.windowsMs) }));
-      return slots.map(({ hopMs, longestMs }) => {
-        const from = hopMs === null ? null : retentionStart(until, hopMs, longestMs);
-        const ts = hopMs === null ? '0' : tileStartSql('t', hopMs);
-        const sql = `SELECT key, ${ts} AS ts, max(t) AS tmax, groupUniqArray(v) AS dv FROM (${scan(group, def.source, until, from, filter, [`${input.value} AS v`], input.valid)}) GROUP BY key, ts`;
-        return {
-          sql,
-          apply(row: Record<string, unknown>, acc: Accumulator) {
-            const tmax = Number(row.tmax);
-            let state = core.init();
-            for (const v of row.dv as AggValue[]) state = core.update(state, v, tmax);
-            if (hopMs === null) {
-              acc.lifetime.set(i, state);
-              acc.seen(tmax);
-            } else acc.putTile(i, hopMs, Number(row.ts), state, tmax);
-          },
-        };
-      });
-    }
-    case 'decayed_count': {
-      const h = sqlInt(def.halfLifeMs as number);
-      const sql =
-        `SELECT key, any(r) AS ref, sum(exp2((t - r) / ${h})) AS s FROM ` +
-        `(SELECT key, t, max(t) OVER (PARTITION BY key) AS r FROM (${scan(group, def.source, until, null, filter, [])})) GROUP BY key`;
-      return [
-        {
-          sql,
-          apply(row, acc) {
-            acc.lifetime.set(i, core.decode({ ref: Number(row.ref), s: Number(row.s) }));
-            acc.seen(Number(row.ref));
-          },
-        },
-      ];
-    }
-    default:
-      throw new Error(`unreachable: ${def.op} has a plain statement`);
-  }
+  const statements = sql.statements({
+    agg,
+    input: aggregationInputSql(agg),
+    core: aggregatorFor(def),
+    until,
+    scan: (columns, valid = '1', from = null) => scan(group, def.source, until, from, filter, [...columns], valid),
+    tileStartSql,
+    retentionStart: (hopMs, longestMs) => retentionStart(until, hopMs, longestMs),
+    sqlInt,
+  });
+  return statements.map((statement) => ({
+    sql: statement.sql,
+    apply(row, acc) {
+      const got = statement.apply(row);
+      if (got === null) return;
+      if (got.hopMs === null) {
+        acc.lifetime.set(i, got.state);
+        acc.seen(got.latest);
+      } else acc.putTile(i, got.hopMs, got.tileStart, got.state, got.latest);
+    },
+  }));
 }
 
 /** The aggregation definition of a compiled group by index (for callers holding only an index). */

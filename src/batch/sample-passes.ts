@@ -1,5 +1,6 @@
 import type { EventType } from '../events/event-types.js';
 import type { CompiledAggregation, CompiledGroup } from '../features/definitions.js';
+import { opModule, type PassColumn, type SamplePass } from '../features/ops/index.js';
 import { tileStart } from '../features/windows.js';
 import { T_MS, aggregationInputSql, entityKeySql, floorDivSql, keyHashSql, sqlInstant, sqlInt, sourceTable } from './sql.js';
 
@@ -61,34 +62,34 @@ export interface GroupPlan {
   readonly lo: number;
 }
 
-/** Whether an op can take the fast path at all (fractional sums also need their values in decimal range). */
+/** Whether an op can take the fast path at all (fractional sums also need their values in decimal range), as its module's `samplePass` says. */
 export function fastCandidate(agg: CompiledAggregation): boolean {
-  switch (agg.def.op) {
-    case 'count':
-    case 'sum':
-    case 'avg':
-      return true;
-    case 'min':
-    case 'max':
-    case 'last_seen':
-      return agg.lifetime;
-    case 'last':
-    case 'last_k':
-      return isRecent(agg);
-    default:
-      return false;
-  }
+  const pass = opModule(agg.def.op).samplePass;
+  if (pass === null) return false;
+  return pass.kind === 'recent' ? isRecent(agg) : pass.windowed || agg.lifetime;
 }
 
 /** last and last_k of a text field: the fast path's bounded-lookback values, flagged when not provably exact. */
 export function isRecent(agg: CompiledAggregation): boolean {
   const kind = aggregationInputSql(agg).kind;
-  return (agg.def.op === 'last' || agg.def.op === 'last_k') && (kind === 'id' || kind === 'nullableId' || kind === 'string' || kind === 'nullableString');
+  return opModule(agg.def.op).samplePass?.kind === 'recent' && (kind === 'id' || kind === 'nullableId' || kind === 'string' || kind === 'nullableString');
+}
+
+/** The recent pass of an op (last, last_k), null for the others. */
+function recentPass(agg: CompiledAggregation): Extract<SamplePass, { kind: 'recent' }> | null {
+  const pass = opModule(agg.def.op).samplePass;
+  return pass?.kind === 'recent' ? pass : null;
 }
 
 /** How many distinct values a recent aggregation keeps (1 for last). */
 function recentK(agg: CompiledAggregation): number {
-  return agg.def.op === 'last' ? 1 : (agg.def.k as number);
+  return recentPass(agg)?.k(agg.def) ?? 1;
+}
+
+/** The cumulative pass of an op (count, sum, avg, min, max, last_seen), null for the others. */
+function cumulativeOf(agg: CompiledAggregation): Extract<SamplePass, { kind: 'cumulative' }> | null {
+  const pass = opModule(agg.def.op).samplePass;
+  return pass?.kind === 'cumulative' ? pass : null;
 }
 
 /** How many event times the bounded lookback of a recent aggregation keeps. */
@@ -105,7 +106,7 @@ export function exactFlag(aggregation: number): string {
 /** Whether an aggregation sums a fractional field (decimal accumulators, range-checked). */
 export function sumsFractions(agg: CompiledAggregation): boolean {
   const input = aggregationInputSql(agg);
-  return (agg.def.op === 'sum' || agg.def.op === 'avg') && (input.kind === 'double' || input.kind === 'nullableDouble');
+  return (cumulativeOf(agg)?.sums ?? false) && (input.kind === 'double' || input.kind === 'nullableDouble');
 }
 
 /** The first event time a query at or after `from` reads through the group's windows. */
@@ -179,65 +180,37 @@ export function impressionKeyText(i: number): string {
   return `key${i}`;
 }
 
-type ColumnSet = Map<string, { type: string; zero: string }>;
+type ColumnSet = Map<string, { type: string; zero: string; merge: PassColumn['merge']; contribution: PassColumn['contribution'] }>;
 
-/** The per-aggregation columns a pass row carries, with their type and neutral value. */
+/** The column of a recent aggregation: the distinct values of an event time, greatest first. */
+function recentColumn(i: number): PassColumn {
+  return { name: `r${i}`, type: 'Array(String)', zero: '[]', merge: 'values', contribution: (input) => `if(${input.valid}, [${input.notNull as string}], [])` };
+}
+
+/** The per-aggregation columns a pass row carries, with their type and neutral value, as each op's module declares them. */
 function passColumns(plan: GroupPlan): ColumnSet {
   const cols: ColumnSet = new Map();
   for (const agg of plan.fast) {
     const i = agg.index;
     const input = aggregationInputSql(agg);
     const sumType = input.kind === 'int' || input.kind === 'nullableInt' ? 'Int64' : SUM_DECIMAL;
-    switch (agg.def.op) {
-      case 'count':
-        cols.set(`c${i}`, { type: 'UInt64', zero: '0' });
-        break;
-      case 'sum':
-        cols.set(`s${i}`, { type: sumType, zero: '0' });
-        break;
-      case 'avg':
-        cols.set(`s${i}`, { type: sumType, zero: '0' });
-        cols.set(`n${i}`, { type: 'UInt64', zero: '0' });
-        break;
-      case 'min':
-      case 'max':
-        cols.set(`m${i}`, { type: 'Nullable(Float64)', zero: 'NULL' });
-        break;
-      case 'last_seen':
-        cols.set(`m${i}`, { type: 'Nullable(Int64)', zero: 'NULL' });
-        break;
-      case 'last':
-      case 'last_k':
-        cols.set(`r${i}`, { type: 'Array(String)', zero: '[]' });
-        break;
-    }
+    const declared = isRecent(agg) ? [recentColumn(i)] : (cumulativeOf(agg)?.columns(i, sumType) ?? []);
+    for (const c of declared) cols.set(c.name, { type: c.type, zero: c.zero, merge: c.merge, contribution: c.contribution });
   }
   return cols;
 }
 
-/** How per-time partials of a pass column merge: min or max for m columns, the sorted distinct union for r, sum otherwise. */
+/** How per-time partials of a pass column merge: min or max, the sorted distinct union of value lists, or a sum. */
 function mergeOf(plan: GroupPlan, column: string): (x: string) => string {
-  if (column[0] === 'r') return (x) => `arrayReverseSort(arrayDistinct(groupArrayArray(${x})))`;
-  if (column[0] === 'm') return (x) => `${mergeFn(plan, column)}(${x})`;
+  const merge = passColumns(plan).get(column)?.merge ?? 'sum';
+  if (merge === 'values') return (x) => `arrayReverseSort(arrayDistinct(groupArrayArray(${x})))`;
+  if (merge === 'min' || merge === 'max') return (x) => `${merge}(${x})`;
   return (x) => `sum(${x})`;
 }
 
 /** An event's contribution to one column, as SQL over a raw row (t is its time in ms). */
-function contribution(agg: CompiledAggregation, column: string, type: string, time = 't'): string {
-  const input = aggregationInputSql(agg);
-  const v = input.notNull as string;
-  switch (column[0]) {
-    case 'c':
-      return `CAST(1, '${type}')`;
-    case 'n':
-      return `CAST(${input.valid}, '${type}')`;
-    case 's':
-      return type === 'Int64' ? `if(${input.valid}, toInt64(${v}), toInt64(0))` : `if(${input.valid}, toDecimal256(${v}, 30), toDecimal256(0, 30))`;
-    case 'r':
-      return `if(${input.valid}, [${v}], [])`;
-    default:
-      return agg.def.op === 'last_seen' ? `CAST(${time}, '${type}')` : `if(${input.valid}, toFloat64(${v}), NULL)`;
-  }
+function contribution(agg: CompiledAggregation, column: string, cols: ColumnSet, time = 't'): string {
+  return (cols.get(column) as { contribution: PassColumn['contribution'] }).contribution(aggregationInputSql(agg), time);
 }
 
 /** Context of one run that every pass reads. */
@@ -286,7 +259,7 @@ export function fastPassSql(plan: GroupPlan, range: PassRange, tables: RunTables
   // plain contributions, per event row (recent values come from their own per-time branches)
   const contributions = (aggs: readonly CompiledAggregation[]) => {
     const exprs = new Map<string, string>();
-    for (const agg of aggs) if (!isRecent(agg)) for (const n of names) if (n.slice(1) === String(agg.index)) exprs.set(n, contribution(agg, n, typeOf(n)));
+    for (const agg of aggs) if (!isRecent(agg)) for (const n of names) if (n.slice(1) === String(agg.index)) exprs.set(n, contribution(agg, n, cols));
     return exprs;
   };
   const ridZero = rid ? `toUInt64(0) AS ${IMPRESSION_ROW_ID}, ` : '';
@@ -331,8 +304,9 @@ export function fastPassSql(plan: GroupPlan, range: PassRange, tables: RunTables
       for (const agg of lifetime) {
         for (const n of names) {
           if (n.slice(1) !== String(agg.index)) continue;
-          const fn = n[0] === 'm' ? (agg.def.op === 'min' ? 'min' : 'max') : 'sum';
-          pre.set(n, `${fn}(${contribution(agg, n, typeOf(n), 'et')})`);
+          const merge = (cols.get(n) as { merge: PassColumn['merge'] }).merge;
+          const fn = merge === 'min' || merge === 'max' ? merge : 'sum';
+          pre.set(n, `${fn}(${contribution(agg, n, cols, 'et')})`);
         }
       }
       const partials =
@@ -373,34 +347,20 @@ export function fastPassSql(plan: GroupPlan, range: PassRange, tables: RunTables
     }
     const diff = (col: string) => (frame === null ? cum(col, 'wt') : `(${cum(col, 'wt')} - ${cum(col, frame)})`);
     const integral = (cols.get(`s${i}`)?.type ?? 'Int64') === 'Int64';
-    switch (agg.def.op) {
-      case 'count':
-        features.push(`toUInt64(${diff(`c${i}`)}) AS ${f.name}`);
-        break;
-      case 'sum':
-        features.push(integral ? `toInt64(${diff(`s${i}`)}) AS ${f.name}` : `toFloat64(${diff(`s${i}`)}) AS ${f.name}`);
-        break;
-      case 'avg': {
-        const n = diff(`n${i}`);
-        features.push(`if(${n} = 0, NULL, toFloat64(${diff(`s${i}`)}) / ${n}) AS ${f.name}`);
-        break;
-      }
-      case 'last':
-      case 'last_k': {
-        const lookback = recentLookback(agg);
-        // (time, values) of the last L times: groupArrayLast keeps them in a ring, so order them by time here
-        winCols.push(`groupArrayLastIf(${sqlInt(lookback)})((t, r${i}), notEmpty(r${i})) OVER wt AS rw${i}`, `countIf(notEmpty(r${i})) OVER wt AS rn${i}`);
-        // newest time first, each time's values greatest first; the first occurrence of a value is its latest
-        sorted.push(`arrayDistinct(arrayFlatten(arrayMap(x -> x.2, arrayReverseSort(x -> x.1, rw${i})))) AS rd${i}`, `rn${i}`);
-        const k = sqlInt(recentK(agg));
-        const value = agg.def.op === 'last' ? `if(empty(rd${i}), NULL, rd${i}[1])` : `arraySlice(rd${i}, 1, ${k})`;
-        const exact = `toUInt8((length(rd${i}) >= ${k} OR rn${i} <= ${sqlInt(lookback)}) AND arrayAll(v -> length(v) = lengthUTF8(v), rd${i}))`;
-        recent.push(`${value} AS ${f.name}`, `${exact} AS ${exactFlag(i)}`);
-        break;
-      }
-      default:
-        features.push(`${cum(`m${i}`, 'wt')} AS ${f.name}`);
+    if (isRecent(agg)) {
+      const lookback = recentLookback(agg);
+      // (time, values) of the last L times: groupArrayLast keeps them in a ring, so order them by time here
+      winCols.push(`groupArrayLastIf(${sqlInt(lookback)})((t, r${i}), notEmpty(r${i})) OVER wt AS rw${i}`, `countIf(notEmpty(r${i})) OVER wt AS rn${i}`);
+      // newest time first, each time's values greatest first; the first occurrence of a value is its latest
+      sorted.push(`arrayDistinct(arrayFlatten(arrayMap(x -> x.2, arrayReverseSort(x -> x.1, rw${i})))) AS rd${i}`, `rn${i}`);
+      const k = sqlInt(recentK(agg));
+      const value = recentPass(agg)?.list === false ? `if(empty(rd${i}), NULL, rd${i}[1])` : `arraySlice(rd${i}, 1, ${k})`;
+      const exact = `toUInt8((length(rd${i}) >= ${k} OR rn${i} <= ${sqlInt(lookback)}) AND arrayAll(v -> length(v) = lengthUTF8(v), rd${i}))`;
+      recent.push(`${value} AS ${f.name}`, `${exact} AS ${exactFlag(i)}`);
+      continue;
     }
+    const pass = cumulativeOf(agg);
+    if (pass !== null) features.push(`${pass.feature(i, diff, integral)} AS ${f.name}`);
   }
   const tiles = [...hops].map((h) => `${floorDivSql('t', h)} AS i_${h}`);
   const keys = rid ? IMPRESSION_ROW_ID : 'k, t';
@@ -416,9 +376,4 @@ export function fastPassSql(plan: GroupPlan, range: PassRange, tables: RunTables
 /** The recent aggregations of a plan's fast path (their rows may be flagged for the general path). */
 export function recentAggregations(plan: GroupPlan): CompiledAggregation[] {
   return plan.fast.filter(isRecent);
-}
-
-function mergeFn(plan: GroupPlan, column: string): 'min' | 'max' {
-  const agg = plan.fast.find((a) => String(a.index) === column.slice(1));
-  return agg?.def.op === 'min' ? 'min' : 'max';
 }

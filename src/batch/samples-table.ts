@@ -1,9 +1,10 @@
 import { CONTEXT_FEATURE_NAMES } from '../features/context.js';
-import { type AggregationDef, type CompiledAggregation, type CompiledFeature, type CompiledGroup } from '../features/definitions.js';
+import { type CompiledAggregation, type CompiledFeature, type CompiledGroup } from '../features/definitions.js';
 import type { OfflineStore } from '../ports/offline-store.js';
 import { featureSpec, type FeatureSpec } from '../samples/sample.js';
 import { BatchError } from './batch-errors.js';
-import { isNumericKind, quoteIdent, sqlString } from './sql.js';
+import { quoteIdent, sqlString } from './sql.js';
+import { opModule } from '../features/ops/index.js';
 
 /**
  * The ClickHouse table the batch sample job writes and the trainer reads: one row per mature
@@ -92,32 +93,10 @@ export function samplesLayout(groups: readonly CompiledGroup[], table: string = 
   return { table, groups: compiled, spec, features, comment: `tessera samples v1 spec ${spec.hash}` };
 }
 
-/** The column type of a feature (null: a derived ratio) and how to read it back. */
+/** The column type of a feature (null: a derived ratio) and how to read it back, as its op's module declares it. */
 function featureColumnType(agg: CompiledAggregation | null): Pick<FeatureColumn, 'type' | 'read'> {
   if (agg === null) return { type: 'Float64', read: 'number' };
-  const def = agg.def;
-  const kind = agg.fieldKind;
-  const numeric = isNumericKind(kind);
-  const integral = kind === 'int' || kind === 'nullableInt';
-  switch (def.op) {
-    case 'count':
-    case 'approx_distinct':
-      return { type: 'UInt64', read: 'number' };
-    case 'sum':
-      return { type: integral ? 'Int64' : 'Float64', read: 'number' };
-    case 'decayed_count':
-      return { type: 'Float64', read: 'number' };
-    case 'avg':
-    case 'min':
-    case 'max':
-      return { type: 'Nullable(Float64)', read: 'nullableNumber' };
-    case 'last_seen':
-      return { type: 'Nullable(Int64)', read: 'nullableNumber' };
-    case 'last':
-      return numeric ? { type: 'Nullable(Float64)', read: 'nullableNumber' } : { type: 'Nullable(String)', read: 'nullableText' };
-    case 'last_k':
-      return numeric ? { type: 'Array(Float64)', read: 'numberList' } : { type: 'Array(String)', read: 'textList' };
-  }
+  return opModule(agg.def.op).sampleColumn(agg.fieldKind);
 }
 
 /** The CREATE TABLE statement of a layout (idempotent). */

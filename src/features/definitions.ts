@@ -3,7 +3,10 @@ import type { EventKinds } from '../events/event-catalog.js';
 import type { FieldKind } from '../events/event-fields.js';
 import type { EventType } from '../events/event-types.js';
 import { FeatureDefinitionError } from './feature-errors.js';
+import { AGGREGATION_OPS, opModule, type AggregationOp } from './ops/index.js';
 import { formatWindow, hopFor, tileRetentionMs } from './windows.js';
+
+export { fieldNoun, pastTense } from './ops/naming.js';
 
 /**
  * Feature definitions as data: plain, JSON-serialisable objects without functions, so the
@@ -15,27 +18,17 @@ import { formatWindow, hopFor, tileRetentionMs } from './windows.js';
 // ---------------------------------------------------------------------------------------------
 // Types
 
-/** Every aggregation operator the core implements (see `aggregators.ts` for the semantics). */
-export const AGGREGATION_OPS = [
-  'count',
-  'sum',
-  'avg',
-  'min',
-  'max',
-  'last',
-  'last_k',
-  'approx_distinct',
-  'decayed_count',
-  'last_seen',
-] as const;
-/** One aggregation operator. */
-export type AggregationOp = (typeof AGGREGATION_OPS)[number];
+/**
+ * Every aggregation operator, and its union type: the registry of op modules
+ * (src/features/ops/index.ts) is the list, each module declaring everything about its op.
+ */
+export { AGGREGATION_OPS, type AggregationOp };
 
 /**
  * Operators kept over the entity's whole life only (no `windowsMs`): their state is one value per
- * entity rather than tiles, and their names carry no window suffix.
+ * entity rather than tiles, and their names carry no window suffix (each op module's `lifetimeOnly`).
  */
-export const LIFETIME_ONLY_OPS: readonly AggregationOp[] = ['last', 'last_k', 'decayed_count', 'last_seen'];
+export const LIFETIME_ONLY_OPS: readonly AggregationOp[] = AGGREGATION_OPS.filter((op) => opModule(op).lifetimeOnly);
 
 /**
  * Who a feature describes. The entity key of an event is the values of `keyFields` joined with
@@ -64,6 +57,8 @@ export interface EntityDef {
  * - `approx_distinct`: HyperLogLog estimate of the number of distinct values of `field`.
  * - `decayed_count`: each event weighs `2^(-(q - t) / halfLifeMs)` (lifetime only).
  * - `last_seen`: the latest event time (lifetime only).
+ * - `decayed_sum`: the sum of a numeric `field`, each value weighing `2^(-(q - t) / halfLifeMs)`
+ *   (lifetime only).
  *
  * @example { source: 'click', op: 'count', windowsMs: [hours(1), hours(24), days(7)] }
  */
@@ -76,7 +71,7 @@ export interface AggregationDef {
   readonly windowsMs?: readonly number[];
   /** last_k only: how many distinct values to keep, 1 to 1000. */
   readonly k?: number;
-  /** decayed_count only: the half-life in ms. */
+  /** decayed_count and decayed_sum only: the half-life in ms. */
   readonly halfLifeMs?: number;
 }
 
@@ -162,36 +157,6 @@ export function days(n: number): number {
 // ---------------------------------------------------------------------------------------------
 // Naming
 
-/** Participles the regular rule of {@link pastTense} would get wrong. */
-const IRREGULAR_PAST: Readonly<Record<string, string>> = { impression: 'impressed', buy: 'bought', view: 'viewed', fav: 'favourited', rating: 'rated' };
-
-/**
- * The past participle of an event type in last_k names (`user_last_clicked_items`): the last
- * word of the type (`item_profile` -> `profile`), with a few irregular forms (impression ->
- * impressed, buy -> bought, fav -> favourited, rating -> rated), else `e` -> `ed`, consonant +
- * `y` -> `ied`, otherwise `+ed` (click -> clicked, order -> ordered, cart -> carted).
- */
-export function pastTense(source: string): string {
-  const word = source.slice(source.lastIndexOf('_') + 1);
-  const irregular = IRREGULAR_PAST[word];
-  if (irregular !== undefined) return irregular;
-  if (word.endsWith('e')) return `${word}d`;
-  if (/[^aeiou]y$/.test(word)) return `${word.slice(0, -1)}ied`;
-  return `${word}ed`;
-}
-
-/**
- * The plural noun of a field in names: a trailing `Id` is dropped and the rest pluralised
- * (`itemId` -> `items`, `categoryId` -> `categories`, `brand` -> `brands`, `ageBucket` ->
- * `ageBuckets`). camelCase is kept as written, as it is for field names elsewhere in names.
- */
-export function fieldNoun(field: string): string {
-  const stem = field.length > 2 && field.endsWith('Id') ? field.slice(0, -2) : field;
-  if (/[^aeiouAEIOU]y$/.test(stem)) return `${stem.slice(0, -1)}ies`;
-  if (/(s|x|z|ch|sh)$/.test(stem)) return `${stem}es`;
-  return `${stem}s`;
-}
-
 /**
  * The name of one feature of an aggregation; `windowMs` null is the lifetime value, whose name has
  * no window suffix. Rules (`{w}` is {@link formatWindow} of the window):
@@ -203,31 +168,15 @@ export function fieldNoun(field: string): string {
  * - approx_distinct: `{entity}_{source}_{noun}_distinct_{w}`
  * - decayed_count: `{entity}_{source}_decayed_count_{halfLife}`
  * - last_seen: `{entity}_last_{source}_time`
+ * - decayed_sum: `{entity}_{source}_{field}_decayed_sum_{halfLife}`
+ *
+ * Each op module declares its rule (`featureName`).
  *
  * @example aggregationFeatureName('user', { source: 'click', op: 'count' }, hours(1)) === 'user_click_count_1h'
  */
 export function aggregationFeatureName(entity: string, agg: AggregationDef, windowMs: number | null): string {
   const w = windowMs === null ? '' : `_${formatWindow(windowMs)}`;
-  const field = agg.field ?? '';
-  switch (agg.op) {
-    case 'count':
-      return `${entity}_${agg.source}_count${w}`;
-    case 'sum':
-    case 'avg':
-    case 'min':
-    case 'max':
-      return `${entity}_${agg.source}_${field}_${agg.op}${w}`;
-    case 'last':
-      return `${entity}_last_${agg.source}_${field}${w}`;
-    case 'last_k':
-      return `${entity}_last_${pastTense(agg.source)}_${fieldNoun(field)}${w}`;
-    case 'approx_distinct':
-      return `${entity}_${agg.source}_${fieldNoun(field)}_distinct${w}`;
-    case 'decayed_count':
-      return `${entity}_${agg.source}_decayed_count_${formatWindow(agg.halfLifeMs ?? 0)}${w}`;
-    case 'last_seen':
-      return `${entity}_last_${agg.source}_time${w}`;
-  }
+  return opModule(agg.op).featureName({ entity, source: agg.source, field: agg.field ?? '', w }, agg);
 }
 
 /** The name of a derived feature at one window: `{entity}_{label}_{w}`, e.g. `user_ctr_7d`. */
@@ -246,9 +195,8 @@ export function derivedFeatureName(entity: string, derived: DerivedDef, windowMs
 export function aggregationId(agg: AggregationDef): string {
   let id = `${agg.source}.${agg.op}`;
   if (agg.field !== undefined) id += `.${agg.field}`;
-  if (agg.op === 'last_k') id += `.k${String(agg.k)}`;
-  if (agg.op === 'decayed_count') id += `.hl${formatWindow(agg.halfLifeMs ?? 0)}`;
-  if (!LIFETIME_ONLY_OPS.includes(agg.op) && (agg.windowsMs ?? []).length === 0) id += '.lifetime';
+  id += opModule(agg.op).idSuffix(agg);
+  if (!opModule(agg.op).lifetimeOnly && (agg.windowsMs ?? []).length === 0) id += '.lifetime';
   return id;
 }
 
@@ -269,8 +217,8 @@ export interface TileSpec {
  * One aggregation of a compiled group with its storage needs.
  *
  * Windowed aggregations keep one state per tile for each distinct hop of their windows (windows
- * sharing a hop share tiles). Lifetime aggregations, including every last, last_k, last_seen and
- * decayed_count, keep a single state per entity updated in place, holding every applied event;
+ * sharing a hop share tiles). Lifetime aggregations, including every last, last_k, last_seen,
+ * decayed_count and decayed_sum, keep a single state per entity updated in place, holding every applied event;
  * it is exact for a query time after the entity's latest applied event, the same condition as a
  * window's head tile (see `headIsExact` in `window-assembly.ts`).
  */
@@ -453,8 +401,9 @@ function derivedWindows(d: DerivedDef, numerator: AggregationDef): readonly numb
 const NAME_RE = /^[a-z][a-z0-9_]*$/;
 const KEY_KINDS: readonly FieldKind[] = ['id', 'nullableId', 'string', 'nullableString'];
 const NUMERIC_KINDS: readonly FieldKind[] = ['int', 'nullableInt', 'double', 'nullableDouble'];
-const NUMERIC_OPS: readonly AggregationOp[] = ['sum', 'avg', 'min', 'max'];
-const FIELDLESS_OPS: readonly AggregationOp[] = ['count', 'decayed_count', 'last_seen'];
+/** The ops taking a parameter, for messages. */
+const K_OPS = AGGREGATION_OPS.filter((op) => opModule(op).param === 'k');
+const HALF_LIFE_OPS = AGGREGATION_OPS.filter((op) => opModule(op).param === 'halfLife');
 const MAX_K = 1000;
 
 const GROUP_KEYS = ['name', 'entity', 'aggregations', 'derived'];
@@ -527,10 +476,11 @@ function isSource(events: EventKinds, value: unknown): value is EventType {
  * - at least one aggregation; each with a known `source` and `op`, no unknown properties;
  * - every entity key field present on each source as an id or string field;
  * - `field` absent for count, decayed_count and last_seen; present and on the source otherwise;
- *   numeric (int or double) for sum, avg, min and max; a scalar (not `context`) for the others;
+ *   numeric (int or double) for sum, avg, min, max and decayed_sum; a scalar (not `context`) for
+ *   the others (each op module's `field`);
  * - windows positive whole ms, each a whole multiple of its hop, no repeats; none for the
- *   lifetime-only ops (last, last_k, decayed_count, last_seen);
- * - `k` (last_k only) a whole number from 1 to 1000; `halfLifeMs` (decayed_count only) required
+ *   lifetime-only ops (last, last_k, decayed_count, last_seen, decayed_sum);
+ * - `k` (last_k only) a whole number from 1 to 1000; `halfLifeMs` (decayed_count, decayed_sum) required
  *   and a positive whole number of ms;
  * - no two aggregations computing the same thing (merge their windows instead);
  * - derived features: op smoothed_ratio, snake_case label, inputs naming a windowed count or sum
@@ -653,10 +603,11 @@ function checkAggregation(raw: unknown, i: number, entity: EntityDef | null, eve
     }
   }
 
-  if (FIELDLESS_OPS.includes(aggOp)) {
+  const module = opModule(aggOp);
+  if (module.field === 'none') {
     if (field !== undefined) fail(`${aggOp} takes no field; remove field ${show(field)}`);
   } else {
-    const wanted = NUMERIC_OPS.includes(aggOp) ? NUMERIC_KINDS : null;
+    const wanted = module.field === 'numeric' ? NUMERIC_KINDS : null;
     const candidates = fieldsOf(events, source, wanted);
     const what = wanted === null ? 'a field' : 'a numeric field';
     const options = candidates.length > 0 ? `${source} has ${candidates.join(', ')}` : `${source} events have none, so use another source`;
@@ -672,24 +623,24 @@ function checkAggregation(raw: unknown, i: number, entity: EntityDef | null, eve
     }
   }
 
-  checkWindows(raw.windowsMs, LIFETIME_ONLY_OPS.includes(aggOp) ? aggOp : null, fail);
+  checkWindows(raw.windowsMs, module.lifetimeOnly ? aggOp : null, fail);
 
-  if (aggOp === 'last_k') {
+  if (module.param === 'k') {
     const k = raw.k;
-    if (k === undefined) fail(`last_k needs k, the number of distinct values to keep (1 to ${MAX_K}), e.g. k: 20`);
+    if (k === undefined) fail(`${aggOp} needs k, the number of distinct values to keep (1 to ${MAX_K}), e.g. k: 20`);
     else if (typeof k !== 'number' || !Number.isInteger(k) || k < 1 || k > MAX_K) fail(`k must be a whole number from 1 to ${MAX_K}, got ${show(k)}`);
   } else if (raw.k !== undefined) {
-    fail('k applies only to last_k; remove it');
+    fail(`k applies only to ${K_OPS.join(', ')}; remove it`);
   }
 
-  if (aggOp === 'decayed_count') {
+  if (module.param === 'halfLife') {
     const h = raw.halfLifeMs;
-    if (h === undefined) fail('decayed_count needs halfLifeMs, e.g. halfLifeMs: days(1)');
+    if (h === undefined) fail(`${aggOp} needs halfLifeMs, e.g. halfLifeMs: days(1)`);
     else if (typeof h !== 'number' || !Number.isSafeInteger(h) || h <= 0) {
       fail(`halfLifeMs must be a positive whole number of ms, got ${show(h)}; write it with hours(6), days(1), ...`);
     }
   } else if (raw.halfLifeMs !== undefined) {
-    fail('halfLifeMs applies only to decayed_count; remove it');
+    fail(`halfLifeMs applies only to ${HALF_LIFE_OPS.join(', ')}; remove it`);
   }
   return problems.length === before;
 }

@@ -1,6 +1,7 @@
 import type { AnyEvent } from '../events/event-types.js';
 import { isNumericInput, isValueInput, type AggValue } from './aggregators.js';
 import type { AggregationDef, CompiledGroup, EntityDef } from './definitions.js';
+import { opModule } from './ops/index.js';
 import { tileStart } from './windows.js';
 
 /**
@@ -35,22 +36,16 @@ export function entityKeyOf(entity: EntityDef, event: AnyEvent): string | null {
 /**
  * What an event feeds into one aggregation: `{ value }` (null for count, last_seen and
  * decayed_count, which need only the time), or null when it does not contribute: another event
- * type, or a field value the op cannot use (null, NaN or infinite, or not a number for sum, avg,
- * min and max). An event that does not contribute still counts for the group's count features.
+ * type, or a field value the op cannot use (null, NaN or infinite, or not a number for an op on a
+ * numeric field: sum, avg, min, max, decayed_sum). An event that does not contribute still counts for the group's count features.
  */
 export function aggregationInput(def: AggregationDef, event: AnyEvent): { value: AggValue } | null {
   if (event.type !== def.source) return null;
   if (def.field === undefined) return { value: null };
   const value = (event as unknown as Readonly<Record<string, unknown>>)[def.field];
-  switch (def.op) {
-    case 'sum':
-    case 'avg':
-    case 'min':
-    case 'max':
-      return isNumericInput(value) ? { value } : null;
-    default:
-      return isValueInput(value) ? { value } : null;
-  }
+  // the op's module says which values it takes (src/features/ops)
+  if (opModule(def.op).field === 'numeric') return isNumericInput(value) ? { value } : null;
+  return isValueInput(value) ? { value } : null;
 }
 
 /** One state an event updates. */

@@ -21,10 +21,11 @@ import { HLL_REGISTERS, hllEstimate, hllPosition } from './hll.js';
  *   joined with `:` equal `entityKey`;
  * - a window W at q covers `floor((q - W) / h) * h <= eventTime < q` with h = 1 min for W <= 1 h,
  *   5 min for W <= 12 h, 1 h for W <= 12 days, 1 day beyond; a lifetime covers `eventTime < q`;
- * - field values that are null, non-finite, or (for sum, avg, min, max) not numbers are skipped.
+ * - field values that are null, non-finite, or (for sum, avg, min, max, decayed_sum) not numbers
+ *   are skipped.
  *
- * Cold start (no events for the entity): count, sum, approx_distinct and decayed_count 0; avg,
- * min, max, last and last_seen null; last_k []; smoothed ratio alpha / beta.
+ * Cold start (no events for the entity): count, sum, approx_distinct, decayed_count and
+ * decayed_sum 0; avg, min, max, last and last_seen null; last_k []; smoothed ratio alpha / beta.
  */
 export function oracleFeatures(group: CompiledGroup, events: readonly AnyEvent[], entityKey: string, q: number): Record<string, FeatureValue> {
   const compiled = group;
@@ -108,6 +109,16 @@ function naive(def: AggregationDef, events: ReadonlyArray<Readonly<Record<string
     }
     case 'last_seen':
       return events.length === 0 ? null : events.reduce((a, e) => (e.eventTime > a ? e.eventTime : a), -Infinity);
+    case 'decayed_sum': {
+      // each finite value v at time t weighs v * 2^(-(q - t) / halfLife)
+      const h = def.halfLifeMs ?? 1;
+      let total = 0;
+      for (const e of events) {
+        const v = e[field];
+        if (typeof v === 'number' && Number.isFinite(v)) total += v * 2 ** (-(q - e.eventTime) / h);
+      }
+      return total;
+    }
   }
 }
 

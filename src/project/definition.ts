@@ -47,7 +47,7 @@ export interface AggregationDefinition {
   readonly windows?: readonly Duration[];
   /** last_k only: how many distinct values to keep (1 to 1000). */
   readonly k?: number;
-  /** decayed_count only: the half-life. */
+  /** decayed_count and decayed_sum only: the half-life. */
   readonly halfLife?: Duration;
 }
 
@@ -187,6 +187,11 @@ export function approxDistinct(source: string, field: string, windows?: readonly
 /** A count where each event weighs 2^-(age / halfLife) (lifetime). */
 export function decayedCount(source: string, halfLife: Duration): AggregationDefinition {
   return { source, op: 'decayed_count', halfLife };
+}
+
+/** A sum of the numeric `field` where each value weighs 2^-(age / halfLife) (lifetime). */
+export function decayedSum(source: string, field: string, halfLife: Duration): AggregationDefinition {
+  return { source, op: 'decayed_sum', field, halfLife };
 }
 
 /** `(numerator + alpha) / (denominator + beta)`, e.g. a CTR smoothed towards alpha / beta. */

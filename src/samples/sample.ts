@@ -4,6 +4,7 @@ import type { FeatureValue } from '../features/aggregators.js';
 import { CONTEXT_FEATURE_NAMES, contextFeatures } from '../features/context.js';
 import { ENTITY_KEY_SEPARATOR } from '../features/event-input.js';
 import { type AggregationDef, type CompiledGroup } from '../features/definitions.js';
+import { opModule, type FeatureValueKind } from '../features/ops/index.js';
 
 /**
  * A training sample: one mature impression, its labels (see labels.ts) and every feature of the
@@ -27,18 +28,8 @@ export interface Sample {
   features: Record<string, FeatureValue>;
 }
 
-/** How a feature's values look, for storage columns and for the model's feature transform. */
-export type FeatureValueKind =
-  /** always a finite number (count, sum, approx_distinct, decayed_count, smoothed ratio) */
-  | 'number'
-  /** a number or null when there is no value yet (avg, min, max, last_seen) */
-  | 'nullableNumber'
-  /** the latest value of a field (last): text or number, null when none; stored as text */
-  | 'nullableText'
-  /** last_k values, newest first, stored as text */
-  | 'textList'
-  /** a request-time context category (never null) */
-  | 'category';
+/** How a feature's values look, for storage columns and for the model's feature transform (each op module's `valueKind`). */
+export type { FeatureValueKind };
 
 /** One feature of the spec: its name, the group it comes from ('context' for request time) and its kind. */
 export interface FeatureSpecEntry {
@@ -58,23 +49,7 @@ export interface FeatureSpec {
 }
 
 function kindOf(def: AggregationDef | null): FeatureValueKind {
-  if (def === null) return 'number'; // derived (smoothed ratio)
-  switch (def.op) {
-    case 'count':
-    case 'sum':
-    case 'approx_distinct':
-    case 'decayed_count':
-      return 'number';
-    case 'avg':
-    case 'min':
-    case 'max':
-    case 'last_seen':
-      return 'nullableNumber';
-    case 'last':
-      return 'nullableText';
-    case 'last_k':
-      return 'textList';
-  }
+  return def === null ? 'number' /* derived (smoothed ratio) */ : opModule(def.op).valueKind;
 }
 
 /** The feature spec of a list of groups (a project's): its features in group order, then the context features, and their hash. */

@@ -11,6 +11,7 @@ import { createStreamKeys, type StreamKeys } from '../streaming/stream-keys.js';
 import { catalogQuery, EMPTY_CATALOG, parseCatalog, versionHolding, type Catalog } from '../streaming/online-catalog.js';
 import { servingGroup, type RegisteredProjects } from '../registry/registry.js';
 import { mergeLambda } from './lambda-merge.js';
+import { opModule } from '../features/ops/index.js';
 import { candidateEntityKey, requestPlan, type Candidate, type CandidateFeatures, type EntityFeatures, type RequestFeatures, type RequestPlan } from './request-plan.js';
 import { decodeEntity, decodeEntityTiles, lastKState, tileListDecodable } from '../streaming/tile-decode.js';
 
@@ -322,13 +323,13 @@ export class FeatureReader {
 
   private hllOf(group: CompiledGroup): CompiledGroup['aggregations'] {
     let found = this.hllByGroup.get(group);
-    if (found === undefined) this.hllByGroup.set(group, (found = group.aggregations.filter((a) => a.def.op === 'approx_distinct')));
+    if (found === undefined) this.hllByGroup.set(group, (found = group.aggregations.filter((a) => opModule(a.def.op).layout.kind === 'hll')));
     return found;
   }
 
   private lastKOf(group: CompiledGroup): CompiledGroup['aggregations'] {
     let found = this.lastKByGroup.get(group);
-    if (found === undefined) this.lastKByGroup.set(group, (found = group.aggregations.filter((a) => a.def.op === 'last_k')));
+    if (found === undefined) this.lastKByGroup.set(group, (found = group.aggregations.filter((a) => opModule(a.def.op).layout.kind === 'zset')));
     return found;
   }
 

@@ -1,20 +1,15 @@
 import { aggregatorFor, type AggState } from '../features/aggregators.js';
-import type { AggregationDef, AggregationOp, CompiledGroup } from '../features/definitions.js';
+import type { AggregationDef, CompiledGroup } from '../features/definitions.js';
+import { opModule } from '../features/ops/index.js';
 import type { EntityStates } from '../streaming/tile-decode.js';
-
-/**
- * Lifetime ops whose merge is idempotent (merging a state with one that repeats some of its
- * events changes nothing), plus decayed_count, whose state the store keeps in hourly tiles that
- * split cleanly at an aligned batch watermark. Their batch and stream states can be merged even
- * though the stream's lifetime state also holds events before the watermark.
- */
-const MERGEABLE_LIFETIME: ReadonlySet<AggregationOp> = new Set<AggregationOp>(['min', 'max', 'last', 'last_k', 'last_seen', 'approx_distinct', 'decayed_count']);
 
 /**
  * The lambda merge of one entity: `batch` decoded with only its tiles before the batch watermark
  * U, `stream` with only its tiles from U on (U aligned to every tile size, so no tile straddles
  * it). Tiles are disjoint and simply combined; lifetime states merge with the aggregation core
- * where that is exact ({@link MERGEABLE_LIFETIME}); lifetime count, sum and avg come from the
+ * where that is exact (the op module's `mergeableLifetime`: a merge idempotent under repeated
+ * events, as min, max, last, last_k, last_seen and approx_distinct have, or a state the store
+ * keeps in hourly tiles that split cleanly at the aligned watermark, as the decayed ops'); lifetime count, sum and avg come from the
  * stream alone, which holds every event it applied (the batch's late events cannot be added to it
  * without counting the rest twice).
  */
@@ -34,7 +29,7 @@ export function mergeLambda(group: CompiledGroup, batch: EntityStates, stream: E
     lifetime: (agg) => {
       const def = defs[agg] as AggregationDef | undefined;
       const s = stream.lifetime(agg);
-      if (def === undefined || !MERGEABLE_LIFETIME.has(def.op)) return s;
+      if (def === undefined || !opModule(def.op).mergeableLifetime) return s;
       const b = batch.lifetime(agg);
       if (b === undefined) return s;
       if (s === undefined) return b;

@@ -1,6 +1,7 @@
-import type { AggState, AvgState, DecayState, TimedValue } from '../features/aggregators.js';
+import type { AggState, DecayState, TimedValue } from '../features/aggregators.js';
 import type { AggregationDef, CompiledGroup } from '../features/definitions.js';
 import { hllToBase64 } from '../features/hll.js';
+import { opModule } from '../features/ops/index.js';
 import type { OnlineStore, StoreOp } from '../ports/online-store.js';
 import { formatDouble } from '../util/format-double.js';
 import { setBatchView } from './online-catalog.js';
@@ -14,8 +15,9 @@ import { DECAY_TILE_MS, longestRetentionMs } from './tile-layout.js';
  * watermark from here and the rest from the stream (lambda-merge.ts).
  *
  * Layout differences from the stream's, all understood by tile-decode.ts: approx_distinct sketches
- * are hash fields holding the core's text (`hllToBase64`), not PFADD keys; a decayed_count is one
- * field `<i>|3600000|<ref>` holding the state's sum relative to its reference time.
+ * are hash fields holding the core's text (`hllToBase64`), not PFADD keys; a decayed op's state
+ * (decayed_count, decayed_sum) is one field `<i>|3600000|<ref>` holding its sum relative to its
+ * reference time. A `hash` op's fields are what its module's layout `store`s.
  */
 
 /**
@@ -42,35 +44,24 @@ export function batchViewOps(group: CompiledGroup, keys: StreamKeys, dump: Entit
   const ops: StoreOp[] = [];
   const hset = (field: string, value: string) => ops.push({ op: 'hset', key, field, value });
   const put = (def: AggregationDef, index: number, base: string, state: AggState) => {
-    switch (def.op) {
-      case 'avg': {
-        const a = state as AvgState;
-        if (a.count === 0) return;
-        hset(`${base}|s`, formatDouble(a.sum));
-        hset(`${base}|n`, formatDouble(a.count));
+    // by the layout kind the op's module declares (src/features/ops/types.ts, OpLayout)
+    const layout = opModule(def.op).layout;
+    switch (layout.kind) {
+      case 'hash':
+        for (const f of layout.store(state)) hset(f.part === undefined ? base : `${base}|${f.part}`, f.text);
         return;
-      }
-      case 'last': {
-        const l = state as TimedValue | null;
-        if (l !== null) hset(base, `${formatDouble(l.t)}|${String(l.v)}`);
-        return;
-      }
-      case 'last_k': {
+      case 'zset': {
         const z = keys.lastK(group.name, index, dump.entityKey);
         for (const e of state as readonly TimedValue[]) ops.push({ op: 'zadd', key: z, member: String(e.v), score: e.t, keepTop: def.k ?? 1 });
         return;
       }
-      case 'approx_distinct':
+      case 'hll':
         hset(base, hllToBase64(state as Uint8Array));
         return;
-      case 'decayed_count': {
+      case 'decay': {
         const d = state as DecayState | null;
         if (d !== null) hset(`${index}|${DECAY_TILE_MS}|${formatDouble(d.ref)}`, formatDouble(d.s));
         return;
-      }
-      default: {
-        const n = state as number | null;
-        if (n !== null) hset(base, formatDouble(n));
       }
     }
   };
@@ -96,7 +87,7 @@ export function batchViewOps(group: CompiledGroup, keys: StreamKeys, dump: Entit
 /** The largest tile size a group's states use: a batch watermark must be a multiple of it. */
 export function batchAlignmentMs(group: CompiledGroup): number {
   const sizes = [...group.tileSizesMs];
-  if (group.aggregations.some((a) => a.def.op === 'decayed_count')) sizes.push(DECAY_TILE_MS);
+  if (group.aggregations.some((a) => opModule(a.def.op).layout.kind === 'decay')) sizes.push(DECAY_TILE_MS);
   return Math.max(1, ...sizes);
 }
 

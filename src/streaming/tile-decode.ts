@@ -3,11 +3,13 @@ import type { AggregationDef, CompiledGroup } from '../features/definitions.js';
 import { aggregatorFor, type AggState, type DecayState, type TimedValue } from '../features/aggregators.js';
 import type { GroupStates, TileList } from '../features/window-assembly.js';
 import { hllFromBase64 } from '../features/hll.js';
+import { opModule } from '../features/ops/index.js';
 import { DECAY_TILE_MS } from './tile-layout.js';
 
 /**
  * The read side of the layout described in tile-layout.ts (DECAY_TILE_MS tiles, `<t>|<value>` latest values): an entity's stored fields back into the
- * aggregation core's states.
+ * aggregation core's states, by the layout kind each op module declares (a `hash` op reads its
+ * own fields with its layout's `read`).
  */
 
 /** A stored `last` / last_k value back in the type the event field had (numbers stay numbers). */
@@ -18,9 +20,16 @@ function typedValue(events: EventKinds, def: AggregationDef, text: string): stri
     : text;
 }
 
-function parseLatest(events: EventKinds, def: AggregationDef, text: string): TimedValue {
-  const bar = text.indexOf('|');
-  return { t: Number(text.slice(0, bar)), v: typedValue(events, def, text.slice(bar + 1)) };
+const typedReaders = new WeakMap<CompiledGroup, ((text: string) => string | number)[]>();
+
+/** A stored value's reader for one aggregation of a group (cached: decoding allocates none per field). */
+function typedReader(group: CompiledGroup, agg: number): (text: string) => string | number {
+  let readers = typedReaders.get(group);
+  if (readers === undefined) {
+    readers = group.def.aggregations.map((def) => (text: string) => typedValue(group.events, def, text));
+    typedReaders.set(group, readers);
+  }
+  return readers[agg] as (text: string) => string | number;
 }
 
 const NO_HLLS: ReadonlyMap<number, ReadonlyMap<string, Uint8Array>> = new Map();
@@ -76,7 +85,7 @@ export function decodeEntity(
   const tiles: (Map<number, Map<number, AggState>> | undefined)[] = [];
   const lifetime = new Map<number, AggState>();
   const tileMax = new Map<number, Map<number, number>>();
-  let avgParts: Map<string, { sum: number; count: number }> | undefined;
+  let parts: Map<string, AggState> | undefined;
   let decayParts: Map<number, DecayState[]> | undefined;
   let latest: number | null = null;
   const put = (agg: number, hop: number | null, start: number, state: AggState) => {
@@ -133,7 +142,8 @@ export function decodeEntity(
     const lifetimeField = has1 && e1 - e0 === 2 && field.charCodeAt(e0 + 1) === 76; /* L */
     const hop = lifetimeField ? null : has1 ? num(field, e0 + 1, e1) : NaN;
     const start = hop === null ? 0 : has2 ? num(field, e1 + 1, e2) : NaN;
-    if (def.op === 'decayed_count') {
+    const layout = opModule(def.op).layout;
+    if (layout.kind === 'decay') {
       if (!keepTile(DECAY_TILE_MS, start)) continue;
       decayParts ??= new Map();
       const list = decayParts.get(agg) ?? [];
@@ -141,29 +151,29 @@ export function decodeEntity(
       decayParts.set(agg, list);
       continue;
     }
-    if (def.op === 'avg') {
-      const partFrom = hop === null ? e1 + 1 : e2 + 1;
-      const partTo = hop === null ? e2 : has2 && e2 < field.length ? partEnd(field, e2 + 1) : -1;
-      const part = (hop === null ? has2 : has2 && e2 < field.length) ? field.slice(partFrom, partTo) : undefined;
-      avgParts ??= new Map();
-      const k = `${agg}|${has1 ? field.slice(e0 + 1, e1) : 'undefined'}|${start}`;
-      const p = avgParts.get(k) ?? { sum: 0, count: 0 };
-      if (part === 's') p.sum = Number(value);
-      else p.count = Number(value);
-      avgParts.set(k, p);
-      put(agg, hop, start, p);
-      continue;
-    }
-    if (def.op === 'approx_distinct') {
+    if (layout.kind === 'hll') {
       // only a batch view stores sketches in the hash (as the core's text); the stream uses PFADD keys
       const registers = hllFromBase64(value);
       if (registers !== null) put(agg, hop, start, registers);
       continue;
     }
-    if (def.op === 'last') put(agg, hop, start, parseLatest(group.events, def, value));
-    else put(agg, hop, start, Number(value));
+    if (layout.kind !== 'hash') continue; // a zset op stores nothing in the hash
+    if (!layout.multiField) {
+      put(agg, hop, start, layout.read(undefined, value, undefined, typedReader(group, agg)));
+      continue;
+    }
+    // the text after the state's base `<i>|L` or `<i>|<hop>|<start>`, up to the next `|`
+    const partFrom = hop === null ? e1 + 1 : e2 + 1;
+    const partTo = hop === null ? e2 : has2 && e2 < field.length ? partEnd(field, e2 + 1) : -1;
+    const part = (hop === null ? has2 : has2 && e2 < field.length) ? field.slice(partFrom, partTo) : undefined;
+    // states of several fields (avg's `|s` and `|n`) build on what the base's other fields gave
+    const baseKey = `${agg}|${has1 ? field.slice(e0 + 1, e1) : 'undefined'}|${start}`;
+    parts ??= new Map();
+    const state = layout.read(part, value, parts.get(baseKey), typedReader(group, agg));
+    parts.set(baseKey, state);
+    put(agg, hop, start, state);
   }
-  // decayed_count: one DecayState per hourly tile (ref = tile start), combined by the core's merge
+  // decayed ops: one DecayState per hourly tile (ref = tile start), combined by the core's merge
   if (decayParts !== undefined) {
     for (const [agg, parts] of decayParts) {
       const core = aggregatorFor(defs[agg] as AggregationDef);
@@ -187,7 +197,7 @@ export function decodeEntity(
     tiles: (agg, hopMs) => tiles[agg]?.get(hopMs),
     lifetime: (agg) => {
       const def = defs[agg];
-      if (def?.op === 'last_k') {
+      if (def !== undefined && opModule(def.op).layout.kind === 'zset') {
         const z = lastK.get(agg);
         return z ? lastKState(group.events, def, z) : undefined;
       }
@@ -196,12 +206,17 @@ export function decodeEntity(
   };
 }
 
-/** The ops whose stored fields {@link decodeEntityTiles} reads; the others (avg, decayed_count, approx_distinct) are left to {@link decodeEntity}. */
-const TILE_LIST_OPS: ReadonlySet<AggregationDef['op']> = new Set<AggregationDef['op']>(['count', 'sum', 'min', 'max', 'last', 'last_seen', 'last_k']);
-
-/** Whether {@link decodeEntityTiles} can decode the group's entities (every op is one it reads). */
+/**
+ * Whether {@link decodeEntityTiles} can decode the group's entities: every op keeps one number or
+ * `<t>|<value>` per hash field (its `hash` layout's `tileList`), or lives in a sorted set.
+ */
 export function tileListDecodable(group: CompiledGroup): boolean {
-  return group.def.aggregations.every((a) => TILE_LIST_OPS.has(a.op));
+  return group.def.aggregations.every((a) => tileListOp(a));
+}
+
+function tileListOp(def: AggregationDef): boolean {
+  const layout = opModule(def.op).layout;
+  return layout.kind === 'zset' || (layout.kind === 'hash' && layout.tileList);
 }
 
 /**
@@ -282,8 +297,10 @@ export function decodeEntityTiles(group: CompiledGroup, flat: readonly string[],
     const agg = digits(field, 0, e0);
     const def = defs[agg];
     if (def === undefined) continue; // a field of a newer definition: ignore
-    if (!TILE_LIST_OPS.has(def.op)) return false;
-    const state = def.op === 'last' ? parseLatest(group.events, def, value) : numberOf(value);
+    const layout = opModule(def.op).layout;
+    if (layout.kind === 'zset') return false; // a sorted-set op has no hash fields
+    if (layout.kind !== 'hash' || !layout.tileList) return false;
+    const state = layout.read(undefined, value, undefined, typedReader(group, agg));
     if (field.charCodeAt(e0 + 1) === 76 /* L */ && e0 + 2 === field.length) {
       out.lifetime[agg] = state;
       continue;

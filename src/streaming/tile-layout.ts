@@ -1,6 +1,7 @@
 import type { AnyEvent } from '../events/event-types.js';
 import type { AggregationDef, CompiledGroup } from '../features/definitions.js';
 import { eventUpdates, type StateUpdate } from '../features/event-input.js';
+import { opModule } from '../features/ops/index.js';
 import { tileStart } from '../features/windows.js';
 import type { StoreOp } from '../ports/online-store.js';
 import type { StreamKeys } from './stream-keys.js';
@@ -12,12 +13,17 @@ import type { StreamKeys } from './stream-keys.js';
  * latest-wins, sorted-set add), so consumers owning different partitions can update the same item
  * without reading it first; the aggregation core's `merge` does the same on the read side.
  *
+ * Each op module declares its layout kind (`hash`, `decay`, `zset`, `hll`; src/features/ops/types.ts,
+ * `OpLayout`) and, for `hash`, its writes and fields; this module and tile-decode.ts switch on the
+ * kind only, never on an op's name.
+ *
  * Entity hash fields (`<i>` is the aggregation's index in the group definition):
  * - `<i>|<hop>|<tileStart>`: a windowed aggregation's state in one tile of `hop` ms: count and sum
  *   a number; min and max a number; avg as `…|s` (sum) and `…|n` (count);
  * - `<i>|L`: a lifetime aggregation's state (count, sum, min, max, avg like tiles; last as
  *   `<t>|<value>`, latest wins; last_seen the max time);
- * - `<i>|3600000|<tileStart>`: decayed_count, kept in hourly tiles as Σ 2^((t - tileStart)/H) so no
+ * - `<i>|3600000|<tileStart>`: the decayed ops (layout `decay`: decayed_count, decayed_sum), kept in
+ *   hourly tiles as Σ w · 2^((t - tileStart)/H) (w = 1 for a count, the value for a sum) so no
  *   sum overflows however long an entity lives; tiles 64 half-lives old weigh < 2^-64 and are pruned;
  * - `t|<hop>|<tileStart>`: the latest event time applied to that tile, over the whole group (a
  *   read at a query time inside the tile is exact only when this is before it);
@@ -60,7 +66,7 @@ export interface PlanRetention {
 function isStaleTile(group: CompiledGroup, u: StateUpdate, reference: number, retention: PlanRetention): boolean {
   const agg = group.aggregations[u.aggregation];
   if (agg === undefined) return false;
-  if (agg.def.op === 'decayed_count') return tileStart(u.t, DECAY_TILE_MS) < reference - (DECAY_HORIZON_HALF_LIVES * (agg.def.halfLifeMs as number) + DECAY_TILE_MS);
+  if (opModule(agg.def.op).layout.kind === 'decay') return tileStart(u.t, DECAY_TILE_MS) < reference - (DECAY_HORIZON_HALF_LIVES * (agg.def.halfLifeMs as number) + DECAY_TILE_MS);
   if (u.hopMs === null) return false;
   const hop = u.hopMs;
   const tile = agg.tiles.find((t) => t.hopMs === hop);
@@ -95,17 +101,19 @@ export function planEvent(
       const def = group.def.aggregations[u.aggregation] as AggregationDef;
       const i = u.aggregation;
       if (reference !== undefined && isStaleTile(group, u, reference, retention as PlanRetention)) continue;
-      if ((def.op === 'last' || def.op === 'last_k') && String(u.value).length > MAX_VALUE_LENGTH) {
+      const module = opModule(def.op);
+      if (module.capsText && String(u.value).length > MAX_VALUE_LENGTH) {
         oversized++;
         continue;
       }
-      if (def.op === 'last_k') {
+      const layout = module.layout;
+      if (layout.kind === 'zset') {
         const z = keys.lastK(group.name, i, planned.entityKey);
         ops.push({ op: 'zadd', key: z, member: String(u.value), score: t, keepTop: def.k ?? 1 });
         touched.others.add(z);
         continue;
       }
-      if (def.op === 'approx_distinct') {
+      if (layout.kind === 'hll') {
         // one Redis HyperLogLog per tile (PFADD is native and idempotent); the tile's latest-event
         // field below serves the exactness check like any other tile
         const h = keys.hll(group.name, i, hllTileLabel(u.hopMs, u.tileStart ?? 0), planned.entityKey);
@@ -114,35 +122,19 @@ export function planEvent(
         if (u.hopMs !== null) hops.add(u.hopMs);
         continue;
       }
-      if (def.op === 'decayed_count') {
+      if (layout.kind === 'decay') {
         const ts = tileStart(t, DECAY_TILE_MS);
-        ops.push({ op: 'hincr', key, field: `${i}|${DECAY_TILE_MS}|${ts}`, by: Math.pow(2, (t - ts) / (def.halfLifeMs as number)) });
+        const by = layout.weight(u.value, t, ts, def.halfLifeMs as number);
+        if (by !== null) ops.push({ op: 'hincr', key, field: `${i}|${DECAY_TILE_MS}|${ts}`, by });
         continue;
       }
       if (u.hopMs !== null) hops.add(u.hopMs);
       const base = u.hopMs === null ? `${i}|L` : `${i}|${u.hopMs}|${u.tileStart}`;
-      switch (def.op) {
-        case 'count':
-          ops.push({ op: 'hincr', key, field: base, by: 1 });
-          break;
-        case 'sum':
-          ops.push({ op: 'hincr', key, field: base, by: Number(u.value) });
-          break;
-        case 'avg':
-          ops.push({ op: 'hincr', key, field: `${base}|s`, by: Number(u.value) }, { op: 'hincr', key, field: `${base}|n`, by: 1 });
-          break;
-        case 'min':
-          ops.push({ op: 'hmin', key, field: base, value: Number(u.value) });
-          break;
-        case 'max':
-          ops.push({ op: 'hmax', key, field: base, value: Number(u.value) });
-          break;
-        case 'last':
-          ops.push({ op: 'hlatest', key, field: base, value: String(u.value), at: t });
-          break;
-        case 'last_seen':
-          ops.push({ op: 'hmax', key, field: base, value: t });
-          break;
+      for (const w of layout.write(u.value, t)) {
+        const field = w.part === undefined ? base : `${base}|${w.part}`;
+        if (w.op === 'hincr') ops.push({ op: 'hincr', key, field, by: w.by });
+        else if (w.op === 'hlatest') ops.push({ op: 'hlatest', key, field, value: w.value, at: w.at });
+        else ops.push({ op: w.op, key, field, value: w.value });
       }
     }
     for (const hop of hops) ops.push({ op: 'hmax', key, field: `t|${hop}|${tileStart(t, hop)}`, value: t });
@@ -168,7 +160,7 @@ export function retentionRules(group: CompiledGroup, latenessMs: number): { pref
   const rules: { prefix: string; keepMs: number }[] = [];
   const byHop = new Map<number, number>();
   for (const agg of group.aggregations) {
-    if (agg.def.op === 'decayed_count') {
+    if (opModule(agg.def.op).layout.kind === 'decay') {
       rules.push({ prefix: `${agg.index}|${DECAY_TILE_MS}|`, keepMs: DECAY_HORIZON_HALF_LIVES * (agg.def.halfLifeMs as number) + DECAY_TILE_MS });
       continue;
     }
@@ -200,7 +192,7 @@ export function hllTileLabel(hopMs: number | null, start: number): string {
 export function hllTilesToDrop(group: CompiledGroup, latenessMs: number, latest: number, previousPeriod: number, periodMs: number): { aggregation: number; label: string }[] {
   const out: { aggregation: number; label: string }[] = [];
   for (const agg of group.aggregations) {
-    if (agg.def.op !== 'approx_distinct') continue;
+    if (opModule(agg.def.op).layout.kind !== 'hll') continue;
     for (const tile of agg.tiles) {
       const keepMs = Math.max(...tile.windowsMs) + latenessMs + tile.hopMs;
       const below = Math.min(latest - keepMs, (previousPeriod + 1) * periodMs);

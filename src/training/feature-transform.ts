@@ -2,6 +2,7 @@ import type { Context } from '../events/event-types.js';
 import type { FeatureValue } from '../features/aggregators.js';
 import { CONTEXT_FEATURE_NAMES, contextFeatures } from '../features/context.js';
 import { type CompiledGroup } from '../features/definitions.js';
+import { opModule } from '../features/ops/index.js';
 import { featureId } from '../models/feature-id.js';
 import { BatchBuilder, inputSchemaHash, type InputSchema, type ModelBatch } from '../models/model-batch.js';
 import { ModelConfigError } from '../models/model-errors.js';
@@ -124,8 +125,9 @@ export class FeatureTransform {
     if (!(Number.isInteger(this.options.maxPosition) && this.options.maxPosition >= 0)) throw new ModelConfigError(`feature transform: maxPosition must be a whole number >= 0, got ${this.options.maxPosition}`);
     const compiled = groups;
     this.spec = featureSpec(compiled);
-    const ops = new Map<string, string>();
-    for (const g of compiled) for (const f of g.features) ops.set(f.name, f.op);
+    // what each feature's op does with its value (its module's `dense`); derived ratios stay raw
+    const ops = new Map<string, 'raw' | 'log' | 'age'>();
+    for (const g of compiled) for (const f of g.features) ops.set(f.name, f.kind === 'derived' ? 'raw' : opModule(f.op).dense);
     const fields = ['user', 'item', 'category', ...(this.options.usePosition ? ['position'] : []), 'device', 'page', 'hour', 'weekday'];
     const denseNames: string[] = [];
     const dense: DenseRule[] = [];
@@ -133,7 +135,7 @@ export class FeatureTransform {
     const context = new Set<string>(CONTEXT_FEATURE_NAMES);
     for (const entry of this.spec.entries) {
       if (context.has(entry.name)) continue;
-      const op = ops.get(entry.name) ?? 'count';
+      const how = ops.get(entry.name) ?? 'log';
       const kind: FeatureValueKind = entry.kind;
       if (kind === 'nullableText' || kind === 'textList') {
         texts.push({ name: entry.name, field: fields.length, fieldName: entry.name, bag: kind === 'textList' });
@@ -141,7 +143,6 @@ export class FeatureTransform {
         continue;
       }
       const nullable = kind === 'nullableNumber';
-      const how = op === 'smoothed_ratio' ? 'raw' : op === 'last_seen' ? 'age' : 'log';
       dense.push({ name: entry.name, column: denseNames.length, how, nullable });
       denseNames.push(entry.name);
       if (nullable) denseNames.push(`${entry.name}#missing`);

@@ -26,8 +26,19 @@ export const ALL_OPS_GROUP: FeatureGroupDef = {
   ],
 };
 
-/** The reference project's groups and {@link ALL_OPS_GROUP}, compiled against its event types. */
-export const TEST_GROUPS: readonly CompiledGroup[] = [...REFERENCE_GROUPS, compileRef(ALL_OPS_GROUP)];
+/** The op added through its module alone (src/features/ops/decayed-sum.ts): decayed_sum of a double and an int field. */
+export const DECAYED_SUM_GROUP: FeatureGroupDef = {
+  name: 'probe_decay',
+  entity: { name: 'probe_decay', keyFields: ['userId'] },
+  aggregations: [
+    { source: 'order', op: 'decayed_sum', field: 'amount', halfLifeMs: hours(6) },
+    { source: 'order', op: 'decayed_sum', field: 'quantity', halfLifeMs: days(1) },
+    { source: 'order', op: 'count', windowsMs: [hours(1)] },
+  ],
+};
+
+/** The reference project's groups, {@link ALL_OPS_GROUP} and {@link DECAYED_SUM_GROUP}, compiled against its event types. */
+export const TEST_GROUPS: readonly CompiledGroup[] = [...REFERENCE_GROUPS, compileRef(ALL_OPS_GROUP), compileRef(DECAYED_SUM_GROUP)];
 
 const CONTEXT: Context = { device: 'ios', os: 'ios', country: 'CN', city: 'Shanghai', page: 'home', timezone: 'Asia/Shanghai' };
 

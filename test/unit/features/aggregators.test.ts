@@ -29,6 +29,7 @@ const CASES: ReadonlyArray<{ def: AggregationDef; values: 'number' | 'id' | 'non
   { def: { source: 'click', op: 'approx_distinct', field: 'itemId' }, values: 'id', float: false },
   { def: { source: 'click', op: 'decayed_count', halfLifeMs: hours(1) }, values: 'none', float: true },
   { def: { source: 'click', op: 'last_seen' }, values: 'none', float: false },
+  { def: { source: 'order', op: 'decayed_sum', field: 'amount', halfLifeMs: hours(1) }, values: 'number', float: true },
 ];
 
 /**
