@@ -3,6 +3,7 @@ import type { OnlineStore } from '../ports/online-store.js';
 import { canonicalJson, compileProject, type Project, type ProjectSource } from '../project/compile-project.js';
 import { readCatalog, servingNamespace, updateCatalog, versionHolding, type Catalog, type CatalogEdit } from '../streaming/online-catalog.js';
 import { groupSpecHash, planChanges, RegistryError, type ModelReads, type Plan } from './plan.js';
+import type { GroupVersion, RegisteredGroup, RegistryHead } from './registry-head.js';
 
 /**
  * The registry of applied feature projects (docs/architecture.md, The registry). It lives in the
@@ -14,34 +15,7 @@ import { groupSpecHash, planChanges, RegistryError, type ModelReads, type Plan }
  * features, always decodes a group with the definition of the version it read.
  */
 
-/** One version of a feature group. */
-export interface GroupVersion {
-  /** 1, 2, ... per group. */
-  readonly version: number;
-  /** The registry version whose source defines it. */
-  readonly registry: number;
-  readonly specHash: string;
-  /** Namespaces holding this version's streaming state (the first, and one more per kappa rebuild). */
-  readonly namespaces: readonly string[];
-  /** When it was applied (wall clock, epoch ms). */
-  readonly appliedAt: number;
-  /** A backfilled batch view written for it, made its batch view by the flip. */
-  readonly backfill?: { readonly namespace: string; readonly until: number; readonly writtenAt: number } | null;
-}
-
-export interface RegisteredGroup {
-  /** Ascending by version. */
-  readonly versions: readonly GroupVersion[];
-}
-
-export interface RegistryHead {
-  readonly version: number;
-  readonly appliedAt: number;
-  readonly project: string;
-  /** The applied source's hash (Project.hash). */
-  readonly hash: string;
-  readonly groups: Readonly<Record<string, RegisteredGroup>>;
-}
+export type { GroupVersion, RegisteredGroup, RegistryHead } from './registry-head.js';
 
 /** The hash holding each applied source (`v<N>`). */
 export function registryKey(prefix: string): string {

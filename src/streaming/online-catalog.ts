@@ -1,6 +1,6 @@
 import { UsageError } from '../errors.js';
 import type { OnlineStore, ReadQuery, ReadValue, StoreOp } from '../ports/online-store.js';
-import type { RegistryHead } from '../registry/registry.js';
+import type { RegistryHead } from '../registry/registry-head.js';
 import { DEFAULT_NAMESPACE } from './stream-keys.js';
 
 /**
