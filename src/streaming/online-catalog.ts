@@ -228,6 +228,17 @@ export async function collectGarbage(store: OnlineStore, prefix: string, now: nu
         edits.push({ field: `batch:${group}`, value: JSON.stringify({ ...v, previous: null }) });
       }
     }
+    // a registered version no longer lives in a namespace whose keys are dropped, so the deployment
+    // of that namespace stops writing it at its next start
+    const streamed = expired.filter((e) => e.kind === 'stream' && c.registry?.groups[e.group] !== undefined);
+    if (c.registry !== null && streamed.length > 0) {
+      const groups = { ...c.registry.groups };
+      for (const e of streamed) {
+        const reg = groups[e.group] as RegistryHead['groups'][string];
+        groups[e.group] = { versions: reg.versions.map((v) => ({ ...v, namespaces: v.namespaces.filter((n) => n !== e.namespace || n === servingNamespace(c, e.group)) })) };
+      }
+      edits.push({ field: 'registry', value: JSON.stringify({ ...c.registry, groups }) });
+    }
     return edits;
   });
   // a namespace holds every group its stream deployment writes: only this group's keys go, and

@@ -6,7 +6,7 @@ import { formatPlan, planChanges, RegistryError } from '../../../src/registry/pl
 import { applyProject, groupsInNamespace, pendingVersion, RegisteredProjects, servingGroup, servingVersion } from '../../../src/registry/registry.js';
 import type { ModelManifest } from '../../../src/ports/model-store.js';
 import { specMismatch } from '../../../src/serving/model-watcher.js';
-import { readCatalog, rollbackAlias, setBatchView, updateCatalog } from '../../../src/streaming/online-catalog.js';
+import { collectGarbage, readCatalog, rollbackAlias, setBatchView, updateCatalog } from '../../../src/streaming/online-catalog.js';
 import { DEFAULT_NAMESPACE } from '../../../src/streaming/stream-keys.js';
 import { createFeatureTransform } from '../../../src/training/feature-transform.js';
 import { REFERENCE_PROJECT } from '../../helpers/reference.js';
@@ -164,6 +164,20 @@ describe('applyProject and the serving versions', () => {
     c = await rollbackAlias(store, 'p', 'user', 60_000, 6000);
     expect(servingVersion(c, 'user')?.version).toBe(1);
     expect(c.batchViews.get('user')).toMatchObject({ namespace: 'bv-user-1', version: 1 });
+  });
+
+  it('drops an expired version from the namespace it leaves, so that deployment stops writing it', async () => {
+    const store = new MemoryOnlineStore();
+    const projects = new RegisteredProjects(store, 'p');
+    await applyProject(store, 'p', REFERENCE_PROJECT, { models: [], now: 1, projects });
+    await applyProject(store, 'p', changed, { models: [], now: 2, projects });
+    await flipVersion({ store, prefix: 'p', clock: () => 10 }, 'user', 2, 1000);
+    expect(await collectGarbage(store, 'p', 500)).toEqual([]);
+    expect(await collectGarbage(store, 'p', 2000)).toEqual([{ group: 'user', kind: 'stream', namespace: DEFAULT_NAMESPACE }]);
+    const c = await readCatalog(store, 'p');
+    expect(c.registry?.groups['user']?.versions.map((v) => v.namespaces)).toEqual([[], ['user-v2']]);
+    expect((await groupsInNamespace(c, projects, [], DEFAULT_NAMESPACE)).map((g) => g.name)).toEqual(['item', 'user_category']);
+    expect(servingVersion(c, 'user')?.version).toBe(2);
   });
 
   it('refuses an apply planned against a version another apply has replaced, and applies nothing', async () => {
