@@ -27,6 +27,8 @@ export interface ModelWatcherOptions {
   featureSpecHash: string;
   /** The feature names the service serves, to say which a refused version reads but cannot get. */
   servedFeatures?: readonly string[];
+  /** The spec served when a version arrives, when it can change while the service runs (a registry flip); replaces the two above. */
+  servedSpec?: () => Promise<{ hash: string; names: readonly string[] }>;
   /** The version files the loader needs (only these are read and checksummed); default all. */
   files?: readonly string[];
   /**
@@ -106,7 +108,8 @@ export class ModelWatcher implements ScorerSource {
     const started = Date.now();
     try {
       const { manifest, files } = await store.read(model, pointed, this.options.files);
-      if (manifest.featureSpecHash !== this.options.featureSpecHash) throw new Error(specMismatch(manifest, this.options));
+      const served = this.options.servedSpec ? await this.options.servedSpec() : { hash: this.options.featureSpecHash, names: this.options.servedFeatures ?? [] };
+      if (manifest.featureSpecHash !== served.hash) throw new Error(specMismatch(manifest, { featureSpecHash: served.hash, servedFeatures: served.names }));
       await yieldToRequests();
       const scorer = await this.options.load(manifest, files, store);
       await yieldToRequests();

@@ -51,21 +51,36 @@ Needs TESSERA_REDIS_URL.`,
         keys: createStreamKeys(rt.config.topicPrefix),
         groups: rt.project.groups,
         ...(rt.definitions ? { definitions: rt.definitions } : {}),
-        clock: rt.clock, latenessMs: numberOption(ctx, 'lateness-ms', STREAM_DEFAULTS.latenessMs, { min: 0 }) });
+        clock: rt.clock,
+        latenessMs: numberOption(ctx, 'lateness-ms', STREAM_DEFAULTS.latenessMs, { min: 0 }),
+      });
       const modelName = stringOption(ctx, 'model') ?? 'fm';
       const quantize = stringOption(ctx, 'quantize') ?? 'auto';
       if (quantize !== 'auto' && !isQuantizeMode(quantize)) throw new UsageError(`--quantize must be auto, int8 or none, got ${quantize}`);
       let scorers: ScorerSource = fixedScorer(null);
       let watcher: ModelWatcher | null = null;
       if (modelName !== 'none') {
+        // a version is loaded for the features serving when it arrives: after a registry flip, one
+        // trained on the new versions loads without a restart (docs/architecture.md, The registry)
+        let serving = { groups, transform, load: tesseraScorerLoader(transform, groups, { quantize }) };
+        const current = async () => {
+          if (rt.definitions === null) return serving;
+          const now = await rt.servingGroups();
+          const t = createFeatureTransform(now);
+          if (t.spec.hash !== serving.transform.spec.hash) serving = { groups: now, transform: t, load: tesseraScorerLoader(t, now, { quantize }) };
+          return serving;
+        };
         watcher = new ModelWatcher({
           store: rt.models(),
           model: modelName,
-          load: tesseraScorerLoader(transform, groups, { quantize }),
+          load: async (manifest, files, store) => (await current()).load(manifest, files, store),
           featureSpecHash: transform.spec.hash,
-          servedFeatures: transform.spec.entries.map((e) => e.name),
+          servedSpec: async () => {
+            const { transform: t } = await current();
+            return { hash: t.spec.hash, names: t.spec.entries.map((e) => e.name) };
+          },
           files: MODEL_FILES,
-          smokeTest: (s: Scorer) => smokeTestScorer(s, groups),
+          smokeTest: (s: Scorer) => smokeTestScorer(s, serving.groups),
           metrics: rt.metrics,
           logger: rt.logger,
           pollMs: numberOption(ctx, 'poll-ms', 1000, { min: 50 }),

@@ -1,11 +1,18 @@
 import { describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createFsModelStore } from '../../../src/adapters/fs/fs-model-store.js';
+import { Metrics } from '../../../src/observability/metrics.js';
+import { SILENT_LOGGER } from '../../../src/ports/logger.js';
+import type { Scorer } from '../../../src/serving/scorer.js';
 import { MemoryOnlineStore } from '../../../src/adapters/memory/memory-online-store.js';
 import { compileProject, type Project } from '../../../src/project/compile-project.js';
 import { flipVersion } from '../../../src/registry/backfill.js';
 import { formatPlan, planChanges, RegistryError } from '../../../src/registry/plan.js';
 import { applyProject, groupsInNamespace, pendingVersion, RegisteredProjects, servingGroup, servingVersion } from '../../../src/registry/registry.js';
 import type { ModelManifest } from '../../../src/ports/model-store.js';
-import { specMismatch } from '../../../src/serving/model-watcher.js';
+import { ModelWatcher, specMismatch } from '../../../src/serving/model-watcher.js';
 import { collectGarbage, readCatalog, rollbackAlias, setBatchView, updateCatalog } from '../../../src/streaming/online-catalog.js';
 import { DEFAULT_NAMESPACE } from '../../../src/streaming/stream-keys.js';
 import { createFeatureTransform } from '../../../src/training/feature-transform.js';
@@ -225,6 +232,44 @@ describe('a model trained on other features', () => {
     const message = specMismatch(manifest(['user_click_count_1h', 'user_dwell_sum_24h']), { featureSpecHash: 'b', servedFeatures: ['user_click_count_1h'] });
     expect(message).toBe('reads features the service does not serve: user_dwell_sum_24h (registry version 3, groups user v2, item v1); serve the versions it was trained on, or retrain it on the ones serving');
     expect(specMismatch(manifest(['user_click_count_1h']), { featureSpecHash: 'b', servedFeatures: ['user_click_count_1h'] })).toMatch(/^trained for feature spec a .* the service computes b/);
+  });
+
+  it('loads a version for the spec serving when it arrives: after a flip, the new spec loads and the old is refused with why', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tessera-watcher-'));
+    try {
+      const store = createFsModelStore(dir);
+      let served = { hash: 'spec-v1', names: ['user_click_count_1h'] };
+      const loaded: string[] = [];
+      const w = new ModelWatcher({
+        store,
+        model: 'fm',
+        load: async (m) => {
+          loaded.push(m.version);
+          return { version: m.version } as unknown as Scorer;
+        },
+        featureSpecHash: 'ignored-when-servedSpec-is-given',
+        servedSpec: async () => served,
+        smokeTest: async () => {},
+        metrics: new Metrics(),
+        logger: SILENT_LOGGER,
+        pollMs: 60_000,
+      });
+      const publish = (spec: string, names: string[]) =>
+        store.publish('fm', [{ name: 'model.bin', data: new Uint8Array([1]) }], { kind: 'fm', featureSpecHash: spec, type: 'full', parent: null, data: { samples: 0, from: null, to: null }, metrics: {}, config: {}, features: { names, registry: 1, groups: {} } });
+      const a = await publish('spec-v1', ['user_click_count_1h']);
+      await w.check();
+      expect(w.version).toBe(a.version);
+      served = { hash: 'spec-v2', names: ['user_click_count_1h', 'user_click_count_30d'] };
+      await publish('spec-v1', ['user_click_count_1h']);
+      await w.check();
+      expect(w.version).toBe(a.version); // refused: trained on the versions no longer serving
+      const c = await publish('spec-v2', ['user_click_count_1h', 'user_click_count_30d']);
+      await w.check();
+      expect(w.version).toBe(c.version);
+      expect(loaded).toEqual([a.version, c.version]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('is scored on the features it reads when the service serves more (a flipped version added some)', () => {
