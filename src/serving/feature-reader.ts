@@ -15,6 +15,9 @@ import { opModule } from '../features/ops/index.js';
 import { candidateEntityKey, requestPlan, type Candidate, type CandidateFeatures, type EntityFeatures, type RequestFeatures, type RequestPlan } from './request-plan.js';
 import { decodeEntity, decodeEntityTiles, lastKState, tileListDecodable } from '../streaming/tile-decode.js';
 
+/** Reads repeated because the catalog moved between building the keys and the answer; the last one is decoded as read. */
+const MAX_CATALOG_RETRIES = 3;
+
 /** The online state cannot answer this query time exactly; the message says what can. */
 export class InexactQueryError extends TesseraError {
   constructor(message: string) {
@@ -145,8 +148,14 @@ export class FeatureReader {
     }
     for (let attempt = 0; ; attempt++) {
       const catalog = this.catalog;
-      const answer = await this.readWith(catalog, unique, uniqueGroups, this.served(catalog, uniqueGroups), at);
-      if (answer.catalog.rev === catalog.rev || attempt >= 3) {
+      const last = attempt >= MAX_CATALOG_RETRIES;
+      const answer = await this.readWith(catalog, unique, uniqueGroups, this.served(catalog, uniqueGroups), at, last);
+      if (answer.catalog.rev === catalog.rev || last) {
+        if (answer.catalog.rev !== catalog.rev) {
+          // answered from the version read; the next read starts from the newer catalog
+          await this.deps.definitions?.prepare(answer.catalog);
+          this.catalog = answer.catalog;
+        }
         if (slots === null) return answer.result;
         const read = answer.result.entities;
         const entities: EntityFeatures[] = new Array(slots.length);
@@ -172,6 +181,11 @@ export class FeatureReader {
     declared: readonly CompiledGroup[],
     served: readonly (CompiledGroup | null)[],
     at: QueryTime,
+    /**
+     * Decode even when the catalog moved meanwhile: the answer is then the version the keys were
+     * built from, read whole in one round trip (a replaced version stays for its grace period).
+     */
+    decodeStale = false,
   ): Promise<{ catalog: Catalog; result: { q: number; entities: EntityFeatures[] } }> {
     const { keys, store } = this.deps;
     const follow = this.deps.pinNamespace !== true;
@@ -212,7 +226,7 @@ export class FeatureReader {
     });
     const results = await store.read(queries);
     const fresh = follow ? parseCatalog(results[0]) : catalog;
-    if (fresh.rev !== catalog.rev) return { catalog: fresh, result: { q: 0, entities: [] } };
+    if (fresh.rev !== catalog.rev && !decodeStale) return { catalog: fresh, result: { q: 0, entities: [] } };
     q ??= watermarkTime(maxWatermark(results.slice(1, 1 + namespaces.length)));
     const decode = (group: CompiledGroup, part: ReturnType<typeof entityQueries>, keep?: (hopMs: number, start: number) => boolean) => {
       const hash = flatOf(results[part.first]);

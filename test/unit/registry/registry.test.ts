@@ -14,9 +14,16 @@ import { applyProject, groupsInNamespace, pendingVersion, RegisteredProjects, se
 import type { ModelManifest } from '../../../src/ports/model-store.js';
 import { ModelWatcher, specMismatch } from '../../../src/serving/model-watcher.js';
 import { collectGarbage, readCatalog, rollbackAlias, setBatchView, updateCatalog } from '../../../src/streaming/online-catalog.js';
-import { DEFAULT_NAMESPACE } from '../../../src/streaming/stream-keys.js';
 import { createFeatureTransform } from '../../../src/training/feature-transform.js';
-import { REFERENCE_PROJECT } from '../../helpers/reference.js';
+import { REFERENCE_PROJECT, referenceRegistry, referenceTopics } from '../../helpers/reference.js';
+import { entitiesOf, randomStream, sameFeatures, TEST_GROUPS } from '../../helpers/feature-streams.js';
+import { MemoryEventLog } from '../../../src/adapters/memory/memory-event-log.js';
+import { topicSpecs } from '../../../src/events/topics.js';
+import { oracleFeatures } from '../../../src/features/oracle.js';
+import { createEventProducer } from '../../../src/ingest/producer.js';
+import { FeatureReader } from '../../../src/serving/feature-reader.js';
+import { createStreamKeys, DEFAULT_NAMESPACE } from '../../../src/streaming/stream-keys.js';
+import { startStream } from '../../../src/streaming/stream-processor.js';
 
 /** The reference project with its definition changed by `edit` (a deep copy). */
 function variant(edit: (d: any, schemas: Record<string, any>) => void): Project {
@@ -278,5 +285,32 @@ describe('a model trained on other features', () => {
     const request = { userId: 'u1', itemId: 'i1', categoryId: 'c1', context: { device: 'ios', page: 'home' } as any, time: 1_700_000_000_000, features: { user_click_count_1h: 2, user_new_feature_24h: 5 } };
     expect(t.addRequest(b, request)).toBe(true);
     expect(t.counters.wrongSpec).toBe(0);
+  });
+});
+
+describe('a catalog that keeps moving', () => {
+  it('still answers with the version the keys were built from, whole, instead of an empty placeholder', async () => {
+    const events = randomStream(4, 300, { start: Date.UTC(2026, 0, 5), spanMs: 86_400_000 });
+    const log = new MemoryEventLog();
+    const topics = referenceTopics('mv');
+    await log.ensureTopics(topicSpecs(topics, 2));
+    await createEventProducer({ log, registry: referenceRegistry(), topics, clock: Date.now }).send(events);
+    const inner = new MemoryOnlineStore();
+    const keys = createStreamKeys('t', DEFAULT_NAMESPACE);
+    await startStream({ log, store: inner, registry: referenceRegistry(), topics, keys, groups: TEST_GROUPS, logger: SILENT_LOGGER, metrics: new Metrics(), clock: Date.now }, { untilIdle: true, idleMs: 50 }).done;
+    // every read moves the catalog (another writer flipping something else, over and over)
+    let reads = 0;
+    const store = Object.create(inner) as MemoryOnlineStore;
+    store.read = async (queries) => {
+      await updateCatalog(inner, 't', () => [{ field: 'noise', value: String(++reads) }]);
+      return inner.read(queries);
+    };
+    const group = TEST_GROUPS[0]!;
+    const [key, latest] = [...entitiesOf(group, events)][0]!;
+    const reader = new FeatureReader({ store, keys, groups: TEST_GROUPS, clock: Date.now });
+    const { entities } = await reader.read([{ group: group.name, key }], latest + 1);
+    expect(reads).toBe(4);
+    expect(entities).toHaveLength(1);
+    expect(sameFeatures(entities[0]!.values, oracleFeatures(group, events, key, latest + 1))).toBeNull();
   });
 });
