@@ -12,11 +12,48 @@ import { catalogQuery, EMPTY_CATALOG, parseCatalog, versionHolding, type Catalog
 import { servingGroup, type RegisteredProjects } from '../registry/registry.js';
 import { mergeLambda } from './lambda-merge.js';
 import { opModule } from '../features/ops/index.js';
-import { candidateEntityKey, requestPlan, type Candidate, type CandidateFeatures, type EntityFeatures, type RequestFeatures, type RequestPlan } from './request-plan.js';
+import type { Metrics } from '../observability/metrics.js';
+import { candidateEntityKey, REQUEST_KEY_FIELD, requestPlan, type Candidate, type CandidateFeatures, type EntityFeatures, type RequestFeatures, type RequestPlan } from './request-plan.js';
 import { decodeEntity, decodeEntityTiles, lastKState, tileListDecodable } from '../streaming/tile-decode.js';
 
 /** Reads repeated because the catalog moved between building the keys and the answer; the last one is decoded as read. */
 const MAX_CATALOG_RETRIES = 3;
+
+/** Buckets of the age of cached entities served, seconds. */
+const CACHE_AGE_BUCKETS_S = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60];
+
+/** Entities of the cached groups by group and key, oldest first (a Map keeps insertion order): the oldest goes when full. */
+class ItemCache {
+  private readonly entries = new Map<string, { entity: EntityFeatures; readAt: number; rev: number }>();
+
+  constructor(
+    readonly groups: ReadonlySet<string>,
+    private readonly maxAgeMs: number,
+    private readonly maxEntries: number,
+  ) {}
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  get(group: string, key: string, now: number, rev: number): { entity: EntityFeatures; readAt: number } | undefined {
+    const id = `${group}\u0000${key}`;
+    const e = this.entries.get(id);
+    if (e === undefined) return undefined;
+    if (e.rev !== rev || now - e.readAt > this.maxAgeMs || now < e.readAt) {
+      this.entries.delete(id);
+      return undefined;
+    }
+    return e;
+  }
+
+  put(group: string, key: string, entity: EntityFeatures, now: number, rev: number): void {
+    const id = `${group}\u0000${key}`;
+    this.entries.delete(id);
+    this.entries.set(id, { entity, readAt: now, rev });
+    if (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value as string);
+  }
+}
 
 /** The online state cannot answer this query time exactly; the message says what can. */
 export class InexactQueryError extends TesseraError {
@@ -54,6 +91,23 @@ export interface FeatureReaderDeps {
    * `groups` are the definitions.
    */
   definitions?: RegisteredProjects;
+  /**
+   * The in-process cache of candidate features (docs/architecture.md, Reading): reads at `now` of
+   * the cached groups' entities are answered from memory while the entry is younger than
+   * `maxAgeMs` (wall clock) and the catalog has not moved. A cached value is the entity's exact
+   * value at a query time at most `maxAgeMs` earlier: events of the last `maxAgeMs` may be
+   * missing and windows have not slid that far. Cached entities are shared between reads (read
+   * them, do not change them). Off unless given with `maxAgeMs > 0`.
+   */
+  cache?: {
+    maxAgeMs: number;
+    /** Entities kept at most (least recently read dropped first). Default 100,000. */
+    maxEntries?: number;
+    /** The groups cached. Default: the candidate groups not keyed by the user (item features: every request reads them). */
+    groups?: readonly string[];
+    /** Where hits, misses, size and the age of what is served are counted. */
+    metrics?: Metrics;
+  };
 }
 
 export type { Candidate, CandidateFeatures, EntityFeatures, RequestFeatures } from './request-plan.js';
@@ -91,6 +145,7 @@ export class FeatureReader {
   private readonly coldByGroup = new Map<CompiledGroup, Record<string, FeatureValue>>();
   /** Where each entity is decoded in turn on the common path (decoding is synchronous). */
   private readonly tiles = new TileList();
+  private readonly cache: ItemCache | null;
 
   /** Which entities a ranking request reads (request groups, candidate groups). */
   readonly plan: RequestPlan;
@@ -104,6 +159,12 @@ export class FeatureReader {
     this.groups = new Map(deps.groups.map((g) => [g.name, g]));
     this.plan = requestPlan(deps.groups);
     this.latenessMs = deps.latenessMs ?? 10 * 60_000;
+    const c = deps.cache;
+    if (c !== undefined && c.maxAgeMs > 0) {
+      const names = c.groups ?? this.plan.candidateGroups.filter((g) => !g.entity.keyFields.includes(REQUEST_KEY_FIELD)).map((g) => g.name);
+      for (const n of names) if (!this.groups.has(n)) throw new UsageError(`cache: unknown feature group "${n}" (known: ${[...this.groups.keys()].join(', ')})`);
+      this.cache = new ItemCache(new Set(names), c.maxAgeMs, c.maxEntries ?? 100_000);
+    } else this.cache = null;
   }
 
   /**
@@ -146,6 +207,15 @@ export class FeatureReader {
       }
       slots[i] = first;
     }
+    const answer = this.cache !== null && at === 'now' ? await this.readCached(unique, uniqueGroups) : await this.readUnique(unique, uniqueGroups, at);
+    if (slots === null) return answer;
+    const entities: EntityFeatures[] = new Array(slots.length);
+    for (let i = 0; i < slots.length; i++) entities[i] = answer.entities[slots[i] as number] as EntityFeatures;
+    return { q: answer.q, entities };
+  }
+
+  /** Distinct refs in one round trip (repeated while the catalog moves under the read). */
+  private async readUnique(unique: readonly EntityRef[], uniqueGroups: readonly CompiledGroup[], at: QueryTime): Promise<{ q: number; entities: EntityFeatures[]; rev: number }> {
     for (let attempt = 0; ; attempt++) {
       const catalog = this.catalog;
       const last = attempt >= MAX_CATALOG_RETRIES;
@@ -156,16 +226,58 @@ export class FeatureReader {
           await this.deps.definitions?.prepare(answer.catalog);
           this.catalog = answer.catalog;
         }
-        if (slots === null) return answer.result;
-        const read = answer.result.entities;
-        const entities: EntityFeatures[] = new Array(slots.length);
-        for (let i = 0; i < slots.length; i++) entities[i] = read[slots[i] as number] as EntityFeatures;
-        return { q: answer.result.q, entities };
+        return { ...answer.result, rev: catalog.rev };
       }
       // changed since the keys were built: read again with the new versions (and their definitions)
       await this.deps.definitions?.prepare(answer.catalog);
       this.catalog = answer.catalog;
     }
+  }
+
+  /**
+   * A read at `now` with the item cache: entities of cached groups read less than `maxAgeMs` ago
+   * (wall clock) under the same catalog revision are answered from memory, the rest in one round
+   * trip, and those of cached groups remembered.
+   */
+  private async readCached(unique: readonly EntityRef[], uniqueGroups: readonly CompiledGroup[]): Promise<{ q: number; entities: EntityFeatures[] }> {
+    const cache = this.cache as ItemCache;
+    const now = this.deps.clock();
+    const entities: EntityFeatures[] = new Array(unique.length);
+    const missRefs: EntityRef[] = [];
+    const missGroups: CompiledGroup[] = [];
+    const missAt: number[] = [];
+    let hits = 0;
+    let oldest = 0;
+    for (let i = 0; i < unique.length; i++) {
+      const ref = unique[i] as EntityRef;
+      const cached = cache.groups.has(ref.group) ? cache.get(ref.group, ref.key, now, this.catalog.rev) : undefined;
+      if (cached !== undefined) {
+        entities[i] = cached.entity;
+        oldest = Math.max(oldest, now - cached.readAt);
+        hits++;
+        continue;
+      }
+      missRefs.push(ref);
+      missGroups.push(uniqueGroups[i] as CompiledGroup);
+      missAt.push(i);
+    }
+    const metrics = this.deps.cache?.metrics;
+    if (metrics) {
+      metrics.inc('tessera_reader_cache_hits_total', {}, hits, 'Entities of cached groups answered from the in-process cache');
+      metrics.inc('tessera_reader_cache_misses_total', {}, missRefs.filter((r) => cache.groups.has(r.group)).length, 'Entities of cached groups read from the store');
+      metrics.set('tessera_reader_cache_entries', cache.size, {}, 'Entities in the in-process cache');
+      if (hits > 0) metrics.observe('tessera_reader_cache_age_seconds', oldest / 1000, {}, 'Age of the oldest cached entity served, per read', CACHE_AGE_BUCKETS_S);
+    }
+    if (missRefs.length === 0) return { q: now, entities };
+    const read = await this.readUnique(missRefs, missGroups, 'now');
+    for (let j = 0; j < missRefs.length; j++) {
+      const e = read.entities[j] as EntityFeatures;
+      entities[missAt[j] as number] = e;
+      const ref = missRefs[j] as EntityRef;
+      // remembered under the revision it was decoded with: a newer catalog drops it at its next use
+      if (cache.groups.has(ref.group)) cache.put(ref.group, ref.key, e, now, read.rev);
+    }
+    return { q: read.q, entities };
   }
 
   /** Per group, the definition its serving version has under `catalog` (null: registered, not served yet). */

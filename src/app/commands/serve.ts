@@ -19,7 +19,7 @@ import { withRuntime } from '../with-runtime.js';
 export const serveCommand: Command = {
   name: 'serve',
   summary: 'The inference service: POST /v1/rank with features from Redis and a hot-reloaded model.',
-  usage: 'tessera serve [--port 8080] [--model fm|lr|wide-deep|none] [--feature-log-rate 0.01] [--max-candidates N] [--feature-timeout-ms N] [--quantize auto|int8|none]',
+  usage: 'tessera serve [--port 8080] [--model fm|lr|wide-deep|none] [--feature-log-rate 0.01] [--max-candidates N] [--feature-timeout-ms N] [--quantize auto|int8|none] [--item-cache-ms N]',
   details: `POST /v1/rank { userId, candidates: [itemId | { itemId, categoryId }], context?, at? } returns the
 candidates sorted by score, the model version and the features' freshness. Features: one Redis round trip
 (user, every candidate, user x category). The model named by --model is followed in the model store
@@ -40,6 +40,8 @@ Needs TESSERA_REDIS_URL.`,
     'no-fallback': { type: 'boolean', description: 'Answer 503 instead of ranking by popularity while no model is loaded' },
     quantize: { type: 'string', description: 'FM factors and Wide&Deep embeddings in float or INT8 row-wise (auto: as each version\'s manifest says; LR has no rows to quantise)', defaultText: 'auto' },
     'lateness-ms': { type: 'string', description: "The stream's allowed lateness, ms", defaultText: String(STREAM_DEFAULTS.latenessMs) },
+    'item-cache-ms': { type: 'string', description: 'Answer item features (candidate groups not keyed by the user) from memory while younger than this, ms: values up to this stale, fewer bytes read; 0 is off', defaultText: '0' },
+    'item-cache-entries': { type: 'string', description: 'Entities the item cache keeps at most', defaultText: '100000' },
   },
   async run(ctx) {
     return withRuntime(ctx, {}, async (rt) => {
@@ -53,6 +55,7 @@ Needs TESSERA_REDIS_URL.`,
         ...(rt.definitions ? { definitions: rt.definitions } : {}),
         clock: rt.clock,
         latenessMs: numberOption(ctx, 'lateness-ms', STREAM_DEFAULTS.latenessMs, { min: 0 }),
+        cache: { maxAgeMs: numberOption(ctx, 'item-cache-ms', 0, { min: 0 }), maxEntries: numberOption(ctx, 'item-cache-entries', 100_000, { min: 1 }), metrics: rt.metrics },
       });
       const modelName = stringOption(ctx, 'model') ?? 'fm';
       const quantize = stringOption(ctx, 'quantize') ?? 'auto';
