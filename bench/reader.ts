@@ -6,7 +6,11 @@
  * same MULTI/EXEC of HGETALLs (and last-k ZREVRANGEs) sent with a plain ioredis call that decodes
  * nothing.
  *
- *   bash bench/run.sh reader [--events 300000] [--requests 3000]
+ * With --item-cache-ms N (issue 13), two more readers take the same requests at `now`, one
+ * without and one with the item cache of that staleness, and the result goes to
+ * results/reader-cache.json with the cache's hit rate.
+ *
+ *   bash bench/run.sh reader [--events 300000] [--requests 3000] [--item-cache-ms 1000]
  *   (development: --keep leaves the state in Redis and prints its prefix; --prefix <p> reuses it)
  */
 import { cpus } from 'node:os';
@@ -33,8 +37,10 @@ const { values } = parseArgs({
     partitions: { type: 'string', default: '4' },
     keep: { type: 'boolean', default: false },
     prefix: { type: 'string' },
+    'item-cache-ms': { type: 'string' },
   },
 });
+const cacheMs = values['item-cache-ms'] === undefined ? null : Number(values['item-cache-ms']);
 const target = Number(values.events);
 const requests = Number(values.requests);
 const partitions = Number(values.partitions);
@@ -88,6 +94,9 @@ const request = (i: number) => ({
   items: Array.from({ length: 200 }, (_, j) => ({ itemId: `i${(i * 37 + j * 101) % 100_000}`, categoryId: `c${j % 50}` })),
 });
 const reader = new FeatureReader({ store, keys, groups, clock: Date.now });
+const cacheMetrics = new Metrics();
+const atNow = new FeatureReader({ store, keys, groups, clock: Date.now });
+const cached = cacheMs === null ? null : new FeatureReader({ store, keys, groups, clock: Date.now, cache: { maxAgeMs: cacheMs, metrics: cacheMetrics } });
 const userGroup = groups.find((g) => g.name === 'user');
 const lastKAggs = (userGroup?.aggregations ?? []).filter((a) => a.def.op === 'last_k');
 
@@ -116,6 +125,8 @@ for (let i = 0; i < 200; i++) {
 // interleaved in blocks so both see the same machine conditions
 const latencies: number[] = [];
 const floor: number[] = [];
+const nowPlain: number[] = [];
+const nowCached: number[] = [];
 let known = 0;
 let entities = 0;
 let fields = 0;
@@ -127,6 +138,14 @@ for (let i = 0; i < requests; i++) {
   const s2 = performance.now();
   await floorOnce(i);
   floor.push(performance.now() - s2);
+  if (cached !== null) {
+    const s3 = performance.now();
+    await atNow.readRequest({ ...r, at: 'now' });
+    nowPlain.push(performance.now() - s3);
+    const s4 = performance.now();
+    await cached.readRequest({ ...r, at: 'now' });
+    nowCached.push(performance.now() - s4);
+  }
   if (i % 100 === 0) {
     // the request groups' entities (the user) and each candidate's (item, user x category when it has one)
     for (const e of [...out.shared, ...out.items.flatMap((x) => x.entities.filter((c) => c !== null))]) {
@@ -161,5 +180,15 @@ const result = {
   reader: { requests, p50Ms: round(pct(latencies, 50)), p99Ms: round(pct(latencies, 99)), maxMs: round(Math.max(...latencies)), targetP99Ms: 5 },
   roundTripFloor: { what: 'same MULTI/EXEC of HGETALLs + ZREVRANGE via plain ioredis, no decoding', p50Ms: round(pct(floor, 50)), p99Ms: round(pct(floor, 99)) },
 };
-if (!reused) writeFileSync(new URL('./results/reader.json', import.meta.url), JSON.stringify(result, null, 2) + '\n');
-console.log(JSON.stringify(result, null, 2));
+const hits = cacheMetrics.total('tessera_reader_cache_hits_total');
+const misses = cacheMetrics.total('tessera_reader_cache_misses_total');
+const out =
+  cached === null
+    ? result
+    : {
+        ...result,
+        atNow: { what: 'the same requests at now, no cache', p50Ms: round(pct(nowPlain, 50)), p99Ms: round(pct(nowPlain, 99)) },
+        atNowItemCache: { maxAgeMs: cacheMs, p50Ms: round(pct(nowCached, 50)), p99Ms: round(pct(nowCached, 99)), itemHitRate: round(hits / (hits + misses)), itemReads: hits + misses },
+      };
+if (!reused) writeFileSync(new URL(cached === null ? './results/reader.json' : './results/reader-cache.json', import.meta.url), JSON.stringify(out, null, 2) + '\n');
+console.log(JSON.stringify(out, null, 2));
