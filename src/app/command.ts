@@ -1,4 +1,5 @@
 import { UsageError } from '../errors.js';
+import { parseInstant } from '../events/time.js';
 import type { TesseraConfig } from './config.js';
 
 /** One option of a sub-command, as `node:util` parseArgs takes it, plus help text. */
@@ -91,4 +92,20 @@ export function parseDurationText(name: string, text: string): number {
 export function durationOption(ctx: CommandContext, name: string, fallback: number): number {
   const raw = stringOption(ctx, name);
   return raw === undefined ? fallback : parseDurationText(name, raw);
+}
+
+/** An instant option: ISO-8601 with a zone or epoch ms. */
+export function instantOption(ctx: CommandContext, name: string, required: true): number;
+export function instantOption(ctx: CommandContext, name: string, required: false): number | undefined;
+export function instantOption(ctx: CommandContext, name: string, required: boolean): number | undefined {
+  const text = stringOption(ctx, name);
+  if (text === undefined) {
+    if (required) throw new UsageError(`--${name} is required (ISO-8601 with a zone, e.g. 2026-01-05T00:00:00Z, or epoch ms)`);
+    return undefined;
+  }
+  try {
+    return parseInstant(/^-?\d+$/.test(text) ? Number(text) : text);
+  } catch (err) {
+    throw new UsageError(`--${name} "${text}": ${(err as Error).message}`);
+  }
 }

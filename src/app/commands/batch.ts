@@ -1,5 +1,5 @@
 import type { Command, CommandContext } from '../command.js';
-import { durationOption, stringOption } from '../command.js';
+import { durationOption, instantOption, stringOption } from '../command.js';
 import { UsageError } from '../../errors.js';
 import { buildSamples, type BuildSamplesResult } from '../../batch/build-samples.js';
 import { DEFAULT_SAMPLES_TABLE } from '../../batch/samples-table.js';
@@ -18,22 +18,6 @@ interface BatchJob {
   readonly usage: string;
   readonly summary: string;
   run(ctx: CommandContext): Promise<number>;
-}
-
-/** An instant option: ISO-8601 with a zone or epoch ms. */
-function instantOption(ctx: CommandContext, name: string, required: true): number;
-function instantOption(ctx: CommandContext, name: string, required: false): number | undefined;
-function instantOption(ctx: CommandContext, name: string, required: boolean): number | undefined {
-  const text = stringOption(ctx, name);
-  if (text === undefined) {
-    if (required) throw new UsageError(`--${name} is required (ISO-8601 with a zone, e.g. 2026-01-05T00:00:00Z, or epoch ms)`);
-    return undefined;
-  }
-  try {
-    return parseInstant(/^-?\d+$/.test(text) ? Number(text) : text);
-  } catch (err) {
-    throw new UsageError(`--${name} "${text}": ${(err as Error).message}`);
-  }
 }
 
 const count = (n: number): string => n.toLocaleString('en-US');

@@ -1,7 +1,7 @@
 import type { Command, CommandContext } from '../command.js';
-import { durationOption, numberOption, stringOption } from '../command.js';
+import { durationOption, instantOption, numberOption, stringOption } from '../command.js';
 import { UsageError } from '../../errors.js';
-import { formatInstant, parseInstant } from '../../events/time.js';
+import { formatInstant } from '../../events/time.js';
 import { backfillGroup } from '../../registry/backfill.js';
 import { formatPlan, planChanges, type ModelReads } from '../../registry/plan.js';
 import { applyProject, RegisteredProjects, registeredProject } from '../../registry/registry.js';
@@ -140,15 +140,7 @@ command that continues it. Needs TESSERA_KAFKA_BROKERS, TESSERA_REDIS_URL and th
   async run(ctx) {
     const [name] = ctx.positionals;
     if (!name) throw new UsageError('usage: tessera backfill <group> (see tessera backfill --help)');
-    const untilText = stringOption(ctx, 'until');
-    let until: number | undefined;
-    if (untilText !== undefined) {
-      try {
-        until = parseInstant(untilText);
-      } catch (err) {
-        throw new UsageError(`--until "${untilText}": ${(err as Error).message}`);
-      }
-    }
+    const until = instantOption(ctx, 'until', false);
     return withRuntime(ctx, {}, async (rt) => {
       needRedis(rt, 'backfill');
       if (rt.definitions === null) throw new UsageError('nothing is registered: run tessera apply first');
