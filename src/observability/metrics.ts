@@ -61,6 +61,11 @@ export class Metrics {
     return sum;
   }
 
+  /** Forgets every label set of a counter or gauge (an info series that names only the current value). */
+  clear(name: string): void {
+    this.series.get(name)?.values.clear();
+  }
+
   /** Every label set of a series with its value. */
   entries(name: string): { labels: Record<string, string>; value: number }[] {
     return [...(this.series.get(name)?.values.entries() ?? [])].map(([k, value]) => ({ labels: parseLabelKey(k), value }));

@@ -52,6 +52,25 @@ export interface RankServiceDeps {
   onServed?: (served: ServedRequest) => void;
   /** Extra readiness condition (e.g. the model store was read once). */
   ready?: () => boolean;
+  /**
+   * Synthetic requests ranked through the whole path (feature read, transform, model, answer
+   * body) after the service listens and before `/readyz` turns ready, so that the first real
+   * requests do not pay for compilation: a cold service otherwise answers its first few hundred
+   * requests several times slower and builds a queue a steady rate never drains. Not counted in
+   * the request metrics, never written to the feature log. Default: none.
+   */
+  warmUp?: { requests: number; candidates: number };
+  /** What `/metrics` answers; default this process's `metrics.render()` (a worker of several gathers every worker's). */
+  renderMetrics?: () => Promise<string>;
+}
+
+/** The HTTP handler plus the warm-up {@link startRankService} runs before readiness. */
+export interface RankHandler {
+  (req: IncomingMessage, res: ServerResponse): void;
+  /** Ranks `requests` synthetic requests of `candidates` unknown items each through the whole path, one after the other; resolves to the ms taken. */
+  warmUp(requests: number, candidates: number): Promise<number>;
+  /** Marks the warm-up done (`/readyz` may turn ready). */
+  warmed(): void;
 }
 
 /** A request the service refuses; `status` and `code` go to the client with the message. */
@@ -195,7 +214,7 @@ function send(res: ServerResponse, status: number, body: unknown): void {
  * Bad input gets a 4xx with `{ error: { code, message } }`; a slow or failing store a 503; nothing
  * a client sends can crash the process.
  */
-export function createRankHandler(deps: RankServiceDeps): (req: IncomingMessage, res: ServerResponse) => void {
+export function createRankHandler(deps: RankServiceDeps): RankHandler {
   const limits: RankServiceLimits = { ...RANK_DEFAULTS, ...deps.limits };
   const { metrics } = deps;
   const fallback = deps.popularityFallback !== false;
@@ -211,7 +230,11 @@ export function createRankHandler(deps: RankServiceDeps): (req: IncomingMessage,
     } catch (err) {
       throw new RankRequestError(400, 'BAD_JSON', `the body is not valid JSON: ${(err as Error).message}`);
     }
-    const request = parseRankRequest(parsed, limits, candidateFields);
+    return rankRequest(parseRankRequest(parsed, limits, candidateFields), false);
+  };
+
+  /** Ranks a validated request; a warm-up one is neither logged to the feature log nor counted. */
+  const rankRequest = async (request: RankRequest, warmUp: boolean): Promise<{ status: number; body: unknown }> => {
     const scorer: Scorer | null = deps.scorers.current() ?? (fallback ? popularity : null);
     if (scorer === null) throw new RankRequestError(503, 'NO_MODEL', 'no model is loaded yet and the popularity fallback is off');
     let features: RequestFeatures;
@@ -242,6 +265,7 @@ export function createRankHandler(deps: RankServiceDeps): (req: IncomingMessage,
       used = popularity;
       scores = popularity.score(features);
     }
+    if (!warmUp) modelInfo(used.version);
     const order = request.candidates.map((_, i) => i).sort((a, b) => (scores[b] as number) - (scores[a] as number) || a - b);
     // freshness: the newest event behind the user's features (over its request groups), the candidates' item entities
     const user = newest(features.shared);
@@ -250,9 +274,9 @@ export function createRankHandler(deps: RankServiceDeps): (req: IncomingMessage,
       const a = newest(c.entities);
       if (a !== null) ages.push(a);
     }
-    if (user !== null) metrics.set('tessera_serve_user_feature_age_ms', user, {}, "Age of the newest event behind the last request's user features");
+    if (user !== null && !warmUp) metrics.set('tessera_serve_user_feature_age_ms', user, {}, "Age of the newest event behind the last request's user features");
     try {
-      deps.onServed?.({ request, features, modelVersion: used.version, scores });
+      if (!warmUp) deps.onServed?.({ request, features, modelVersion: used.version, scores });
     } catch (err) {
       deps.logger.error('serve.feature_log_failed', { error: (err as Error).message });
     }
@@ -273,7 +297,19 @@ export function createRankHandler(deps: RankServiceDeps): (req: IncomingMessage,
     };
   };
 
+  // one series, the version serving now (not one per version ever served), kept current by every
+  // answer and every scrape, so a gathered scrape of several workers shows each one's
+  let infoVersion: string | null = null;
+  const modelInfo = (version: string) => {
+    if (version === infoVersion) return;
+    infoVersion = version;
+    metrics.clear('tessera_serve_model_info');
+    metrics.set('tessera_serve_model_info', 1, { version }, 'The model version serving (the label), always 1');
+  };
+
+  let warmedUp = deps.warmUp === undefined || deps.warmUp.requests <= 0;
   const ready = async (): Promise<boolean> => {
+    if (!warmedUp) return false;
     if (deps.ready && !deps.ready()) return false;
     if (deps.scorers.current() === null && !fallback) return false;
     try {
@@ -284,7 +320,7 @@ export function createRankHandler(deps: RankServiceDeps): (req: IncomingMessage,
     }
   };
 
-  return (req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
     const started = process.hrtime.bigint();
     const route = req.url?.split('?')[0] ?? '';
     const done = (status: number, body: unknown) => {
@@ -309,11 +345,11 @@ export function createRankHandler(deps: RankServiceDeps): (req: IncomingMessage,
         return;
       }
       if (req.method === 'GET' && route === '/metrics') {
-        const version = (deps.scorers.current() ?? (fallback ? popularity : null))?.version ?? 'none';
-        for (const e of metrics.entries('tessera_serve_model_info')) metrics.set('tessera_serve_model_info', 0, e.labels);
-        metrics.set('tessera_serve_model_info', 1, { version }, 'The model version serving (1) and earlier ones (0)');
-        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
-        res.end(metrics.render());
+        modelInfo((deps.scorers.current() ?? (fallback ? popularity : null))?.version ?? 'none');
+        (deps.renderMetrics ?? (async () => metrics.render()))().then((text) => {
+          res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
+          res.end(text);
+        }, fail);
         return;
       }
       done(404, { error: { code: 'NOT_FOUND', message: 'routes: POST /v1/rank, GET /healthz, GET /readyz, GET /metrics' } });
@@ -321,6 +357,35 @@ export function createRankHandler(deps: RankServiceDeps): (req: IncomingMessage,
       fail(err);
     }
   };
+
+  const warmUp = async (requests: number, candidates: number): Promise<number> => {
+    const started = performance.now();
+    const context: Context = { device: 'ios', os: 'ios', country: null, city: null, page: 'home', timezone: 'UTC' };
+    let failures = 0;
+    let lastError = '';
+    for (let i = 0; i < requests; i++) {
+      const request: RankRequest = {
+        userId: `tessera-warm-up-user-${i % 10}`,
+        candidates: Array.from({ length: candidates }, (_, j) => ({ itemId: `tessera-warm-up-item-${(i * 7 + j) % 1000}`, categoryId: j % 3 === 0 ? null : `tessera-warm-up-category-${j % 50}` })),
+        context,
+        // both query-time paths of the reader
+        at: i % 2 === 0 ? 'now' : 'watermark',
+      };
+      try {
+        // the answer body is serialised like a real one: that is part of what gets compiled
+        JSON.stringify((await rankRequest(request, true)).body);
+      } catch (err) {
+        // e.g. no watermark yet (nothing streamed) or a store that does not answer: readiness
+        // checks the store anyway; the warm-up goes on with what works and gives up on a dead end
+        failures++;
+        lastError = (err as Error).message;
+        if (failures >= 50 && failures > i / 2) break;
+      }
+    }
+    if (failures > 0) deps.logger.warn('serve.warm_up_failures', { failures, requests, error: lastError });
+    return performance.now() - started;
+  };
+  return Object.assign(handler, { warmUp, warmed: () => void (warmedUp = true) });
 }
 
 /**
@@ -346,9 +411,14 @@ export function watchMemoryAfterGc(metrics: Metrics): () => void {
   return () => observer.disconnect();
 }
 
-/** Starts the service on host:port (0: any free port); resolves once listening. Keeps the {@link watchMemoryAfterGc} gauges until it closes. */
+/**
+ * Starts the service on host:port (0: any free port); resolves once listening and warmed up
+ * ({@link RankServiceDeps.warmUp}: `/readyz` answers 503 until then). Keeps the
+ * {@link watchMemoryAfterGc} gauges until it closes.
+ */
 export async function startRankService(deps: RankServiceDeps, port: number, host = '127.0.0.1'): Promise<Server> {
-  const server = createServer({ keepAliveTimeout: 65_000 }, createRankHandler(deps));
+  const handler = createRankHandler(deps);
+  const server = createServer({ keepAliveTimeout: 65_000 }, handler);
   server.on('clientError', (_err, socket) => socket.end('HTTP/1.1 400 Bad Request\r\n\r\n'));
   const unwatch = watchMemoryAfterGc(deps.metrics);
   server.once('close', unwatch);
@@ -356,5 +426,11 @@ export async function startRankService(deps: RankServiceDeps, port: number, host
     server.once('error', reject);
     server.listen(port, host, () => resolve());
   });
+  if (deps.warmUp !== undefined && deps.warmUp.requests > 0) {
+    const ms = await handler.warmUp(deps.warmUp.requests, deps.warmUp.candidates);
+    deps.metrics.set('tessera_serve_warm_up_ms', ms, {}, 'Time the warm-up before readiness took');
+    deps.logger.info('serve.warmed_up', { requests: deps.warmUp.requests, candidates: deps.warmUp.candidates, ms: Math.round(ms) });
+  }
+  handler.warmed();
   return server;
 }

@@ -15,18 +15,24 @@ import { MODEL_FILES } from '../../training/publication.js';
 import { smokeTestScorer } from '../../serving/smoke-test.js';
 import { onShutdownSignal } from '../signals.js';
 import { withRuntime } from '../with-runtime.js';
+import { announceListening, isServeWorker, runServePrimary, workerMetrics } from '../../serving/serve-cluster.js';
+
+/** Synthetic requests each service process ranks before it reports ready (see RankServiceDeps.warmUp). */
+export const SERVE_WARM_UP_REQUESTS = 300;
 
 export const serveCommand: Command = {
   name: 'serve',
   summary: 'The inference service: POST /v1/rank with features from Redis and a hot-reloaded model.',
-  usage: 'tessera serve [--port 8080] [--model fm|lr|wide-deep|none] [--feature-log-rate 0.01] [--max-candidates N] [--feature-timeout-ms N] [--quantize auto|int8|none] [--item-cache-ms N]',
+  usage: 'tessera serve [--port 8080] [--workers N] [--model fm|lr|wide-deep|none] [--feature-log-rate 0.01] [--max-candidates N] [--feature-timeout-ms N] [--quantize auto|int8|none] [--item-cache-ms N] [--warm-up-requests N]',
   details: `POST /v1/rank { userId, candidates: [itemId | { itemId, categoryId }], context?, at? } returns the
 candidates sorted by score, the model version and the features' freshness. Features: one Redis round trip
 (user, every candidate, user x category). The model named by --model is followed in the model store
 (TESSERA_MODEL_DIR): a new version is loaded, checked (checksums, feature-spec hash, smoke predictions)
 and warmed off the request path, then swapped in; a broken version is refused and the current one keeps
 serving. Without a model yet, candidates are ranked by popularity (smoothed 24 h CTR). GET /healthz,
-/readyz, /metrics. With TESSERA_KAFKA_BROKERS, --feature-log-rate of the requests go to the served topic.
+/readyz (ready once the store answers, the model store was read and the warm-up requests ran), /metrics.
+--workers N runs N service processes on the port (node:cluster), each following the model store on its
+own; /metrics on any of them answers all of their series, labelled by worker. With TESSERA_KAFKA_BROKERS, --feature-log-rate of the requests go to the served topic.
 Needs TESSERA_REDIS_URL.`,
   options: {
     port: { type: 'string', description: 'Port on 127.0.0.1 (0: any free port)', defaultText: '8080' },
@@ -42,8 +48,14 @@ Needs TESSERA_REDIS_URL.`,
     'lateness-ms': { type: 'string', description: "The stream's allowed lateness, ms", defaultText: String(STREAM_DEFAULTS.latenessMs) },
     'item-cache-ms': { type: 'string', description: 'Answer item features (candidate groups not keyed by the user) from memory while younger than this, ms: values up to this stale, fewer bytes read; 0 is off', defaultText: '0' },
     'item-cache-entries': { type: 'string', description: 'Entities the item cache keeps at most', defaultText: '100000' },
+    workers: { type: 'string', description: 'Service processes sharing the port (node:cluster); 1 serves in this process', defaultText: '1' },
+    'warm-up-requests': { type: 'string', description: 'Synthetic requests ranked through the whole path before /readyz turns ready (each process)', defaultText: String(SERVE_WARM_UP_REQUESTS) },
   },
   async run(ctx) {
+    const workers = numberOption(ctx, 'workers', 1, { min: 1 });
+    if (workers > 1 && !isServeWorker()) {
+      return runServePrimary({ workers, stdout: ctx.stdout, stderr: ctx.stderr, host: stringOption(ctx, 'host') ?? '127.0.0.1' });
+    }
     return withRuntime(ctx, {}, async (rt) => {
       if (!rt.config.redisUrl) throw new UsageError('serve reads features from Redis: set TESSERA_REDIS_URL (`tessera demo` serves in-process)');
       const groups = await rt.servingGroups();
@@ -112,12 +124,15 @@ Needs TESSERA_REDIS_URL.`,
           },
           ...(featureLog ? { onServed: featureLog.onServed } : {}),
           ...(watcher ? { ready: () => (watcher as ModelWatcher).ready } : {}),
+          warmUp: { requests: numberOption(ctx, 'warm-up-requests', SERVE_WARM_UP_REQUESTS, { min: 0 }), candidates: Math.min(200, numberOption(ctx, 'max-candidates', RANK_DEFAULTS.maxCandidates, { min: 1 })) },
+          ...(isServeWorker() ? { renderMetrics: workerMetrics(rt.metrics, () => rt.metrics.render()) } : {}),
         },
         numberOption(ctx, 'port', 8080, { min: 0 }),
         stringOption(ctx, 'host') ?? '127.0.0.1',
       );
       const address = server.address();
-      ctx.stdout.write(`serving on http://${stringOption(ctx, 'host') ?? '127.0.0.1'}:${typeof address === 'object' && address ? address.port : '?'} (model ${modelName}${watcher?.version ? ` ${watcher.version}` : ', popularity until one is published'})\n`);
+      if (isServeWorker()) announceListening(typeof address === 'object' && address ? address.port : 0, watcher?.version ?? null);
+      else ctx.stdout.write(`serving on http://${stringOption(ctx, 'host') ?? '127.0.0.1'}:${typeof address === 'object' && address ? address.port : '?'} (model ${modelName}${watcher?.version ? ` ${watcher.version}` : ', popularity until one is published'})\n`);
       await new Promise<void>((resolve) => {
         const off = onShutdownSignal(() => {
           off();

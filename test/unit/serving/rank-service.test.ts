@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryEventLog } from '../../../src/adapters/memory/memory-event-log.js';
 import { MemoryOnlineStore } from '../../../src/adapters/memory/memory-online-store.js';
@@ -11,7 +11,7 @@ import { Metrics } from '../../../src/observability/metrics.js';
 import { SILENT_LOGGER } from '../../../src/ports/logger.js';
 import type { OnlineStore } from '../../../src/ports/online-store.js';
 import { FeatureReader } from '../../../src/serving/feature-reader.js';
-import { startRankService, type RankServiceDeps } from '../../../src/serving/rank-service.js';
+import { createRankHandler, startRankService, type RankServiceDeps } from '../../../src/serving/rank-service.js';
 import { fixedScorer, type Scorer } from '../../../src/serving/scorer.js';
 import { createStreamKeys } from '../../../src/streaming/stream-keys.js';
 import { startStream } from '../../../src/streaming/stream-processor.js';
@@ -151,5 +151,65 @@ describe('rank service', () => {
     const res = await post(url, { userId: 'u1', candidates: ['i-hot'] });
     expect([res.status, ((await res.json()) as { error: { code: string } }).error.code]).toEqual([503, 'NO_MODEL']);
     expect((await fetch(`${url}/readyz`)).status).toBe(503);
+  });
+
+  it('warms up through the whole path before /readyz turns ready; warm-up requests are neither logged nor counted', async () => {
+    const store = await seededStore();
+    let scored = 0;
+    const served: string[] = [];
+    const metrics = new Metrics();
+    const reader = new FeatureReader({ store, keys: createStreamKeys('t'), groups: GROUPS, clock: () => T0 });
+    const handlerScorer: Scorer = {
+      version: 'v1',
+      score: (f) => {
+        scored++;
+        return new Float64Array(f.items.length).fill(0.5);
+      },
+    };
+    const starting = startRankService({ reader, scorers: { current: () => handlerScorer }, metrics, logger: SILENT_LOGGER, warmUp: { requests: 40, candidates: 25 }, onServed: (s) => served.push(s.request.userId) }, 0);
+    server = await starting;
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    // startRankService resolves after the warm-up: every warm-up request was scored by then
+    expect(scored).toBe(40);
+    expect((await fetch(`${url}/readyz`)).status).toBe(200);
+    expect(metrics.value('tessera_serve_warm_up_ms')).toBeGreaterThan(0);
+    expect(metrics.count('tessera_serve_request_seconds')).toBe(0);
+    expect(served).toEqual([]);
+    expect((await post(url, { userId: 'u1', candidates: ['i-hot'] })).status).toBe(200);
+    expect(served).toEqual(['u1']);
+    expect(metrics.count('tessera_serve_request_seconds')).toBe(1);
+  });
+
+  it('is not ready while warming up', async () => {
+    const store = await seededStore();
+    let release = (): void => undefined;
+    const gate = new Promise<void>((r) => (release = r));
+    let first = true;
+    // the first warm-up read waits for the gate: the server listens, warm-up has not finished
+    const slowStore: OnlineStore = { ...store, read: async (q) => { if (first) { first = false; await gate; } return store.read(q); }, apply: (o, f) => store.apply(o, f), deleteByPrefix: (p) => store.deleteByPrefix(p), close: () => store.close() };
+    const slowReader = new FeatureReader({ store: slowStore, keys: createStreamKeys('t'), groups: GROUPS, clock: () => T0 });
+    const handler = createRankHandler({ reader: slowReader, scorers: fixedScorer(null), metrics: new Metrics(), logger: SILENT_LOGGER, warmUp: { requests: 5, candidates: 3 } });
+    server = createServer(handler);
+    await new Promise<void>((r) => (server as Server).listen(0, '127.0.0.1', () => r()));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const warming = handler.warmUp(5, 3);
+    expect((await fetch(`${url}/readyz`)).status).toBe(503);
+    release();
+    await warming;
+    expect((await fetch(`${url}/readyz`)).status).toBe(503);
+    handler.warmed();
+    expect((await fetch(`${url}/readyz`)).status).toBe(200);
+  });
+
+  it('the model-info series names only the version serving now', async () => {
+    const store = await seededStore();
+    let version = 'v1';
+    const scorer = (): Scorer => ({ version, score: (f) => new Float64Array(f.items.length).fill(0.5) });
+    const { url } = await serve(store, { scorers: { current: scorer } });
+    expect((await post(url, { userId: 'u1', candidates: ['i-hot'] })).status).toBe(200);
+    version = 'v2';
+    expect((await post(url, { userId: 'u1', candidates: ['i-hot'] })).status).toBe(200);
+    const text = await (await fetch(`${url}/metrics`)).text();
+    expect(text.split('\n').filter((l) => l.startsWith('tessera_serve_model_info'))).toEqual(['tessera_serve_model_info{version="v2"} 1']);
   });
 });
