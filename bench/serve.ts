@@ -29,8 +29,9 @@
  *
  *   npm run build && bash bench/run.sh serve [--events 200000] [--rate 500] [--seconds 30] [--reloads 100] [--reload-every-ms 400]
  */
-import { fork, spawn } from 'node:child_process';
+import { execFileSync, fork, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createNetServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -57,6 +58,7 @@ import { auc } from '../src/training/evaluation.js';
 import { createFeatureTransform } from '../src/training/feature-transform.js';
 import { publishModel } from '../src/training/publication.js';
 import { GROUPS, PROJECT_ENV, projectRegistry, projectTopics } from './project.js';
+import { commandLatency } from './tools/redis-latency.js';
 
 const { values } = parseArgs({
   options: {
@@ -70,6 +72,14 @@ const { values } = parseArgs({
     'reload-every-ms': { type: 'string', default: '400' },
     'train-samples': { type: 'string', default: '60000' },
     out: { type: 'string' },
+    /** Service processes (tessera serve --workers). */
+    workers: { type: 'string', default: '1' },
+    /** Events/s the stream applies during the phase "steady while the stream writes" (0 skips it). */
+    'stream-rate': { type: 'string', default: '10000' },
+    /** tessera stream --max-batch in that phase (records per apply script); default the stream's own. */
+    'stream-max-batch': { type: 'string' },
+    /** Rate of the overload phase that measures how many requests/s the service answers at most (0 skips it). */
+    'capacity-rate': { type: 'string', default: '1500' },
     /** Extra node flags for the service process, e.g. --server-node-args="--cpu-prof --cpu-prof-dir=/tmp/prof" (development). */
     'server-node-args': { type: 'string', default: '' },
   },
@@ -79,6 +89,9 @@ const [target, users, items, rate, seconds, candidates, reloads, reloadEveryMs, 
   ['events', 'users', 'items', 'rate', 'seconds', 'candidates', 'reloads', 'reload-every-ms', 'train-samples'] as const
 ).map(num) as [number, number, number, number, number, number, number, number, number];
 const categories = 50;
+const workers = Number(values.workers);
+const streamRate = Number(values['stream-rate']);
+const capacityRate = Number(values['capacity-rate']);
 const brokers = (process.env.TESSERA_TEST_KAFKA_BROKERS ?? '127.0.0.1:19092').split(',');
 const redisUrl = process.env.TESSERA_TEST_REDIS_URL ?? 'redis://127.0.0.1:16379';
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -86,6 +99,16 @@ const r3 = (x: number) => Math.round(x * 1000) / 1000;
 const say = (s: string) => process.stderr.write(`[serve-bench ${new Date().toISOString().slice(11, 19)}] ${s}\n`);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** A TCP port nothing listens on right now. */
+const freePort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const srv = createNetServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
 /** Least-squares slope of y over x. */
 const slope = (xs: number[], ys: number[]): number => {
   const mx = xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -185,7 +208,7 @@ const modelBytes = (snapshots[0] as ModelFile[]).map((f) => ({ name: f.name, byt
 
 // 4. the service (compiled CLI) and the load generator, each in its own process
 say('starting tessera serve');
-const server = spawn(process.execPath, [...(values['server-node-args'] ?? '').split(' ').filter(Boolean), join(root, 'bin/tessera.js'), 'serve', '--port', '0', '--model', 'fm', '--poll-ms', '100'], {
+const server = spawn(process.execPath, [...(values['server-node-args'] ?? '').split(' ').filter(Boolean), join(root, 'bin/tessera.js'), 'serve', '--port', '0', '--model', 'fm', '--poll-ms', '100', '--workers', String(workers)], {
   cwd: root,
   env: { ...process.env, ...PROJECT_ENV, TESSERA_REDIS_URL: redisUrl, TESSERA_MODEL_DIR: modelDir, TESSERA_TOPIC_PREFIX: prefix, TESSERA_KAFKA_BROKERS: '', TESSERA_LOG_LEVEL: 'warn' },
   stdio: ['ignore', 'pipe', 'inherit'],
@@ -199,17 +222,45 @@ const url = await new Promise<string>((resolve, reject) => {
   });
   server.on('exit', (code) => reject(new Error(`tessera serve exited with ${code}: ${out}`)));
 });
-const rssMb = (): number => {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${server.pid}/status`, 'utf8'));
-  return m ? Math.round(Number(m[1]) / 102.4) / 10 : NaN;
+/** The service's processes: the one spawned and, with --workers, its workers. */
+const servicePids = (): number[] => {
+  if (workers === 1) return [server.pid as number];
+  let children: number[] = [];
+  try {
+    children = execFileSync('pgrep', ['-P', String(server.pid)], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
+  } catch {
+    // none (yet)
+  }
+  return [server.pid as number, ...children];
 };
+const procRssMb = (pid: number): number => {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : 0;
+  } catch {
+    return 0;
+  }
+};
+/** Resident memory of every service process together, MB. */
+const rssMb = (): number => Math.round(servicePids().reduce((a, pid) => a + procRssMb(pid), 0) * 10) / 10;
 // CPU spent by the service process (/proc) and by Redis (INFO cpu) during a phase, per request:
 // on a 2-core machine this says which side cannot carry the rate
 const redisAdmin = new Redis(redisUrl);
 const clockTicks = 100; // USER_HZ on Linux
-const serverCpuMs = (): number => {
-  const f = readFileSync(`/proc/${server.pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return ((Number(f[11]) + Number(f[12])) * 1000) / clockTicks;
+const procCpuMs = (pid: number): number => {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    return ((Number(f[11]) + Number(f[12])) * 1000) / clockTicks;
+  } catch {
+    return 0;
+  }
+};
+/** CPU of every service process (workers included; a worker that exited is no longer counted). */
+const serverCpuMs = (): number => servicePids().reduce((a, pid) => a + procCpuMs(pid), 0);
+/** Bytes Redis sent and received in total (INFO stats). */
+const redisNetBytes = async (): Promise<{ out: number; in: number }> => {
+  const info = await redisAdmin.info('stats');
+  return { out: Number(/total_net_output_bytes:(\d+)/.exec(info)?.[1] ?? NaN), in: Number(/total_net_input_bytes:(\d+)/.exec(info)?.[1] ?? NaN) };
 };
 const redisCpuMs = async (): Promise<number> => {
   const info = await redisAdmin.info('cpu');
@@ -239,14 +290,18 @@ const waitFor = (type: string) =>
     };
     load.on('message', on);
   });
-const run = async (type: 'http' | 'floor', phase: string, secs: number): Promise<Record<string, unknown>> => {
+const run = async (type: 'http' | 'floor', phase: string, secs: number, extra: { warmupSeconds?: number; rate?: number } = {}): Promise<Record<string, unknown>> => {
   const done = waitFor('result');
-  const [s0, r0] = [serverCpuMs(), await redisCpuMs()];
-  load.send({ type, phase, seconds: secs });
+  const [s0, r0, n0] = [serverCpuMs(), await redisCpuMs(), await redisNetBytes()];
+  load.send({ type, phase, seconds: secs, ...extra });
   const { type: _t, ...rest } = (await done) as Record<string, number>;
-  const [s1, r1] = [serverCpuMs(), await redisCpuMs()];
+  const [s1, r1, n1] = [serverCpuMs(), await redisCpuMs(), await redisNetBytes()];
   const sent = (rest.sent as number) + (rest.warmupSent as number);
-  return { ...rest, cpuMsPerRequest: { service: r3((s1 - s0) / sent), redis: r3((r1 - r0) / sent), note: 'process CPU over the phase and its warm-up, divided by the requests of both' } };
+  return {
+    ...rest,
+    cpuMsPerRequest: { service: r3((s1 - s0) / sent), redis: r3((r1 - r0) / sent), note: 'process CPU over the phase and its warm-up, divided by the requests of both' },
+    redisBytesPerRequest: { sent: Math.round((n1.out - n0.out) / sent), received: Math.round((n1.in - n0.in) / sent), note: "Redis's network bytes over the phase (every client's) divided by the requests" },
+  };
 };
 const hello = waitFor('hello');
 await hello;
@@ -255,13 +310,102 @@ load.send({ type: 'init', url, redisUrl, prefix, users, items, categories, candi
 await ready;
 
 try {
+  // right after readiness, every request counted (no warm-up of the load generator's): the cold start
+  for (let waited = 0; waited < 120_000 && (await fetch(`${url}/readyz`)).status !== 200; waited += 100) await sleep(100);
+  say(`cold start: ${rate} requests/s right after /readyz, no warm-up, 10 s`);
+  const cold = await run('http', 'cold', 10, { warmupSeconds: 0 });
+  say(`cold: ${JSON.stringify(cold)}`);
   say(`steady state: ${rate} requests/s x ${candidates} candidates for ${seconds} s`);
   const rssBeforeSteady = rssMb();
+  await redisAdmin.call('CONFIG', 'RESETSTAT');
   const steady = await run('http', 'steady', seconds);
+  const readScriptIdle = await commandLatency(redisAdmin, 'eval');
   say(`steady: ${JSON.stringify(steady)}`);
   say('Redis round-trip floor at the same rate');
   const floor = await run('floor', 'floor', Math.min(seconds, 20));
   say(`floor: ${JSON.stringify(floor)}`);
+
+  // (b) the same load while `tessera stream` applies streamRate events/s from Kafka
+  let withStream: Record<string, unknown> | null = null;
+  if (streamRate > 0) {
+    const log = createKafkaEventLog({ brokers, clientId: 'tessera-bench-serve-stream', logger: SILENT_LOGGER });
+    const topics = projectTopics(prefix);
+    await log.ensureTopics(topicSpecs(topics, 4));
+    const metricsPort = await freePort();
+    const streamMetricsUrl = `http://127.0.0.1:${metricsPort}`;
+    const streamArgs = ['stream', '--metrics-port', String(metricsPort), '--group', `${prefix}-live`, ...(values['stream-max-batch'] ? ['--max-batch', values['stream-max-batch']] : [])];
+    const streamProc = spawn(process.execPath, [join(root, 'bin/tessera.js'), ...streamArgs], {
+      cwd: root,
+      env: { ...process.env, ...PROJECT_ENV, TESSERA_REDIS_URL: redisUrl, TESSERA_TOPIC_PREFIX: prefix, TESSERA_KAFKA_BROKERS: brokers.join(','), TESSERA_LOG_LEVEL: 'warn', TESSERA_PARTITIONS: '4' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const streamCpuMs = () => procCpuMs(streamProc.pid as number);
+    const producer = createEventProducer({ log, registry: projectRegistry(), topics, clock: Date.now });
+    // the events continue the populated week in event time (the stream's watermark is at its end)
+    const start = Math.max(...events.map((e) => e.eventTime)) + 1;
+    const phaseSecs = seconds + 2;
+    const gen = generateEvents({ users, items, events: Math.ceil(streamRate * (phaseSecs + 10) * 0.8), seed: 12, categories, start, days: 1 })[Symbol.iterator]();
+    const tickMs = 50;
+    const perTick = Math.round((streamRate * tickMs) / 1000);
+    let producing = true;
+    let produced = 0;
+    const producerDone = (async () => {
+      const t0 = Date.now();
+      for (let tick = 0; producing; tick++) {
+        const slice: ReferenceEvent[] = [];
+        while (slice.length < perTick) {
+          const n = gen.next();
+          if (n.done) break;
+          if (n.value.event.type !== 'item_profile' && n.value.event.type !== 'user_profile') slice.push(n.value.event as ReferenceEvent);
+        }
+        if (slice.length === 0) break;
+        produced += (await producer.send(slice)).sent;
+        const wait = t0 + (tick + 1) * tickMs - Date.now();
+        if (wait > 0) await sleep(wait);
+      }
+    })();
+    await sleep(4000); // the stream joins its group and catches up with the first seconds
+    const applied = async (): Promise<number> => {
+      try {
+        const text = await (await fetch(`${streamMetricsUrl}/metrics`)).text();
+        return text.split('\n').filter((l) => l.startsWith('tessera_stream_events_applied_total')).reduce((a, l) => a + Number(l.split(' ').at(-1)), 0);
+      } catch {
+        return NaN;
+      }
+    };
+    const a0 = await applied();
+    const c0 = streamCpuMs();
+    const p0 = produced;
+    const t0 = performance.now();
+    await redisAdmin.call('CONFIG', 'RESETSTAT');
+    say(`steady while the stream applies ~${streamRate} events/s: ${rate} requests/s for ${seconds} s`);
+    const phase = await run('http', 'steady-with-stream', seconds);
+    const elapsed = (performance.now() - t0) / 1000;
+    const applyScript = await commandLatency(redisAdmin, 'evalsha');
+    const readScript = await commandLatency(redisAdmin, 'eval');
+    const a1 = await applied();
+    const c1 = streamCpuMs();
+    const p1 = produced;
+    producing = false;
+    await producerDone;
+    streamProc.kill('SIGTERM');
+    await new Promise((r) => streamProc.once('exit', r));
+    await log.deleteTopics(topicSpecs(topics, 4).map((t) => t.name));
+    await log.close();
+    withStream = {
+      ...phase,
+      stream: {
+        producedPerSecond: Math.round((p1 - p0) / elapsed),
+        appliedPerSecond: Math.round((a1 - a0) / elapsed),
+        streamCpuShare: r3((c1 - c0) / 1000 / elapsed),
+        maxBatch: values['stream-max-batch'] ?? 'the stream default',
+        applyScriptInRedis: applyScript,
+        readScriptInRedis: readScript,
+      },
+      targetP99Ms: 10,
+    };
+    say(`with stream: ${JSON.stringify(withStream)}`);
+  }
 
   say(`reloads: ${reloads} versions, one every ${reloadEveryMs} ms, under the same load`);
   const before = await scrape();
@@ -316,6 +460,12 @@ try {
   const steadyInt8 = await run('http', 'steady-int8', seconds);
   say(`steady int8: ${JSON.stringify(steadyInt8)}`);
   const rssInt8 = rssMb();
+  let capacity: Record<string, unknown> | null = null;
+  if (capacityRate > 0) {
+    say(`capacity: ${capacityRate} requests/s offered (more than the service answers) for 10 s`);
+    capacity = await run('http', 'capacity', 10, { rate: capacityRate });
+    say(`capacity: ${JSON.stringify(capacity)}`);
+  }
 
   const result = {
     date: new Date().toISOString(),
@@ -332,7 +482,11 @@ try {
       processes: 'tessera serve (compiled CLI) | load generator (bench/tools/serve-load.ts, open loop, keep-alive) | this script (publisher)',
       model: { kind: 'fm', factors: fm.config.factors, trainSamples: train.size, heldOut: held.size, files: modelBytes },
     },
-    steady: { ...steady, targetP99Ms: 5, rssMb: rssBeforeSteady },
+    workers,
+    coldStart: { ...cold, what: 'right after /readyz turned 200, no warm-up by the load generator: every request counted', target: 'no request above 50 ms' },
+    steady: { ...steady, targetP99Ms: 5, rssMb: rssBeforeSteady, readScriptInRedis: readScriptIdle },
+    steadyWithStream: withStream,
+    capacity: capacity === null ? null : { ...capacity, what: 'an offered rate above what the service answers: answeredPerSecond is its throughput (256 requests in flight at most)' },
     redisFloor: { what: "the service's own Redis reads for the same requests (recorded from its FeatureReader), sent with the Redis adapter's encoding (one MULTI/EXEC, hashes packed by one EVAL), replies not unpacked or decoded, same rate, from the load process", ...floor },
     reload: {
       versionsPublished: reloads,

@@ -8,6 +8,8 @@
  *   bash bench/run.sh stream [--events 1000000]
  */
 import { execFileSync } from 'node:child_process';
+import { Redis } from 'ioredis';
+import { commandLatency, type CommandLatency } from './tools/redis-latency.js';
 import { cpus } from 'node:os';
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -24,7 +26,18 @@ import { createStreamKeys } from '../src/streaming/stream-keys.js';
 import { startStream } from '../src/streaming/stream-processor.js';
 import { GROUPS, projectRegistry, projectTopics } from './project.js';
 
-const { values } = parseArgs({ options: { events: { type: 'string', default: '1000000' }, partitions: { type: 'string', default: '4' }, 'fresh-seconds': { type: 'string', default: '20' } } });
+const { values } = parseArgs({
+  options: {
+    events: { type: 'string', default: '1000000' },
+    partitions: { type: 'string', default: '4' },
+    'fresh-seconds': { type: 'string', default: '20' },
+    /** Records per atomic apply (maxApplyRecords, batches of 2000) to compare on the same log (issue 13: one apply must not hold Redis for long). */
+    'apply-batches': { type: 'string', default: '2000,250,100,50' },
+    /** Events of the log each apply-batch run streams. */
+    'apply-events': { type: 'string', default: '300000' },
+    out: { type: 'string' },
+  },
+});
 const target = Number(values.events);
 const partitions = Number(values.partitions);
 const brokers = (process.env.TESSERA_TEST_KAFKA_BROKERS ?? '127.0.0.1:19092').split(',');
@@ -74,6 +87,41 @@ const sustained = applied / streamSecs;
 console.error(`stream: ${applied} events in ${streamSecs.toFixed(1)} s = ${Math.round(sustained)}/s`);
 const info = execFileSync('redis-cli', ['-p', redisPort, 'info', 'memory'], { encoding: 'utf8' });
 const usedMemory = Number(/used_memory:(\d+)/.exec(info)?.[1]);
+
+// 2b. the time one apply holds Redis, by records per apply (batches of 2000 records cut into
+// applies of maxApplyRecords, pipelined): the same first events of the log
+// streamed again into a fresh namespace per size, with Redis's own histogram of EVALSHA (the
+// apply script; reads use EVAL) reset before each
+const admin = new Redis(redisUrl);
+const applyRuns: ({ maxApplyRecords: number; events: number; seconds: number; eventsPerSec: number } & CommandLatency)[] = [];
+for (const size of String(values['apply-batches']).split(',').map(Number).filter((n) => n > 0)) {
+  const runMetrics = new Metrics();
+  const limit = Number(values['apply-events']);
+  let runLast = 0;
+  const sub = startStream(
+    { log, store, registry, topics, keys: createStreamKeys(prefix, `apply${size}`), groups, logger: SILENT_LOGGER, metrics: runMetrics, clock: Date.now },
+    {
+      groupId: `bench-apply-${size}`,
+      untilIdle: true,
+      idleMs: 1000,
+      maxBatchRecords: 2000,
+      maxApplyRecords: size,
+      onBatchApplied: () => {
+        runLast = performance.now();
+        if (runMetrics.total('tessera_stream_events_applied_total') >= limit) void sub.stop();
+      },
+    },
+  );
+  await admin.call('CONFIG', 'RESETSTAT');
+  const s0 = performance.now();
+  await sub.done;
+  const lat = await commandLatency(admin, 'evalsha');
+  const n = runMetrics.total('tessera_stream_events_applied_total') + runMetrics.total('tessera_stream_duplicates_total');
+  applyRuns.push({ maxApplyRecords: size, events: n, seconds: Math.round((runLast - s0) / 10) / 100, eventsPerSec: Math.round(n / ((runLast - s0) / 1000)), ...lat });
+  console.error(`apply batch ${size}: ${JSON.stringify(applyRuns.at(-1))}`);
+  await store.deleteByPrefix(`${prefix}:apply${size}:`);
+}
+admin.disconnect();
 
 // 3. freshness at half the sustained rate: a live consumer, a paced producer, produce -> applied
 const freshTopics = projectTopics(`${prefix}f`);
@@ -150,10 +198,11 @@ const result = {
   events: produced,
   partitions,
   sustained: { seconds: streamSecs, eventsPerSec: sustained, target: 50_000 },
+  applyTimeByBatch: { what: 'the same first events of the log streamed per maxApplyRecords setting (batches of 2000); time inside Redis per apply script call (LATENCY HISTOGRAM / INFO commandstats of EVALSHA)', runs: applyRuns },
   freshness: { rate: Math.round(rate), events: freshness.length, sent: sentFresh, p50Ms: pct(freshness, 50), p99Ms: pct(freshness, 99), targetP99Ms: 1000 },
   reader: { requests: latencies.length, items: 200, p50Ms: pct(latencies, 50), p99Ms: pct(latencies, 99), targetP99Ms: 5 },
   redisUsedMemoryMB: Math.round(usedMemory / 2 ** 20),
   ceiling: { consumerPerfRecordsPerSec: consRate, redisBenchmarkP64: rbRates },
 };
-writeFileSync(new URL('./results/stream.json', import.meta.url), JSON.stringify(result, null, 2) + '\n');
+writeFileSync(values.out ?? new URL('./results/stream.json', import.meta.url), JSON.stringify(result, null, 2) + '\n');
 console.log(JSON.stringify(result, null, 2));

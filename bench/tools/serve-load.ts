@@ -47,6 +47,10 @@ interface Run {
   type: 'http' | 'floor';
   phase: string;
   seconds: number;
+  /** Seconds of uncounted warm-up at the same rate first; default 2 (0: every request counts, e.g. right after a cold start). */
+  warmupSeconds?: number;
+  /** Rate of this phase when not the init's (e.g. an overload phase that measures capacity). */
+  rate?: number;
 }
 type Message = Init | Run | { type: 'stop' } | { type: 'exit' };
 
@@ -208,13 +212,18 @@ process.on('message', (m: Message) => {
       send({ type: 'ready' });
     } else if (m.type === 'http') {
       const o = init as Init;
+      const rate = m.rate ?? o.rate;
       const cpu0 = process.cpuUsage();
       const versions = new Map<string, number>();
       const statuses: Record<string, number> = {};
       // warm-up: connections and JIT on both sides, not counted
-      const warm = await paced(Math.min(2, m.seconds), o.rate, async (i) => void (await post('/v1/rank', bodies[i % POOL] as string)));
-      const result = await paced(m.seconds, o.rate, async (i) => {
+      const warmS = Math.min(m.warmupSeconds ?? 2, m.seconds);
+      const warm = warmS > 0 ? await paced(warmS, rate, async (i) => void (await post('/v1/rank', bodies[i % POOL] as string))) : { sent: 0 };
+      let over50 = 0;
+      const result = await paced(m.seconds, rate, async (i) => {
+        const t = performance.now();
         const res = await post('/v1/rank', bodies[i % POOL] as string);
+        if (performance.now() - t > 50) over50++;
         if (res.status !== 200) {
           const code = /"code":"([A-Z_]+)"/.exec(res.text)?.[1] ?? '';
           statuses[`${res.status} ${code}`.trim()] = (statuses[`${res.status} ${code}`.trim()] ?? 0) + 1;
@@ -229,7 +238,7 @@ process.on('message', (m: Message) => {
           if (body.items.length !== o.candidates) throw new Error(`${body.items.length} items for ${o.candidates} candidates`);
         }
       });
-      send({ type: 'result', phase: m.phase, ...result, warmupSent: warm.sent, non200: statuses, versionsServed: versions.size, loadCpuMsPerRequest: cpuPerRequest(cpu0, (warm.sent ?? 0) + (result.sent ?? 0)) });
+      send({ type: 'result', phase: m.phase, rate, ...result, over50Ms: over50, warmupSent: warm.sent, non200: statuses, versionsServed: versions.size, loadCpuMsPerRequest: cpuPerRequest(cpu0, (warm.sent ?? 0) + (result.sent ?? 0)) });
     } else if (m.type === 'floor') {
       const o = init as Init;
       const reads = await recordReads(o);

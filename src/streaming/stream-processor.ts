@@ -7,7 +7,7 @@ import type { CompiledGroup } from '../features/definitions.js';
 import type { Metrics } from '../observability/metrics.js';
 import { tpKey, type ConsumedRecord, type EventLog, type RecordBatch, type Subscription, type TopicPartition } from '../ports/event-log.js';
 import type { Logger } from '../ports/logger.js';
-import type { OnlineStore, StoreOp } from '../ports/online-store.js';
+import type { ApplyResult, Fence, OnlineStore, StoreOp } from '../ports/online-store.js';
 import { retry } from '../util/retry.js';
 import type { StreamKeys } from './stream-keys.js';
 import { entityKeyOf } from '../features/event-input.js';
@@ -45,8 +45,14 @@ export interface StreamOptions {
    * (items) only receive commutative merges. Default 4.
    */
   concurrentPartitions?: number;
-  /** Records per atomic store update. Default 2000. */
+  /** Records read, deduplicated and planned together (one read of fence and dedupe set). Default 2000. */
   maxBatchRecords?: number;
+  /**
+   * Records per atomic store update at most: a batch goes out as chunks of this many, each fenced
+   * at its own last offset, pipelined. Bounds how long one apply script holds Redis, which every
+   * read waits behind (docs/architecture.md, "Each event counts once"). Default 100.
+   */
+  maxApplyRecords?: number;
   /**
    * Wall-clock TTL added on top of the longest retention, ms: forgets entities idle that long.
    * Refreshed when an entity appears and once per prune period of its event time. Default 1 day.
@@ -70,6 +76,26 @@ export interface StreamOptions {
   onBatchApplied?: (batch: RecordBatch, applied: number) => void | Promise<void>;
 }
 
+/** One atomic apply of a batch: the ops of a run of its records, fenced at the run's last offset. */
+interface Chunk {
+  ops: StoreOp[];
+  touched: Touched;
+  /** eventId -> eventTime of the events it applies (the dedupe set's new members). */
+  ids: Map<string, number>;
+  records: number;
+  applied: number;
+  duplicates: number;
+  late: number;
+  beforeFrom: number;
+  oversized: number;
+  fence?: Fence;
+  watermark?: number;
+}
+
+function newChunk(): Chunk {
+  return { ops: [], touched: { entities: new Map(), others: new Set() }, ids: new Map(), records: 0, applied: 0, duplicates: 0, late: 0, beforeFrom: 0, oversized: 0 };
+}
+
 /** Per-partition state kept in memory; the store holds the truth and is re-read at every assignment. */
 interface PartitionState {
   watermark: number;
@@ -83,6 +109,7 @@ export const STREAM_DEFAULTS = {
   latenessMs: 10 * 60_000,
   dedupeHorizonMs: 24 * 3_600_000,
   maxBatchRecords: 2000,
+  maxApplyRecords: 100,
   concurrentPartitions: 4,
   ttlSlackMs: 86_400_000,
 } as const;
@@ -110,6 +137,7 @@ export function startStream(deps: StreamDeps, options: StreamOptions = {}): Subs
   const groupId = options.groupId ?? STREAM_DEFAULTS.groupId;
   const latenessMs = options.latenessMs ?? STREAM_DEFAULTS.latenessMs;
   const horizonMs = options.dedupeHorizonMs ?? STREAM_DEFAULTS.dedupeHorizonMs;
+  const maxApplyRecords = Math.max(1, options.maxApplyRecords ?? STREAM_DEFAULTS.maxApplyRecords);
   const maxFutureMs = options.maxFutureMs ?? 86_400_000;
   const ttlMs = Math.max(...groups.map((g) => longestRetentionMs(g, latenessMs))) + (options.ttlSlackMs ?? STREAM_DEFAULTS.ttlSlackMs);
   const rules = new Map(groups.map((g) => [g.name, retentionRules(g, latenessMs)]));
@@ -192,61 +220,80 @@ export function startStream(deps: StreamDeps, options: StreamOptions = {}): Subs
     }
     const seenScores = seen?.kind === 'zscores' ? seen.value : [];
 
-    // 3 + 4. plan
+    // 3 + 4. plan, in chunks of at most maxApplyRecords records: each chunk is one atomic apply
+    // fenced at its own last offset (compare-and-set on the previous chunk's), so no single script
+    // holds Redis for long (readers wait behind a running script), while the chunks of a batch
+    // share one read above and go out pipelined, in order, without a round trip each
     const planRetention = { latenessMs, pruneReference: (key: string) => { const p = pruneEpochs.get(key); return p === undefined ? undefined : p * PRUNE_PERIOD_MS; } };
     const state = partitions.get(tp) ?? { watermark: -Infinity };
     let watermark = state.watermark;
-    const ops: StoreOp[] = [];
-    const touched: Touched = { entities: new Map(), others: new Set() };
-    const inBatch = new Map<string, number>(); // eventId -> eventTime of the events applied
+    const chunks: Chunk[] = [];
     const late: ConsumedRecord[] = [];
-    let applied = 0;
-    let duplicates = 0;
-    let oversized = 0;
-    let beforeFrom = 0;
+    const inBatch = new Set<string>(); // eventIds applied by this batch (its earlier chunks included)
+    let chunk = newChunk();
+    let lastDecodedOffset = -1;
+    let expected: number | null = storedNext < 0 ? null : storedNext;
+    const closeChunk = (fenceOffset: number, final: boolean) => {
+      for (const [id, t] of chunk.ids) chunk.ops.push({ op: 'zadd', key: dedupeKey, member: id, score: t });
+      if (Number.isFinite(watermark)) {
+        chunk.ops.push({ op: 'hmax', key: keys.watermarks(), field: tp, value: watermark });
+        if (final) chunk.ops.push({ op: 'zremBelow', key: dedupeKey, below: watermark - horizonMs });
+        for (const [key, { group, entityKey, latest }] of chunk.touched.entities) {
+          const groupRules = rules.get(group.name) ?? [];
+          // Pruning scans the entity's fields, so it runs only when the entity's latest event enters
+          // a new prune period (`_p` holds the last one): tiles then outlive their retention by at
+          // most one period, which keeps more than reads need, never less.
+          const epoch = Math.floor(latest / PRUNE_PERIOD_MS);
+          const previous = pruneEpochs.get(key);
+          const due = previous === undefined || epoch > previous;
+          if (due) chunk.ops.push({ op: 'hmax', key, field: '_p', value: epoch });
+          if (due && previous !== undefined && groupRules.length > 0) chunk.ops.push({ op: 'hprune', key, rules: groupRules.map((r) => ({ prefix: r.prefix, below: latest - r.keepMs })) });
+          if (due && previous !== undefined) {
+            for (const { aggregation, label } of hllTilesToDrop(group, latenessMs, latest, previous, PRUNE_PERIOD_MS)) {
+              chunk.ops.push({ op: 'del', key: keys.hll(group.name, aggregation, label, entityKey) });
+            }
+          }
+          if (due) {
+            chunk.ops.push({ op: 'expire', key, ttlMs });
+            // later chunks see the prune as done, as a batch planned after this chunk would
+            pruneEpochs.set(key, epoch);
+          }
+        }
+        for (const key of chunk.touched.others) chunk.ops.push({ op: 'expire', key, ttlMs }); // last-k sets and HyperLogLog tiles written
+      }
+      chunk.fence = { key: offsetsKey, field: tp, offset: fenceOffset, expected };
+      chunk.watermark = watermark;
+      expected = fenceOffset;
+      chunks.push(chunk);
+      chunk = newChunk();
+    };
     decoded.forEach(({ record, event }, i) => {
       if (record.offset < storedNext) return; // already applied by an earlier owner
+      if (chunk.records >= maxApplyRecords) closeChunk(lastDecodedOffset + 1, false);
+      chunk.records++;
+      lastDecodedOffset = record.offset;
       if (seenScores[i] != null || inBatch.has(event.eventId)) {
-        duplicates++;
+        chunk.duplicates++;
         return;
       }
       if (options.minEventTime !== undefined && event.eventTime < options.minEventTime) {
-        beforeFrom++;
+        chunk.beforeFrom++;
         return;
       }
       if (event.eventTime < watermark - latenessMs) {
         late.push(record);
+        chunk.late++;
         return;
       }
-      inBatch.set(event.eventId, event.eventTime);
+      inBatch.add(event.eventId);
+      chunk.ids.set(event.eventId, event.eventTime);
       if (!sources.has(event.type)) return;
-      oversized += planEvent(groups, keys, event, ops, touched, planRetention).oversized;
+      chunk.oversized += planEvent(groups, keys, event, chunk.ops, chunk.touched, planRetention).oversized;
       watermark = Math.max(watermark, event.eventTime);
-      applied++;
+      chunk.applied++;
     });
-    for (const [id, t] of inBatch) ops.push({ op: 'zadd', key: dedupeKey, member: id, score: t });
-    if (Number.isFinite(watermark)) {
-      ops.push({ op: 'hmax', key: keys.watermarks(), field: tp, value: watermark });
-      ops.push({ op: 'zremBelow', key: dedupeKey, below: watermark - horizonMs });
-      for (const [key, { group, entityKey, latest }] of touched.entities) {
-        const groupRules = rules.get(group.name) ?? [];
-        // Pruning scans the entity's fields, so it runs only when the entity's latest event enters
-        // a new prune period (`_p` holds the last one): tiles then outlive their retention by at
-        // most one period, which keeps more than reads need, never less.
-        const epoch = Math.floor(latest / PRUNE_PERIOD_MS);
-        const previous = pruneEpochs.get(key);
-        const due = previous === undefined || epoch > previous;
-        if (due) ops.push({ op: 'hmax', key, field: '_p', value: epoch });
-        if (due && previous !== undefined && groupRules.length > 0) ops.push({ op: 'hprune', key, rules: groupRules.map((r) => ({ prefix: r.prefix, below: latest - r.keepMs })) });
-        if (due && previous !== undefined) {
-          for (const { aggregation, label } of hllTilesToDrop(group, latenessMs, latest, previous, PRUNE_PERIOD_MS)) {
-            ops.push({ op: 'del', key: keys.hll(group.name, aggregation, label, entityKey) });
-          }
-        }
-        if (due) ops.push({ op: 'expire', key, ttlMs });
-      }
-      for (const key of touched.others) ops.push({ op: 'expire', key, ttlMs }); // last-k sets and HyperLogLog tiles written
-    }
+    // the last chunk's fence covers the whole batch (undecodable records at its end included)
+    closeChunk(last.offset + 1, true);
 
     // late events: to the late topic before the state moves on (at-least-once, keyed by source)
     if (late.length > 0) {
@@ -262,12 +309,30 @@ export function startStream(deps: StreamDeps, options: StreamOptions = {}): Subs
       );
     }
 
-    // 5. one atomic, fenced step
-    const fence = { key: offsetsKey, field: tp, offset: last.offset + 1, expected: storedNext < 0 ? null : storedNext };
-    const coalesced = coalesceOps(ops);
-    const result = await retry(() => store.apply(coalesced, fence));
-    if (!result.applied) {
-      // another owner moved the fence since we read it: take its watermark and try again
+    // 5. the chunks, each one atomic fenced step, sent back to back (the store runs them in order)
+    const results = await Promise.all(
+      chunks.map(async (c) => {
+        const coalesced = coalesceOps(c.ops);
+        const started = performance.now();
+        const result = await retry(() => store.apply(coalesced, c.fence as Fence));
+        metrics.observe('tessera_stream_apply_seconds', (performance.now() - started) / 1000, {}, 'Time from sending one atomic apply (a chunk of a batch) to its answer, queueing behind the chunks before it included');
+        return result;
+      }),
+    );
+    let applied = 0;
+    for (const [i, c] of chunks.entries()) {
+      if (!(results[i] as ApplyResult).applied) break;
+      applied += c.applied;
+      metrics.inc('tessera_stream_events_applied_total', { type }, c.applied, 'Events applied to the online store');
+      metrics.inc('tessera_stream_duplicates_total', { type }, c.duplicates, 'Producer duplicates dropped (same eventId within the dedupe horizon)');
+      metrics.inc('tessera_stream_late_events_total', { type }, c.late, 'Events later than the allowed lateness, routed to the late topic');
+      if (c.beforeFrom > 0) metrics.inc('tessera_stream_before_from_total', { type }, c.beforeFrom, 'Events skipped because they are older than a rebuild\'s --from');
+      metrics.inc('tessera_stream_oversized_values_total', { type }, c.oversized, 'Text values too long for last / last_k, left out (the rest of the event is applied)');
+      metrics.inc('tessera_stream_applies_total', {}, 1, 'Atomic applies (chunks of at most maxApplyRecords records) the store accepted');
+    }
+    if (results.some((r) => !r.applied)) {
+      // another owner moved the fence since we read it (or a chunk before this one did not
+      // apply): take the stored watermark and plan what is left again
       metrics.inc('tessera_stream_fence_conflicts_total', {}, 1, 'Batches re-planned because another consumer moved the offset fence');
       const [wm] = await store.read([{ kind: 'hmget', key: keys.watermarks(), fields: [tp] }]);
       const v = wm?.kind === 'hmget' ? wm.value[0] : null;
@@ -275,11 +340,6 @@ export function startStream(deps: StreamDeps, options: StreamOptions = {}): Subs
       return 'retry';
     }
     partitions.set(tp, { watermark });
-    metrics.inc('tessera_stream_events_applied_total', { type }, applied, 'Events applied to the online store');
-    metrics.inc('tessera_stream_duplicates_total', { type }, duplicates, 'Producer duplicates dropped (same eventId within the dedupe horizon)');
-    metrics.inc('tessera_stream_late_events_total', { type }, late.length, 'Events later than the allowed lateness, routed to the late topic');
-    if (beforeFrom > 0) metrics.inc('tessera_stream_before_from_total', { type }, beforeFrom, 'Events skipped because they are older than a rebuild\'s --from');
-    metrics.inc('tessera_stream_oversized_values_total', { type }, oversized, 'Text values too long for last / last_k, left out (the rest of the event is applied)');
     metrics.set('tessera_stream_lag', batch.highWatermark - last.offset - 1, { topic: batch.topic, partition: String(batch.partition) }, 'Records behind the log end');
     if (Number.isFinite(watermark)) {
       metrics.set('tessera_stream_watermark_ms', watermark, { topic: batch.topic, partition: String(batch.partition) }, 'Latest event time applied');

@@ -20,10 +20,10 @@ export function selectGroups(all: readonly CompiledGroup[], option: string | und
 export const streamCommand: Command = {
   name: 'stream',
   summary: 'Consume the event topics into windowed features in the online store (Redis), exactly once in effect.',
-  usage: 'tessera stream [--until-idle] [--group <id>] [--lateness-ms <ms>] [--metrics-port <port>]',
-  details: `Runs the feature groups of the project (--project / TESSERA_PROJECT). Each partition batch becomes one atomic
-Redis update fenced by the partition's next offset, so crashes, rebalances and replays never apply
-an event twice; producer duplicates of an eventId within the dedupe horizon are applied once;
+  usage: 'tessera stream [--until-idle] [--group <id>] [--lateness-ms <ms>] [--max-apply N] [--metrics-port <port>]',
+  details: `Runs the feature groups of the project (--project / TESSERA_PROJECT). Each partition batch becomes atomic
+Redis updates of at most --max-apply records, each fenced by the offset after its last record, so
+crashes, rebalances and replays never apply an event twice and no update holds Redis for long; producer duplicates of an eventId within the dedupe horizon are applied once;
 events later than the allowed lateness behind their partition's watermark go to the late topic.
 SIGTERM/SIGINT stop after the batch in flight. Needs TESSERA_KAFKA_BROKERS and TESSERA_REDIS_URL.`,
   options: {
@@ -32,7 +32,8 @@ SIGTERM/SIGINT stop after the batch in flight. Needs TESSERA_KAFKA_BROKERS and T
     group: { type: 'string', description: 'Consumer group id', defaultText: STREAM_DEFAULTS.groupId },
     'lateness-ms': { type: 'string', description: 'Allowed lateness behind the partition watermark, ms', defaultText: "the project's stream.lateness" },
     'dedupe-horizon-ms': { type: 'string', description: 'Event-time horizon of eventId dedupe, ms', defaultText: "the project's stream.dedupeHorizon" },
-    'max-batch': { type: 'string', description: 'Records per atomic update at most', defaultText: String(STREAM_DEFAULTS.maxBatchRecords) },
+    'max-batch': { type: 'string', description: 'Records read, deduplicated and planned together at most', defaultText: String(STREAM_DEFAULTS.maxBatchRecords) },
+    'max-apply': { type: 'string', description: 'Records per atomic update (one Redis script, which readers wait behind) at most', defaultText: String(STREAM_DEFAULTS.maxApplyRecords) },
     namespace: { type: 'string', description: 'Online-state namespace (version)', defaultText: 'live' },
     groups: { type: 'string', description: 'Comma-separated feature groups to run', defaultText: 'every group of the project' },
     'reread-from-start': { type: 'boolean', description: 'Re-read the log from the start; the offset fence refuses what is already applied' },
@@ -64,6 +65,7 @@ SIGTERM/SIGINT stop after the batch in flight. Needs TESSERA_KAFKA_BROKERS and T
           latenessMs: numberOption(ctx, 'lateness-ms', rt.project.latenessMs, { min: 0 }),
           dedupeHorizonMs: numberOption(ctx, 'dedupe-horizon-ms', rt.project.dedupeHorizonMs, { min: 0 }),
           maxBatchRecords: numberOption(ctx, 'max-batch', STREAM_DEFAULTS.maxBatchRecords, { min: 1 }),
+          maxApplyRecords: numberOption(ctx, 'max-apply', STREAM_DEFAULTS.maxApplyRecords, { min: 1 }),
           untilIdle: ctx.values['until-idle'] === true,
           rereadFromStart: ctx.values['reread-from-start'] === true,
           idleMs: numberOption(ctx, 'idle-ms', 2000, { min: 0 }),
