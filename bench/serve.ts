@@ -76,8 +76,8 @@ const { values } = parseArgs({
     workers: { type: 'string', default: '1' },
     /** Events/s the stream applies during the phase "steady while the stream writes" (0 skips it). */
     'stream-rate': { type: 'string', default: '10000' },
-    /** tessera stream --max-batch in that phase (records per apply script); default the stream's own. */
-    'stream-max-batch': { type: 'string' },
+    /** tessera stream --max-apply in that phase (records per apply script); default the stream's own. */
+    'stream-max-apply': { type: 'string' },
     /** Rate of the overload phase that measures how many requests/s the service answers at most (0 skips it). */
     'capacity-rate': { type: 'string', default: '1500' },
     /** Extra node flags for the service process, e.g. --server-node-args="--cpu-prof --cpu-prof-dir=/tmp/prof" (development). */
@@ -333,7 +333,7 @@ try {
     await log.ensureTopics(topicSpecs(topics, 4));
     const metricsPort = await freePort();
     const streamMetricsUrl = `http://127.0.0.1:${metricsPort}`;
-    const streamArgs = ['stream', '--metrics-port', String(metricsPort), '--group', `${prefix}-live`, ...(values['stream-max-batch'] ? ['--max-batch', values['stream-max-batch']] : [])];
+    const streamArgs = ['stream', '--metrics-port', String(metricsPort), '--group', `${prefix}-live`, ...(values['stream-max-apply'] ? ['--max-apply', values['stream-max-apply']] : [])];
     const streamProc = spawn(process.execPath, [join(root, 'bin/tessera.js'), ...streamArgs], {
       cwd: root,
       env: { ...process.env, ...PROJECT_ENV, TESSERA_REDIS_URL: redisUrl, TESSERA_TOPIC_PREFIX: prefix, TESSERA_KAFKA_BROKERS: brokers.join(','), TESSERA_LOG_LEVEL: 'warn', TESSERA_PARTITIONS: '4' },
@@ -342,7 +342,7 @@ try {
     const streamCpuMs = () => procCpuMs(streamProc.pid as number);
     const producer = createEventProducer({ log, registry: projectRegistry(), topics, clock: Date.now });
     // the events continue the populated week in event time (the stream's watermark is at its end)
-    const start = Math.max(...events.map((e) => e.eventTime)) + 1;
+    const start = events.reduce((m, e) => Math.max(m, e.eventTime), -Infinity) + 1;
     const phaseSecs = seconds + 2;
     const gen = generateEvents({ users, items, events: Math.ceil(streamRate * (phaseSecs + 10) * 0.8), seed: 12, categories, start, days: 1 })[Symbol.iterator]();
     const tickMs = 50;
@@ -398,7 +398,7 @@ try {
         producedPerSecond: Math.round((p1 - p0) / elapsed),
         appliedPerSecond: Math.round((a1 - a0) / elapsed),
         streamCpuShare: r3((c1 - c0) / 1000 / elapsed),
-        maxBatch: values['stream-max-batch'] ?? 'the stream default',
+        maxApplyRecords: values['stream-max-apply'] ?? 'the stream default',
         applyScriptInRedis: applyScript,
         readScriptInRedis: readScript,
       },

@@ -50,7 +50,7 @@ export interface StreamOptions {
   /**
    * Records per atomic store update at most: a batch goes out as chunks of this many, each fenced
    * at its own last offset, pipelined. Bounds how long one apply script holds Redis, which every
-   * read waits behind (docs/architecture.md, "Each event counts once"). Default 100.
+   * read waits behind (docs/architecture.md, "Each event counts once"). Default 50.
    */
   maxApplyRecords?: number;
   /**
@@ -109,14 +109,14 @@ export const STREAM_DEFAULTS = {
   latenessMs: 10 * 60_000,
   dedupeHorizonMs: 24 * 3_600_000,
   maxBatchRecords: 2000,
-  maxApplyRecords: 100,
+  maxApplyRecords: 50,
   concurrentPartitions: 4,
   ttlSlackMs: 86_400_000,
 } as const;
 
 /**
  * `tessera stream`: the speed layer. Consumes the event topics the feature groups read and turns
- * each partition batch into one atomic, offset-fenced update of the online store:
+ * each partition batch into atomic, offset-fenced updates of the online store:
  *
  * 1. decode (records the sink dead-letters are skipped and counted here: the sink owns the
  *    dead-letter topic);
@@ -126,10 +126,11 @@ export const STREAM_DEFAULTS = {
  * 4. plan the tile updates of every other event, advance the watermark, record the eventIds,
  *    prune the touched entities' tiles that fell out of every window (in event time, behind each
  *    entity's latest event), refresh wall-clock TTLs;
- * 5. apply all of it with the partition's next offset as fence, in one atomic step.
+ * 5. apply it as chunks of at most `maxApplyRecords` records, each one atomic step fenced at the
+ *    offset after its last record (compare-and-set on the chunk before), sent back to back.
  *
  * Offsets live in the store beside the state (the log's committed offsets are not used), so a
- * crash, rebalance or replay re-delivers only batches whose fence is already stored, which the
+ * crash, rebalance or replay re-delivers only records whose fence is already stored, which the
  * store then refuses: nothing is applied twice.
  */
 export function startStream(deps: StreamDeps, options: StreamOptions = {}): Subscription {
