@@ -37,11 +37,15 @@ describe('tessera serve --workers on real Redis', () => {
   let serve: ReturnType<typeof spawnTessera>;
   let url = '';
 
-  const metric = async (pattern: RegExp): Promise<string[]> => (await (await fetch(`${url}/metrics`)).text()).split('\n').filter((l) => pattern.test(l));
+  // Every request on its own connection and with a deadline: a pooled keep-alive connection to the
+  // worker this test kills must not carry the next request, and no request may hang the test.
+  const metric = async (pattern: RegExp): Promise<string[]> =>
+    (await (await fetch(`${url}/metrics`, { headers: { connection: 'close' }, signal: AbortSignal.timeout(10_000) })).text()).split('\n').filter((l) => pattern.test(l));
   const rank = async (close: boolean) => {
     const res = await fetch(`${url}/v1/rank`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...(close ? { connection: 'close' } : {}) },
+      signal: AbortSignal.timeout(10_000),
       body: JSON.stringify({ userId: 'u1', candidates: ['i1', 'i2', { itemId: 'i3', categoryId: 'c1' }], at: 'watermark' }),
     });
     return { status: res.status, body: (await res.json()) as { model: { version: string }; items: unknown[] } };
@@ -116,6 +120,7 @@ describe('tessera serve --workers on real Redis', () => {
     expect(await metric(/^tessera_serve_workers /)).toEqual(['tessera_serve_workers 2']);
     for (let i = 0; i < 10; i++) expect((await rank(true)).status).toBe(200);
     serve.kill('SIGTERM');
-    expect(await exited(serve), serve.output()).toBe(0);
+    const code = await Promise.race([exited(serve), sleep(60_000).then(() => 'still running 60 s after SIGTERM')]);
+    expect(code, serve.output()).toBe(0);
   });
 });
