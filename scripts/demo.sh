@@ -5,8 +5,9 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 if [[ ! -d node_modules/chdb || package-lock.json -nt node_modules/.package-lock.json ]]; then
-  # npm ci refuses this lock file: chdb declares its other-platform binaries with an empty version
-  npm install --no-audit --no-fund
+  # exactly the lock file; it lists chdb's binaries for the other platforms too (without a tarball
+  # digest; npm fetches them by version on those platforms), so npm ci accepts it everywhere
+  npm ci --no-audit --no-fund
 fi
 npm run --silent build
 exec node bin/tessera.js demo "$@"

@@ -1,4 +1,5 @@
-import type { Command } from '../command.js';
+import type { Command, CommandContext } from '../command.js';
+import type { Runtime } from '../runtime.js';
 import { numberOption, stringOption } from '../command.js';
 import { UsageError } from '../../errors.js';
 import { FeatureReader } from '../../serving/feature-reader.js';
@@ -57,91 +58,102 @@ Needs TESSERA_REDIS_URL.`,
       return runServePrimary({ workers, stdout: ctx.stdout, stderr: ctx.stderr, host: stringOption(ctx, 'host') ?? '127.0.0.1' });
     }
     return withRuntime(ctx, {}, async (rt) => {
-      if (!rt.config.redisUrl) throw new UsageError('serve reads features from Redis: set TESSERA_REDIS_URL (`tessera demo` serves in-process)');
-      const groups = await rt.servingGroups();
-      const transform = createFeatureTransform(groups);
-      const reader = new FeatureReader({
-        store: rt.online(),
-        keys: createStreamKeys(rt.config.topicPrefix),
-        groups: rt.project.groups,
-        ...(rt.definitions ? { definitions: rt.definitions } : {}),
-        clock: rt.clock,
-        latenessMs: numberOption(ctx, 'lateness-ms', STREAM_DEFAULTS.latenessMs, { min: 0 }),
-        cache: { maxAgeMs: numberOption(ctx, 'item-cache-ms', 0, { min: 0 }), maxEntries: numberOption(ctx, 'item-cache-entries', 100_000, { min: 1 }), metrics: rt.metrics },
-      });
-      const modelName = stringOption(ctx, 'model') ?? 'fm';
-      const quantize = stringOption(ctx, 'quantize') ?? 'auto';
-      if (quantize !== 'auto' && !isQuantizeMode(quantize)) throw new UsageError(`--quantize must be auto, int8 or none, got ${quantize}`);
-      let scorers: ScorerSource = fixedScorer(null);
-      let watcher: ModelWatcher | null = null;
-      if (modelName !== 'none') {
-        // a version is loaded for the features serving when it arrives: after a registry flip, one
-        // trained on the new versions loads without a restart (docs/architecture.md, The registry)
-        let serving = { groups, transform, load: tesseraScorerLoader(transform, groups, { quantize }) };
-        const current = async () => {
-          if (rt.definitions === null) return serving;
-          const now = await rt.servingGroups();
-          const t = createFeatureTransform(now);
-          if (t.spec.hash !== serving.transform.spec.hash) serving = { groups: now, transform: t, load: tesseraScorerLoader(t, now, { quantize }) };
-          return serving;
-        };
-        watcher = new ModelWatcher({
-          store: rt.models(),
-          model: modelName,
-          load: async (manifest, files, store) => (await current()).load(manifest, files, store),
-          featureSpecHash: transform.spec.hash,
-          servedSpec: async () => {
-            const { transform: t } = await current();
-            return { hash: t.spec.hash, names: t.spec.entries.map((e) => e.name) };
-          },
-          files: MODEL_FILES,
-          smokeTest: (s: Scorer) => smokeTestScorer(s, serving.groups),
-          metrics: rt.metrics,
-          logger: rt.logger,
-          pollMs: numberOption(ctx, 'poll-ms', 1000, { min: 50 }),
-        });
-        await watcher.start();
-        scorers = watcher;
+      // Listen for SIGTERM / SIGINT from the start: a signal that comes while the service is still
+      // loading or warming up (a worker being replaced, say) stops it as soon as it listens,
+      // instead of being swallowed before the handler exists.
+      let requestStop: () => void = () => undefined;
+      const stopRequested = new Promise<void>((resolve) => (requestStop = resolve));
+      const off = onShutdownSignal(() => requestStop());
+      try {
+        return await serveUntilStopped(ctx, rt, stopRequested);
+      } finally {
+        off();
       }
-      const rate = Number(stringOption(ctx, 'feature-log-rate') ?? 0);
-      let featureLog: FeatureLog | null = null;
-      if (rate > 0) {
-        if (!rt.config.kafkaBrokers) throw new UsageError('--feature-log-rate needs TESSERA_KAFKA_BROKERS (the served topic)');
-        await rt.ensureTopics();
-        featureLog = createFeatureLog({ log: rt.log(), topic: rt.topics.served(), rate, metrics: rt.metrics, logger: rt.logger });
-      }
-      const server = await startRankService(
-        {
-          reader,
-          scorers,
-          metrics: rt.metrics,
-          logger: rt.logger,
-          popularityFallback: ctx.values['no-fallback'] !== true,
-          limits: {
-            maxCandidates: numberOption(ctx, 'max-candidates', RANK_DEFAULTS.maxCandidates, { min: 1 }),
-            maxBodyBytes: numberOption(ctx, 'max-body-bytes', RANK_DEFAULTS.maxBodyBytes, { min: 1024 }),
-            featureTimeoutMs: numberOption(ctx, 'feature-timeout-ms', RANK_DEFAULTS.featureTimeoutMs, { min: 1 }),
-          },
-          ...(featureLog ? { onServed: featureLog.onServed } : {}),
-          ...(watcher ? { ready: () => (watcher as ModelWatcher).ready } : {}),
-          warmUp: { requests: numberOption(ctx, 'warm-up-requests', SERVE_WARM_UP_REQUESTS, { min: 0 }), candidates: Math.min(200, numberOption(ctx, 'max-candidates', RANK_DEFAULTS.maxCandidates, { min: 1 })) },
-          ...(isServeWorker() ? { renderMetrics: workerMetrics(rt.metrics, () => rt.metrics.render()) } : {}),
-        },
-        numberOption(ctx, 'port', 8080, { min: 0 }),
-        stringOption(ctx, 'host') ?? '127.0.0.1',
-      );
-      const address = server.address();
-      if (isServeWorker()) announceListening(typeof address === 'object' && address ? address.port : 0, watcher?.version ?? null);
-      else ctx.stdout.write(`serving on http://${stringOption(ctx, 'host') ?? '127.0.0.1'}:${typeof address === 'object' && address ? address.port : '?'} (model ${modelName}${watcher?.version ? ` ${watcher.version}` : ', popularity until one is published'})\n`);
-      await new Promise<void>((resolve) => {
-        const off = onShutdownSignal(() => {
-          off();
-          server.close(() => resolve());
-        });
-      });
-      watcher?.stop();
-      await featureLog?.close();
-      return 0;
     });
   },
 };
+
+/** Starts the service, waits for `stopRequested`, then closes it. */
+async function serveUntilStopped(ctx: CommandContext, rt: Runtime, stopRequested: Promise<void>): Promise<number> {
+  if (!rt.config.redisUrl) throw new UsageError('serve reads features from Redis: set TESSERA_REDIS_URL (`tessera demo` serves in-process)');
+  const groups = await rt.servingGroups();
+  const transform = createFeatureTransform(groups);
+  const reader = new FeatureReader({
+    store: rt.online(),
+    keys: createStreamKeys(rt.config.topicPrefix),
+    groups: rt.project.groups,
+    ...(rt.definitions ? { definitions: rt.definitions } : {}),
+    clock: rt.clock,
+    latenessMs: numberOption(ctx, 'lateness-ms', STREAM_DEFAULTS.latenessMs, { min: 0 }),
+    cache: { maxAgeMs: numberOption(ctx, 'item-cache-ms', 0, { min: 0 }), maxEntries: numberOption(ctx, 'item-cache-entries', 100_000, { min: 1 }), metrics: rt.metrics },
+  });
+  const modelName = stringOption(ctx, 'model') ?? 'fm';
+  const quantize = stringOption(ctx, 'quantize') ?? 'auto';
+  if (quantize !== 'auto' && !isQuantizeMode(quantize)) throw new UsageError(`--quantize must be auto, int8 or none, got ${quantize}`);
+  let scorers: ScorerSource = fixedScorer(null);
+  let watcher: ModelWatcher | null = null;
+  if (modelName !== 'none') {
+    // a version is loaded for the features serving when it arrives: after a registry flip, one
+    // trained on the new versions loads without a restart (docs/architecture.md, The registry)
+    let serving = { groups, transform, load: tesseraScorerLoader(transform, groups, { quantize }) };
+    const current = async () => {
+      if (rt.definitions === null) return serving;
+      const now = await rt.servingGroups();
+      const t = createFeatureTransform(now);
+      if (t.spec.hash !== serving.transform.spec.hash) serving = { groups: now, transform: t, load: tesseraScorerLoader(t, now, { quantize }) };
+      return serving;
+    };
+    watcher = new ModelWatcher({
+      store: rt.models(),
+      model: modelName,
+      load: async (manifest, files, store) => (await current()).load(manifest, files, store),
+      featureSpecHash: transform.spec.hash,
+      servedSpec: async () => {
+        const { transform: t } = await current();
+        return { hash: t.spec.hash, names: t.spec.entries.map((e) => e.name) };
+      },
+      files: MODEL_FILES,
+      smokeTest: (s: Scorer) => smokeTestScorer(s, serving.groups),
+      metrics: rt.metrics,
+      logger: rt.logger,
+      pollMs: numberOption(ctx, 'poll-ms', 1000, { min: 50 }),
+    });
+    await watcher.start();
+    scorers = watcher;
+  }
+  const rate = Number(stringOption(ctx, 'feature-log-rate') ?? 0);
+  let featureLog: FeatureLog | null = null;
+  if (rate > 0) {
+    if (!rt.config.kafkaBrokers) throw new UsageError('--feature-log-rate needs TESSERA_KAFKA_BROKERS (the served topic)');
+    await rt.ensureTopics();
+    featureLog = createFeatureLog({ log: rt.log(), topic: rt.topics.served(), rate, metrics: rt.metrics, logger: rt.logger });
+  }
+  const server = await startRankService(
+    {
+      reader,
+      scorers,
+      metrics: rt.metrics,
+      logger: rt.logger,
+      popularityFallback: ctx.values['no-fallback'] !== true,
+      limits: {
+        maxCandidates: numberOption(ctx, 'max-candidates', RANK_DEFAULTS.maxCandidates, { min: 1 }),
+        maxBodyBytes: numberOption(ctx, 'max-body-bytes', RANK_DEFAULTS.maxBodyBytes, { min: 1024 }),
+        featureTimeoutMs: numberOption(ctx, 'feature-timeout-ms', RANK_DEFAULTS.featureTimeoutMs, { min: 1 }),
+      },
+      ...(featureLog ? { onServed: featureLog.onServed } : {}),
+      ...(watcher ? { ready: () => (watcher as ModelWatcher).ready } : {}),
+      warmUp: { requests: numberOption(ctx, 'warm-up-requests', SERVE_WARM_UP_REQUESTS, { min: 0 }), candidates: Math.min(200, numberOption(ctx, 'max-candidates', RANK_DEFAULTS.maxCandidates, { min: 1 })) },
+      ...(isServeWorker() ? { renderMetrics: workerMetrics(rt.metrics, () => rt.metrics.render()) } : {}),
+    },
+    numberOption(ctx, 'port', 8080, { min: 0 }),
+    stringOption(ctx, 'host') ?? '127.0.0.1',
+  );
+  const address = server.address();
+  if (isServeWorker()) announceListening(typeof address === 'object' && address ? address.port : 0, watcher?.version ?? null);
+  else ctx.stdout.write(`serving on http://${stringOption(ctx, 'host') ?? '127.0.0.1'}:${typeof address === 'object' && address ? address.port : '?'} (model ${modelName}${watcher?.version ? ` ${watcher.version}` : ', popularity until one is published'})\n`);
+  await stopRequested;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  watcher?.stop();
+  await featureLog?.close();
+  return 0;
+}
