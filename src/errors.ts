@@ -30,7 +30,9 @@ export type RejectCode =
   | 'MISSING_ID'
   | 'EVENT_TIME_OUT_OF_RANGE'
   | 'BAD_JSON'
-  | 'UNKNOWN_TYPE';
+  | 'UNKNOWN_TYPE'
+  | 'FIELD_TOO_LONG'
+  | 'RECORD_TOO_LARGE';
 
 /** An event failed validation or decoding. Never retriable: the same bytes fail the same way. */
 export class InvalidEventError extends TesseraError {
@@ -39,6 +41,21 @@ export class InvalidEventError extends TesseraError {
   constructor(reason: RejectCode, message: string, cause?: unknown) {
     super(reason, message, { cause });
     this.reason = reason;
+  }
+}
+
+/**
+ * A record is larger than its topic accepts (see `EventLog.maxRecordBytes`). Never retriable;
+ * `index` is the record's position in the `send` call.
+ */
+export class RecordTooLargeError extends TesseraError {
+  constructor(
+    readonly topic: string,
+    readonly index: number,
+    readonly bytes: number,
+    readonly limit: number,
+  ) {
+    super('RECORD_TOO_LARGE', `record ${index} for ${topic} takes ${bytes} bytes; the topic accepts at most ${limit} (max.message.bytes less the batch header)`);
   }
 }
 

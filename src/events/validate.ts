@@ -20,6 +20,16 @@ export const MAX_EVENT_TIME_AHEAD_MS = 24 * 60 * 60 * 1000;
 
 const INT32_MAX = 2 ** 31 - 1;
 
+/**
+ * Longest id (`eventId`, `userId`, any `...Id` field), in UTF-8 bytes. Ids become Redis keys,
+ * partition keys and sort keys; real ids are far shorter, a longer one is a bug upstream (a whole
+ * URL or JSON document in an id field).
+ */
+export const MAX_ID_BYTES = 256;
+
+/** Longest string field or context field, in UTF-8 bytes. */
+export const MAX_STRING_BYTES = 4096;
+
 /** Outcome of {@link checkEvent}: the event itself, or why it is rejected. */
 export type EventCheck = { ok: true; value: AnyEvent } | { ok: false; error: InvalidEventError };
 
@@ -31,7 +41,9 @@ export type EventCheck = { ok: true; value: AnyEvent } | { ok: false; error: Inv
  * - `EVENT_TIME_OUT_OF_RANGE`: `eventTime` is not an integer in
  *   [{@link MIN_EVENT_TIME_MS}, now + maxAheadMs] (both ends included);
  * - `SCHEMA_INVALID`: a value of the wrong type, a negative or non-finite number (int and double
- *   fields hold counts, slots and amounts), or a `context.timezone` that is not an IANA zone.
+ *   fields hold counts, slots and amounts), or a `context.timezone` that is not an IANA zone;
+ * - `FIELD_TOO_LONG`: an id longer than {@link MAX_ID_BYTES}, or a string or context field longer
+ *   than {@link MAX_STRING_BYTES} (UTF-8 bytes).
  *
  * @param now "now" in epoch ms, read by the caller from its injected clock (once per batch is
  *   enough: a day of tolerance dwarfs a batch's duration).
@@ -79,7 +91,20 @@ function checkId(name: string, kind: 'id' | 'nullableId', value: unknown): Inval
     const hint = kind === 'nullableId' ? '; use null when it is unknown' : '';
     return new InvalidEventError('MISSING_ID', `${name}: empty${hint}`);
   }
-  return undefined;
+  return checkLength(name, value, MAX_ID_BYTES, 'an id');
+}
+
+function checkLength(name: string, value: string, limit: number, what: string): InvalidEventError | undefined {
+  // A UTF-16 unit takes at most 3 bytes of UTF-8, and at least 1: most values need no byte count,
+  // and a huge one is refused without one.
+  if (value.length * 3 <= limit) return undefined;
+  let size = `${value.length} characters`;
+  if (value.length <= limit) {
+    const bytes = Buffer.byteLength(value);
+    if (bytes <= limit) return undefined;
+    size = `${bytes} bytes`;
+  }
+  return new InvalidEventError('FIELD_TOO_LONG', `${name}: ${size}, more than the ${limit} bytes (UTF-8) ${what} may take`);
 }
 
 function checkValue(name: string, kind: FieldKind, value: unknown, now: number, maxAheadMs: number): InvalidEventError | undefined {
@@ -89,9 +114,10 @@ function checkValue(name: string, kind: FieldKind, value: unknown, now: number, 
     case 'nullableId':
       return undefined; // checked first, see findProblem
     case 'string':
-      return typeof value === 'string' ? undefined : invalid(name, `expected a string, got ${typeName(value)}`);
+      return typeof value === 'string' ? checkLength(name, value, MAX_STRING_BYTES, 'a string field') : invalid(name, `expected a string, got ${typeName(value)}`);
     case 'nullableString':
-      return value === null || typeof value === 'string' ? undefined : invalid(name, `expected a string or null, got ${typeName(value)}`);
+      if (value === null) return undefined;
+      return typeof value === 'string' ? checkLength(name, value, MAX_STRING_BYTES, 'a string field') : invalid(name, `expected a string or null, got ${typeName(value)}`);
     case 'instant':
       return checkEventTime(name, value, now, maxAheadMs);
     case 'nullableInstant':
@@ -147,6 +173,8 @@ function checkContext(name: string, value: unknown): InvalidEventError | undefin
   for (const field of CONTEXT_FIELDS) {
     const v = context[field];
     if (v !== null && typeof v !== 'string') return invalid(`${name}.${field}`, `expected a string or null, got ${typeName(v)}`);
+    const tooLong = v === null ? undefined : checkLength(`${name}.${field}`, v, MAX_STRING_BYTES, 'a context field');
+    if (tooLong !== undefined) return tooLong;
   }
   const zone = context['timezone'];
   if (typeof zone === 'string' && !isIanaZone(zone)) {

@@ -1,3 +1,5 @@
+import { RecordTooLargeError } from '../errors.js';
+
 /**
  * EventLog: a partitioned, replayable log (Apache Kafka in production, an in-process log for the
  * demo and unit tests). Batch-first and free of driver types.
@@ -5,6 +7,9 @@
  * Contract (checked by `test/contract/event-log.contract.ts` against both adapters):
  * - records with the same non-null key land in the same partition, in send order;
  * - `send` resolves only when every record is durably appended (acks=all, idempotent producer);
+ *   a record whose {@link recordBytes} exceed its topic's {@link EventLog.maxRecordBytes} fails the
+ *   call with a `RecordTooLargeError` before anything is sent (a broker would refuse it, and a
+ *   record far over the limit makes the broker drop the connection, which clients retry forever);
  * - a consumer group hands each partition to one member at a time; the handler gets a batch of one
  *   partition in offset order; with `commit` (the default) the batch's offsets are committed
  *   after the handler resolves, so a crash re-delivers at most the batch in flight (at-least-once;
@@ -19,6 +24,12 @@ export interface EventLog {
   ensureTopics(specs: readonly TopicSpec[]): Promise<void>;
   /** Appends records, possibly to several topics, with one idempotent producer. */
   send(records: readonly OutgoingRecord[]): Promise<void>;
+  /**
+   * The largest {@link recordBytes} a record of this topic may have: the topic's
+   * `max.message.bytes` (the broker's default unless the topic overrides it) less a record batch's
+   * header. Read once per topic and process.
+   */
+  maxRecordBytes(topic: string): Promise<number>;
   /** Starts a consumer group member; the handler is called once per partition batch. */
   consume(options: ConsumeOptions, handler: BatchHandler): Subscription;
   /** The next offset to be written, per partition (the high watermark). */
@@ -45,6 +56,35 @@ export interface TopicSpec {
   partitions: number;
   /** Broker-side topic configs, e.g. `{ 'retention.ms': '-1' }`. */
   config?: Record<string, string>;
+}
+
+/** Kafka's default `max.message.bytes`, the largest record batch a topic accepts: 1 MiB + 12. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 1_048_588;
+
+/** A record batch's header (v2), which counts against `max.message.bytes`. */
+export const RECORD_BATCH_HEADER_BYTES = 61;
+
+/** Upper bound of one record's framing in a batch: length, attributes, deltas, key and value lengths, header count. */
+const RECORD_FRAMING_BYTES = 40;
+
+/**
+ * An upper bound of the bytes a record takes in a Kafka record batch (uncompressed): its key,
+ * value and headers with their framing. What {@link EventLog.maxRecordBytes} is compared with.
+ */
+export function recordBytes(r: LogRecord): number {
+  let n = RECORD_FRAMING_BYTES + r.value.length + (r.key === null ? 0 : Buffer.byteLength(r.key));
+  if (r.headers !== undefined) for (const k in r.headers) n += 10 + Buffer.byteLength(k) + Buffer.byteLength(r.headers[k] as string);
+  return n;
+}
+
+/** Throws a `RecordTooLargeError` for the first record over its topic's limit (see `EventLog.send`). */
+export function assertRecordSizes(records: readonly OutgoingRecord[], limits: ReadonlyMap<string, number>): void {
+  records.forEach((r, index) => {
+    const limit = limits.get(r.topic);
+    if (limit === undefined) return;
+    const bytes = recordBytes(r);
+    if (bytes > limit) throw new RecordTooLargeError(r.topic, index, bytes, limit);
+  });
 }
 
 export interface LogRecord {

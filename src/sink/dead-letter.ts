@@ -1,5 +1,5 @@
 import type { RejectCode } from '../errors.js';
-import type { ConsumedRecord, EventLog, OutgoingRecord } from '../ports/event-log.js';
+import { recordBytes, type ConsumedRecord, type EventLog, type OutgoingRecord } from '../ports/event-log.js';
 import type { OfflineStore } from '../ports/offline-store.js';
 import type { Topics } from '../events/topics.js';
 import { retry } from '../util/retry.js';
@@ -17,6 +17,8 @@ export interface DeadLetter {
   payload: Buffer;
   /** The source record's log timestamp, epoch ms (deterministic, so a re-sent letter is identical). */
   loggedAt: number;
+  /** Read back from the topic only: the original payload's length when the letter carries a cut of it. */
+  payloadTruncatedFrom?: number;
 }
 
 /** Header names of a dead-letter record; the value is the original payload. */
@@ -28,7 +30,12 @@ export const DLQ_HEADERS = {
   sourceOffset: 'tessera-source-offset',
   sourceKey: 'tessera-source-key',
   loggedAt: 'tessera-source-timestamp',
+  /** Present when the payload was cut to fit the dead-letter topic: the original length in bytes. */
+  truncatedFrom: 'tessera-payload-truncated-from',
 } as const;
+
+/** Longest error message a dead letter carries (an unknown type's name, say, may be arbitrarily long). */
+const MAX_MESSAGE_CHARS = 2000;
 
 /** Builds the dead letter for a consumed record. */
 export function deadLetterOf(record: ConsumedRecord, reason: RejectCode, message: string): DeadLetter {
@@ -49,22 +56,26 @@ export function deadLetterOf(record: ConsumedRecord, reason: RejectCode, message
  * recognisable as the same one (consumers of the topic dedupe on the key; the ClickHouse table
  * does it by its sort key).
  */
-export function toDeadLetterRecord(topics: Topics, letter: DeadLetter): OutgoingRecord {
+export function toDeadLetterRecord(topics: Topics, letter: DeadLetter, maxRecordBytes = Number.POSITIVE_INFINITY): OutgoingRecord {
+  const message = letter.message.length > MAX_MESSAGE_CHARS ? `${letter.message.slice(0, MAX_MESSAGE_CHARS)}…` : letter.message;
   const headers: Record<string, string> = {
     [DLQ_HEADERS.reason]: letter.reason,
-    [DLQ_HEADERS.message]: letter.message,
+    [DLQ_HEADERS.message]: message,
     [DLQ_HEADERS.sourceTopic]: letter.sourceTopic,
     [DLQ_HEADERS.sourcePartition]: String(letter.sourcePartition),
     [DLQ_HEADERS.sourceOffset]: String(letter.sourceOffset),
     [DLQ_HEADERS.loggedAt]: String(letter.loggedAt),
   };
   if (letter.key !== null) headers[DLQ_HEADERS.sourceKey] = letter.key;
-  return {
-    topic: topics.deadLetter(),
-    key: `${letter.sourceTopic}:${letter.sourcePartition}:${letter.sourceOffset}`,
-    value: letter.payload,
-    headers,
-  };
+  const record = { topic: topics.deadLetter(), key: `${letter.sourceTopic}:${letter.sourcePartition}:${letter.sourceOffset}`, value: letter.payload, headers };
+  // The letter's headers make it larger than its source record: a record at its topic's limit
+  // would make the letter too large to send, and the sink would stall on it. Its payload is cut
+  // to fit instead (the `dead_letters` table keeps it whole).
+  if (recordBytes(record) > maxRecordBytes) {
+    headers[DLQ_HEADERS.truncatedFrom] = String(letter.payload.length);
+    record.value = letter.payload.subarray(0, Math.max(0, letter.payload.length - (recordBytes(record) - maxRecordBytes)));
+  }
+  return record;
 }
 
 /** Reads a dead-letter record back (CLI, tests). */
@@ -79,6 +90,7 @@ export function fromDeadLetterRecord(record: ConsumedRecord): DeadLetter {
     key: h[DLQ_HEADERS.sourceKey] ?? null,
     payload: record.value,
     loggedAt: Number(h[DLQ_HEADERS.loggedAt]),
+    ...(h[DLQ_HEADERS.truncatedFrom] === undefined ? {} : { payloadTruncatedFrom: Number(h[DLQ_HEADERS.truncatedFrom]) }),
   };
 }
 
@@ -89,7 +101,8 @@ export function fromDeadLetterRecord(record: ConsumedRecord): DeadLetter {
  */
 export async function writeDeadLetters(log: EventLog, store: OfflineStore, topics: Topics, letters: readonly DeadLetter[]): Promise<void> {
   if (letters.length === 0) return;
-  await retry(() => log.send(letters.map((l) => toDeadLetterRecord(topics, l))));
+  const limit = await retry(() => log.maxRecordBytes(topics.deadLetter()));
+  await retry(() => log.send(letters.map((l) => toDeadLetterRecord(topics, l, limit))));
   await retry(() =>
     store.insert(
       DEAD_LETTER_TABLE,

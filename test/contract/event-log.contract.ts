@@ -1,6 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ServiceError, TesseraError } from '../../src/errors.js';
+import { RecordTooLargeError, ServiceError, TesseraError } from '../../src/errors.js';
 import {
+  DEFAULT_MAX_MESSAGE_BYTES,
+  RECORD_BATCH_HEADER_BYTES,
+  recordBytes,
   tpKey,
   type ConsumeOptions,
   type ConsumedRecord,
@@ -387,6 +390,45 @@ export function eventLogContract(name: string, makeLog: () => Promise<EventLogHa
       await log.ensureTopics([{ name: topic, partitions: 5 }]);
       expect(await log.endOffsets(topic)).toHaveLength(3);
       await log.deleteTopics([missing]);
+    });
+
+    it("a record over its topic's max.message.bytes fails the whole send at once, not retriable, and nothing is appended; records under it are chunked to fit", async () => {
+      const plain = await newTopic(1);
+      expect(await log.maxRecordBytes(plain)).toBe(DEFAULT_MAX_MESSAGE_BYTES - RECORD_BATCH_HEADER_BYTES);
+      // Far over the limit: a broker drops the connection on such a request; the call must fail, not hang.
+      const huge = { topic: plain, key: 'k', value: Buffer.alloc(5 * 1024 * 1024, 1) };
+      const hugeErr = await log.send([record(plain, 'k', 'a'), huge]).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(hugeErr).toBeInstanceOf(RecordTooLargeError);
+      expect((hugeErr as RecordTooLargeError).index).toBe(1);
+      expect((hugeErr as TesseraError).retriable).toBe(false);
+
+      const small = randomName('contract-');
+      await log.ensureTopics([{ name: small, partitions: 1, config: { 'max.message.bytes': '20000' } }]);
+      const limit = await log.maxRecordBytes(small);
+      expect(limit).toBe(20000 - RECORD_BATCH_HEADER_BYTES);
+      const fits = { topic: small, key: 'k', value: Buffer.alloc(0) };
+      fits.value = Buffer.alloc(limit - recordBytes(fits), 2);
+      expect(recordBytes(fits)).toBe(limit);
+      const over = { topic: small, key: 'k', value: Buffer.alloc(fits.value.length + 1, 3) };
+      const err = await log.send([record(small, 'k', 'first'), over, record(small, 'k', 'last')]).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(RecordTooLargeError);
+      expect(err).toMatchObject({ topic: small, index: 1, bytes: limit + 1, limit });
+      expect(await endTotal(small)).toBe(0);
+      expect(await endTotal(plain)).toBe(0);
+
+      // At the limit it is accepted; so are twenty 5 kB records to one partition, 100 kB in all,
+      // which the log must split into requests the topic accepts.
+      const many = Array.from({ length: 20 }, (_, i) => ({ topic: small, key: 'k', value: Buffer.alloc(5000, i) }));
+      await log.send([fits, ...many]);
+      const stored = await log.read(small, 0, 0, 100);
+      expect(stored.map((r) => r.value.length)).toEqual([fits.value.length, ...many.map((r) => r.value.length)]);
+      expect(stored.slice(1).map((r) => r.value[0])).toEqual(many.map((_, i) => i));
     });
 
     it('close stops running subscriptions and resolves their done', async () => {

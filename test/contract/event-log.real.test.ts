@@ -36,6 +36,7 @@ eventLogContract(`kafka at ${TEST_KAFKA_BROKERS.join(',')}`, async () => {
       return log.ensureTopics(specs);
     },
     send: (records) => log.send(records),
+    maxRecordBytes: (topic) => log.maxRecordBytes(topic),
     consume: (options, handler) => {
       groups.add(options.groupId);
       return log.consume(options, handler);

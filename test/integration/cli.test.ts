@@ -92,6 +92,41 @@ describe('tessera CLI on the real services', () => {
     expect(again.output()).toContain('consistent');
   });
 
+  it('produce rejects oversized input by line and reason, promptly, and still sends every good line', async () => {
+    const bigPrefix = randomName('cli-big');
+    const bigTopics = referenceTopics(bigPrefix);
+    // The item profiles' topic takes records of at most 600 bytes, so an event within the field
+    // limits can still be too large for it.
+    await log.ensureTopics([{ name: bigTopics.events('item_profile'), partitions: 2, config: { 'max.message.bytes': '600' } }]);
+    try {
+      let seq = 0;
+      const profile = (id: string, brand: string) =>
+        JSON.stringify({ type: 'item_profile', eventId: `p-${++seq}`, eventTime: '2026-01-05T00:00:00Z', itemId: id, categoryId: 'c1', price: 1.5, brand });
+      const lines = [
+        profile('i1', 'b'),
+        profile('i2', 'x'.repeat(6 * 1024 * 1024)), // over the 4 MiB a line may take
+        profile('i3', 'b'),
+        profile('i'.repeat(1000), 'b'), // an id over 256 bytes
+        profile('i5', 'y'.repeat(1000)), // valid, but its record is over the topic's 600 bytes
+        profile('i6', 'b'),
+      ];
+      const file = join(dir, 'oversized.jsonl');
+      writeFileSync(file, lines.join('\n') + '\n');
+      const produce = spawnTessera(['produce', '--input', file], { ...env, TESSERA_TOPIC_PREFIX: bigPrefix });
+      expect(await exited(produce), produce.output()).toBe(1);
+      const out = produce.output();
+      expect(out).toMatch(/line 2: RECORD_TOO_LARGE: the line takes 629\d{4} bytes; a line may take at most 4194304/);
+      expect(out).toMatch(/line 4: FIELD_TOO_LONG: itemId: 1000 characters, more than the 256 bytes/);
+      expect(out).toMatch(new RegExp(`line 5: RECORD_TOO_LARGE: the encoded event takes \\d+ bytes; ${bigTopics.events('item_profile').replace(/\./g, '\\.')} accepts at most 539`));
+      expect(out).toContain('sent 3 events, rejected 3 lines');
+      let stored = 0;
+      for (const p of await log.endOffsets(bigTopics.events('item_profile'))) stored += p.offset;
+      expect(stored).toBe(3);
+    } finally {
+      await log.deleteTopics(topicSpecs(bigTopics, 2).map((s) => s.name));
+    }
+  });
+
   it('demo runs the whole chain on embedded defaults: raw store, dead letters, features, samples, models, serving', async () => {
     const demo = spawnTessera(['demo', '--source', 'generator', '--events', '3000', '--users', '50', '--items', '200'], {
       ...TEST_PROJECT_ENV,

@@ -6,7 +6,8 @@ import type { ReferenceEvent, TypedEvent } from '../../src/events/event-types.js
 import { topicSpecs } from '../../src/events/topics.js';
 import { createEventProducer } from '../../src/ingest/producer.js';
 import { Metrics } from '../../src/observability/metrics.js';
-import type { EventLog, OutgoingRecord } from '../../src/ports/event-log.js';
+import { recordBytes, type EventLog, type OutgoingRecord } from '../../src/ports/event-log.js';
+import { MAX_ID_BYTES } from '../../src/events/validate.js';
 import { SILENT_LOGGER } from '../../src/ports/logger.js';
 import { fromDeadLetterRecord } from '../../src/sink/dead-letter.js';
 import { prepareRawStore, startRawSink } from '../../src/sink/raw-sink.js';
@@ -54,7 +55,14 @@ describe('bad input through the real broker: dead letters with reasons, nothing 
       { topic: topics.events('click'), value: encode({ ...click, eventId: '' }), reason: 'MISSING_ID' },
       { topic: topics.events('click'), value: encode({ ...click, eventId: 'bad-1999', eventTime: Date.UTC(1999, 11, 31, 23, 59, 59, 999) }), reason: 'EVENT_TIME_OUT_OF_RANGE' },
       { topic: topics.events('click'), value: encode({ ...click, eventId: 'bad-future', eventTime: now + 2 * DAY }), reason: 'EVENT_TIME_OUT_OF_RANGE' },
+      { topic: topics.events('click'), value: encode({ ...click, eventId: 'bad-long-id', itemId: 'i'.repeat(MAX_ID_BYTES + 1) }), reason: 'FIELD_TOO_LONG' },
     ];
+    // A record as large as the topic takes: its dead letter, with its headers, would not fit, so
+    // the letter carries a cut of the payload and says so; the table keeps it whole.
+    const limit = await log.maxRecordBytes(topics.events('click'));
+    const bigKey = `k${bad.length % 3}`;
+    const big = Buffer.alloc(limit - recordBytes({ key: bigKey, value: Buffer.alloc(0) }), 0x7f);
+    bad.push({ topic: topics.events('click'), value: big, reason: 'UNDECODABLE' });
     // bad records interleaved with the good ones
     const producer = createEventProducer({ log, registry, topics, clock: Date.now });
     await producer.send(good.slice(0, 1500));
@@ -78,9 +86,16 @@ describe('bad input through the real broker: dead letters with reasons, nothing 
     for (const p of await log.endOffsets(topics.deadLetter())) {
       if (p.offset > 0) letters.push(...(await log.read(topics.deadLetter(), p.partition, 0, p.offset)).map(fromDeadLetterRecord));
     }
-    const got = letters.map((l) => ({ topic: l.sourceTopic, hex: l.payload.toString('hex'), reason: l.reason })).sort((x, y) => x.hex.localeCompare(y.hex));
+    const cut = letters.filter((l) => l.payloadTruncatedFrom !== undefined);
+    expect(cut.map((l) => l.payloadTruncatedFrom)).toEqual([big.length]);
+    expect(cut[0]?.payload.length).toBeLessThan(big.length);
+    expect(big.subarray(0, cut[0]?.payload.length).equals(cut[0]?.payload as Buffer)).toBe(true);
+    const whole = (l: { payload: Buffer; payloadTruncatedFrom?: number }) => (l.payloadTruncatedFrom === undefined ? l.payload : big);
+    const got = letters.map((l) => ({ topic: l.sourceTopic, hex: whole(l).toString('hex'), reason: l.reason })).sort((x, y) => x.hex.localeCompare(y.hex));
     const want = bad.map((b) => ({ topic: b.topic, hex: b.value.toString('hex'), reason: b.reason })).sort((x, y) => x.hex.localeCompare(y.hex));
     expect(got).toEqual(want);
+    const [bigRow] = await store.query<{ n: number }>(`SELECT length(base64Decode(payloadBase64)) AS n FROM ${DEAD_LETTER_TABLE} FINAL WHERE length(payloadBase64) > 1000000`);
+    expect(bigRow?.n).toBe(big.length);
     for (const l of letters) {
       expect(l.message.length).toBeGreaterThan(0);
       expect(l.sourceOffset).toBeGreaterThanOrEqual(0);

@@ -1,15 +1,19 @@
-import { Kafka, Partitioners, logLevel, type Admin, type Message, type Producer } from 'kafkajs';
+import { Kafka, Partitioners, logLevel, type Admin, type ConfigResourceTypes, type Message, type Producer } from 'kafkajs';
 import { ConfigError, ServiceError, UsageError } from '../../errors.js';
 import { SILENT_LOGGER, type Logger } from '../../ports/logger.js';
-import type {
-  BatchHandler,
-  ConsumeOptions,
-  ConsumedRecord,
-  EventLog,
-  OutgoingRecord,
-  PartitionOffset,
-  Subscription,
-  TopicSpec,
+import {
+  DEFAULT_MAX_MESSAGE_BYTES,
+  RECORD_BATCH_HEADER_BYTES,
+  assertRecordSizes,
+  recordBytes,
+  type BatchHandler,
+  type ConsumeOptions,
+  type ConsumedRecord,
+  type EventLog,
+  type OutgoingRecord,
+  type PartitionOffset,
+  type Subscription,
+  type TopicSpec,
 } from '../../ports/event-log.js';
 import { kafkaError } from './kafka-errors.js';
 import { kafkaLogCreator } from './kafka-log-creator.js';
@@ -48,17 +52,19 @@ export interface KafkaEventLogOptions {
   requestTimeoutMs?: number;
 }
 
-/** Rough bytes per request so a partition's record batch stays under the broker's default `message.max.bytes` (1 MiB). */
+/** Bytes per produce request, at most: a partition's record batch also stays under its topic's `max.message.bytes`. */
 const SEND_CHUNK_BYTES = 768 * 1024;
-/** Per-record framing allowance when sizing chunks. */
-const RECORD_OVERHEAD_BYTES = 80;
+/** kafkajs's `ConfigResourceTypes.TOPIC` (its CommonJS build gives ES modules no named enum export). */
+const TOPIC_RESOURCE = 2 as ConfigResourceTypes.TOPIC;
 
 /**
  * {@link EventLog} on Apache Kafka, through kafkajs.
  *
  * - `send`: one lazily connected idempotent producer (acks = -1) shared by all calls, kafkajs's
  *   Java-compatible murmur2 partitioner passed explicitly (`Partitioners.DefaultPartitioner`),
- *   records grouped by topic into `sendBatch` calls of at most ~768 KiB. kafkajs serialises an
+ *   records grouped by topic into `sendBatch` calls of at most ~768 KiB (less when a topic's
+ *   `max.message.bytes` is smaller); a record over its topic's limit fails the call before
+ *   anything is sent (the broker would drop the connection, which kafkajs retries). kafkajs serialises an
  *   idempotent producer's requests per broker itself (a lock around sequence numbers), so
  *   `maxInFlightRequests: 1` is not needed for ordering. Retries are bounded (`sendRetries`) so a
  *   dead broker fails the call instead of hanging it; after any failed send the producer is
@@ -91,6 +97,8 @@ export class KafkaEventLog implements EventLog {
   /** Topics the current producer has written to (see deleteTopics). */
   private producerTopics = new Set<string>();
   private readonly knownTopics = new Set<string>();
+  /** maxRecordBytes per topic, read once. */
+  private readonly recordLimits = new Map<string, number>();
   private readonly sends = new Set<Promise<unknown>>();
   private readonly subscriptions = new Set<KafkaSubscription>();
   private closed = false;
@@ -162,14 +170,39 @@ export class KafkaEventLog implements EventLog {
       }
     }
     if (records.length === 0) return;
-    await this.requireTopics([...new Set(records.map((r) => r.topic))]);
-    const task = this.sendChunks(records);
+    const topics = [...new Set(records.map((r) => r.topic))];
+    await this.requireTopics(topics);
+    const limits = new Map(await Promise.all(topics.map(async (t) => [t, await this.maxRecordBytes(t)] as const)));
+    assertRecordSizes(records, limits);
+    const task = this.sendChunks(records, Math.min(SEND_CHUNK_BYTES, ...limits.values()));
     this.sends.add(task);
     try {
       await task;
     } finally {
       this.sends.delete(task);
     }
+  }
+
+  /** See {@link EventLog.maxRecordBytes}: the topic's effective `max.message.bytes`, from the broker. */
+  async maxRecordBytes(topic: string): Promise<number> {
+    this.ensureOpen();
+    const known = this.recordLimits.get(topic);
+    if (known !== undefined) return known;
+    const admin = await this.admin();
+    let value: string | undefined;
+    try {
+      const { resources } = await admin.describeConfigs({
+        includeSynonyms: false,
+        resources: [{ type: TOPIC_RESOURCE, name: topic, configNames: ['max.message.bytes'] }],
+      });
+      value = resources[0]?.configEntries.find((e) => e.configName === 'max.message.bytes')?.configValue;
+    } catch (err) {
+      throw kafkaError(err, `reading max.message.bytes of ${topic}`);
+    }
+    const messageBytes = Number(value);
+    const limit = (Number.isSafeInteger(messageBytes) && messageBytes > RECORD_BATCH_HEADER_BYTES ? messageBytes : DEFAULT_MAX_MESSAGE_BYTES) - RECORD_BATCH_HEADER_BYTES;
+    this.recordLimits.set(topic, limit);
+    return limit;
   }
 
   /** See {@link EventLog.consume}. */
@@ -246,7 +279,10 @@ export class KafkaEventLog implements EventLog {
     } catch (err) {
       throw kafkaError(err, `deleteTopics ${names.join(', ')}`);
     }
-    for (const n of names) this.knownTopics.delete(n);
+    for (const n of names) {
+      this.knownTopics.delete(n);
+      this.recordLimits.delete(n);
+    }
     if (names.some((n) => this.producerTopics.has(n))) {
       await Promise.allSettled([...this.sends]);
       this.resetProducer();
@@ -283,7 +319,7 @@ export class KafkaEventLog implements EventLog {
     await Promise.allSettled([producer?.then((p) => p.disconnect()), admin?.then((a) => a.disconnect())]);
   }
 
-  private async sendChunks(records: readonly OutgoingRecord[]): Promise<void> {
+  private async sendChunks(records: readonly OutgoingRecord[], chunkBytes: number): Promise<void> {
     const producer = await this.producer();
     let chunk = new Map<string, Message[]>();
     let bytes = 0;
@@ -297,8 +333,8 @@ export class KafkaEventLog implements EventLog {
     };
     try {
       for (const r of records) {
-        const size = RECORD_OVERHEAD_BYTES + r.value.length + (r.key === null ? 0 : Buffer.byteLength(r.key)) + headerBytes(r.headers);
-        if (bytes > 0 && bytes + size > SEND_CHUNK_BYTES) await flush();
+        const size = recordBytes(r);
+        if (bytes > 0 && bytes + size > chunkBytes) await flush();
         const messages = chunk.get(r.topic) ?? [];
         messages.push({ key: r.key, value: r.value, headers: r.headers === undefined ? undefined : { ...r.headers } });
         chunk.set(r.topic, messages);
@@ -397,8 +433,3 @@ export function createKafkaEventLog(options: KafkaEventLogOptions): KafkaEventLo
   return new KafkaEventLog(options);
 }
 
-function headerBytes(headers: Record<string, string> | undefined): number {
-  let n = 0;
-  for (const [k, v] of Object.entries(headers ?? {})) n += Buffer.byteLength(k) + Buffer.byteLength(v) + 8;
-  return n;
-}

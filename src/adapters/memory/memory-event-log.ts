@@ -1,5 +1,8 @@
 import { ServiceError, UsageError } from '../../errors.js';
 import {
+  DEFAULT_MAX_MESSAGE_BYTES,
+  RECORD_BATCH_HEADER_BYTES,
+  assertRecordSizes,
   tpKey,
   type BatchHandler,
   type ConsumeOptions,
@@ -31,6 +34,8 @@ interface TopicState {
   partitions: StoredRecord[][];
   /** Next partition for a record without a key. */
   roundRobin: number;
+  /** See EventLog.maxRecordBytes: from the topic's `max.message.bytes` config, else Kafka's default. */
+  maxRecordBytes: number;
 }
 
 /**
@@ -62,7 +67,7 @@ export class MemoryEventLog implements EventLog {
     this.now = options.now ?? Date.now;
   }
 
-  /** See {@link EventLog.ensureTopics}; `config` is accepted and ignored. */
+  /** See {@link EventLog.ensureTopics}; of `config`, only `max.message.bytes` has an effect (on maxRecordBytes). */
   async ensureTopics(specs: readonly TopicSpec[]): Promise<void> {
     this.ensureOpen();
     for (const spec of specs) {
@@ -70,12 +75,23 @@ export class MemoryEventLog implements EventLog {
       if (!Number.isSafeInteger(spec.partitions) || spec.partitions < 1) {
         throw new UsageError(`ensureTopics: topic ${spec.name} needs a positive integer partition count (got ${String(spec.partitions)})`);
       }
+      const messageBytes = spec.config?.['max.message.bytes'];
+      if (messageBytes !== undefined && !(/^\d+$/.test(messageBytes) && Number(messageBytes) > RECORD_BATCH_HEADER_BYTES)) {
+        throw new UsageError(`ensureTopics: topic ${spec.name}: max.message.bytes must be an integer above ${RECORD_BATCH_HEADER_BYTES} (got ${messageBytes})`);
+      }
     }
     for (const spec of specs) {
       if (!this.topics.has(spec.name)) {
-        this.topics.set(spec.name, { partitions: Array.from({ length: spec.partitions }, () => []), roundRobin: 0 });
+        const messageBytes = Number(spec.config?.['max.message.bytes'] ?? DEFAULT_MAX_MESSAGE_BYTES);
+        this.topics.set(spec.name, { partitions: Array.from({ length: spec.partitions }, () => []), roundRobin: 0, maxRecordBytes: messageBytes - RECORD_BATCH_HEADER_BYTES });
       }
     }
+  }
+
+  /** See {@link EventLog.maxRecordBytes}. */
+  async maxRecordBytes(topic: string): Promise<number> {
+    this.ensureOpen();
+    return this.topic(topic).maxRecordBytes;
   }
 
   /** See {@link EventLog.send}: all records are appended, or none (unknown topics are refused first). */
@@ -89,6 +105,7 @@ export class MemoryEventLog implements EventLog {
       }
       this.topic(r.topic);
     }
+    assertRecordSizes(records, new Map(records.map((r) => [r.topic, this.topic(r.topic).maxRecordBytes])));
     const touched = new Set<string>();
     for (const r of records) {
       const topic = this.topic(r.topic);

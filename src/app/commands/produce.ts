@@ -9,13 +9,18 @@ import { readLines } from '../lines.js';
 import { ProgressBar } from '../../observability/progress.js';
 import { withRuntime } from '../with-runtime.js';
 
+/** Longest input line, in bytes: far above any valid event (ids and strings have length limits), and never held in memory. */
+export const MAX_LINE_BYTES = 4 * 1024 * 1024;
+
 export const produceCommand: Command = {
   name: 'produce',
   summary: 'Validate events given in the JSON form (one per line) and write them to their Kafka topics as Avro.',
   usage: 'tessera produce --input <events.jsonl|-> [--batch <n>]',
   details: `Each line is an object with "type" (impression, click, order, item_profile, user_profile)
 and the event's fields; eventTime is epoch ms or ISO-8601 with a zone. A bad line is reported on
-stderr as "line N: REASON: message" and skipped; every good line is still sent. Exit code 0 when
+stderr as "line N: REASON: message" and skipped; every good line is still sent. Ids take at most
+256 bytes, strings 4096; a line over 4 MiB, or an event whose record is larger than its topic
+accepts (max.message.bytes), is rejected as RECORD_TOO_LARGE. Exit code 0 when
 all lines were sent, 1 when some were rejected. Needs TESSERA_KAFKA_BROKERS.`,
   options: {
     input: { type: 'string', short: 'i', description: 'JSON-lines file, or - for stdin' },
@@ -46,7 +51,12 @@ all lines were sent, 1 when some were rejected. Needs TESSERA_KAFKA_BROKERS.`,
         batch = [];
         lineNos = [];
       };
-      for await (const { line, n } of readLines(input)) {
+      for await (const read of readLines(input, { maxBytes: MAX_LINE_BYTES })) {
+        if (read.line === null) {
+          reject(read.n, new InvalidEventError('RECORD_TOO_LARGE', `the line takes ${read.bytes} bytes; a line may take at most ${MAX_LINE_BYTES}`));
+          continue;
+        }
+        const { line, n } = read;
         if (line.trim() === '') continue;
         try {
           batch.push(parseEventJson(line, rt.project.catalog, rt.clock()));

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidEventError, type RejectCode } from '../../../src/errors.js';
 import type { AnyEvent, TypedEvent } from '../../../src/events/event-types.js';
-import { checkEvent, MAX_EVENT_TIME_AHEAD_MS, MIN_EVENT_TIME_MS, validateEvent } from '../../../src/events/validate.js';
+import { checkEvent, MAX_EVENT_TIME_AHEAD_MS, MAX_ID_BYTES, MAX_STRING_BYTES, MIN_EVENT_TIME_MS, validateEvent } from '../../../src/events/validate.js';
 import { REFERENCE_CATALOG } from '../../helpers/reference.js';
 import { NOW, SAMPLES } from './samples.js';
 
@@ -64,6 +64,25 @@ describe('validateEvent', () => {
 
     it('reports a missing id before a bad time', () => {
       expect(reasonOf({ ...SAMPLES.click, eventId: '', eventTime: 5 })).toBe('MISSING_ID');
+    });
+  });
+
+  describe('lengths', () => {
+    it('takes ids up to MAX_ID_BYTES of UTF-8, counted in bytes, not characters', () => {
+      expect(reasonOf({ ...SAMPLES.click, itemId: 'i'.repeat(MAX_ID_BYTES) })).toBe('ok');
+      expect(reasonOf({ ...SAMPLES.click, itemId: 'i'.repeat(MAX_ID_BYTES + 1) })).toBe('FIELD_TOO_LONG');
+      // 86 three-byte characters are 258 bytes: over, though only 86 characters long.
+      expect(reasonOf({ ...SAMPLES.click, userId: '用'.repeat(85) })).toBe('ok');
+      expect(reasonOf({ ...SAMPLES.click, userId: '用'.repeat(86) })).toBe('FIELD_TOO_LONG');
+      expect(messageOf({ ...SAMPLES.click, userId: '用'.repeat(86) })).toBe('userId: 258 bytes, more than the 256 bytes (UTF-8) an id may take');
+      expect(messageOf({ ...SAMPLES.click, eventId: 'e'.repeat(10_000_000) })).toMatch(/^eventId: 10000000 characters, more than the 256 bytes/);
+    });
+
+    it('takes string and context fields up to MAX_STRING_BYTES', () => {
+      expect(reasonOf({ ...SAMPLES.item_profile, brand: 'b'.repeat(MAX_STRING_BYTES) })).toBe('ok');
+      expect(reasonOf({ ...SAMPLES.item_profile, brand: 'b'.repeat(MAX_STRING_BYTES + 1) })).toBe('FIELD_TOO_LONG');
+      expect(reasonOf({ ...SAMPLES.click, context: { ...SAMPLES.click.context, page: 'p'.repeat(MAX_STRING_BYTES + 1) } })).toBe('FIELD_TOO_LONG');
+      expect(messageOf({ ...SAMPLES.click, context: { ...SAMPLES.click.context, page: 'p'.repeat(MAX_STRING_BYTES + 1) } })).toMatch(/^context\.page: 4097 characters/);
     });
   });
 
