@@ -8,6 +8,7 @@
 #   serve    tessera serve at a fixed rate from a second process: p50/p99 beside the Redis floor, 100 hot reloads, INT8 (issue 6)
 #   models   LR / FM / Wide&Deep accuracy and samples/s beside scikit-learn, Vowpal Wabbit and River (issue 5)
 #   taobao   incremental vs frozen-after-N-days models on the Taobao replay, progressive AUC per day (issue 5)
+#   train    tessera train end to end (chDB samples) beside its own kernel on the same samples (issue 14)
 #   backfill a changed group brought into service on the demo's data: batch backfill, stream catch-up, flip (issue 11)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,7 +17,7 @@ cd "$ROOT"
 # spawns read the project from here (relative to the repository, the working folder)
 export TESSERA_PROJECT=examples/reference
 name=${1:?usage: bench/run.sh ingest [args]}; shift
-[[ -d node_modules/chdb ]] || npm install --no-audit --no-fund
+[[ -d node_modules/chdb ]] || npm ci --no-audit --no-fund
 if [[ $name == models ]]; then # pure models: no service; the reference libraries live in a venv outside the repo
   venv=${TESSERA_BENCH_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/tessera/venv-models}
   req=bench/tools/requirements-models.txt
@@ -26,7 +27,7 @@ if [[ $name == models ]]; then # pure models: no service; the reference librarie
     touch "$venv/.installed"
   fi
   export TESSERA_BENCH_PYTHON=$venv/bin/python
-elif [[ $name != batch && $name != taobao ]]; then # the batch benchmark runs on chDB alone, taobao in memory
+elif [[ $name != batch && $name != taobao && $name != train ]]; then # batch and train run on chDB alone, taobao in memory
   bash scripts/services.sh up kafka redis >&2
   eval "$(bash scripts/services.sh env)"
 fi

@@ -86,7 +86,10 @@ export type CrossBase = 'user' | 'item' | 'category';
 const MISSING = '\u2205';
 
 type DenseRule = { readonly name: string; readonly column: number; readonly how: 'log' | 'raw' | 'age'; readonly nullable: boolean };
-type TextRule = { readonly name: string; readonly field: number; readonly fieldName: string; readonly bag: boolean };
+/** Entries of one field's id cache before it is emptied: bounds its memory at a few tens of MB. */
+const ID_CACHE_ENTRIES = 1 << 17;
+
+type TextRule = { readonly name: string; readonly field: number; readonly bag: boolean };
 
 function signedLog1p(x: number): number {
   return x < 0 ? -Math.log1p(-x) : Math.log1p(x);
@@ -110,6 +113,12 @@ export class FeatureTransform {
    */
   private readonly lastValue: (string | undefined)[] = [];
   private readonly lastId: number[] = [];
+  /**
+   * Per field, value -> feature id for the values seen lately (emptied when it reaches
+   * {@link ID_CACHE_ENTRIES}): ids, categories and the items of last-k bags repeat across samples
+   * and requests, and a map lookup costs a fraction of the two hashes.
+   */
+  private readonly idCache: Map<string, number>[] = [];
   /** Per bag rule, within one batch call: the last bag array seen and its ids and weight. */
   private lastBag: ({ array: unknown; ids: number[]; weight: number; wrongType: boolean } | undefined)[] = [];
   /** Within one batch call: a prototype of `features` whose names were all checked already. */
@@ -138,7 +147,7 @@ export class FeatureTransform {
       const how = ops.get(entry.name) ?? 'log';
       const kind: FeatureValueKind = entry.kind;
       if (kind === 'nullableText' || kind === 'textList') {
-        texts.push({ name: entry.name, field: fields.length, fieldName: entry.name, bag: kind === 'textList' });
+        texts.push({ name: entry.name, field: fields.length, bag: kind === 'textList' });
         fields.push(entry.name);
         continue;
       }
@@ -214,10 +223,17 @@ export class FeatureTransform {
     this.checkedProto = null;
   }
 
-  /** featureId(fieldNames[field], value), remembering the last value of each field. */
+  /** featureId(fieldNames[field], value), through the last value of the field and the field's cache. */
   private idOf(field: number, value: string): number {
     if (this.lastValue[field] === value) return this.lastId[field] as number;
-    const id = featureId(this.fieldNames[field] as string, value);
+    let cache = this.idCache[field];
+    if (cache === undefined) this.idCache[field] = cache = new Map();
+    let id = cache.get(value);
+    if (id === undefined) {
+      id = featureId(this.fieldNames[field] as string, value);
+      if (cache.size >= ID_CACHE_ENTRIES) cache.clear();
+      cache.set(value, id);
+    }
     this.lastValue[field] = value;
     this.lastId[field] = id;
     return id;
@@ -262,7 +278,6 @@ export class FeatureTransform {
       return false;
     }
     const t = typeof time === 'number' && Number.isFinite(time) ? time : NaN;
-    const f = this.fieldNames;
     let field = 0;
     b.add(this.idOf(field, userId), field++);
     b.add(this.idOf(field, itemId), field++);
@@ -304,7 +319,7 @@ export class FeatureTransform {
         if (bag === undefined || bag.array !== v) {
           const values = (v as readonly unknown[]).filter((x): x is string | number => typeof x === 'string' || (typeof x === 'number' && Number.isFinite(x)));
           const distinct = [...new Set(values.map(String))];
-          bag = { array: v, ids: distinct.map((x) => featureId(rule.fieldName, x)), weight: distinct.length === 0 ? 0 : 1 / Math.sqrt(distinct.length), wrongType: values.length < v.length };
+          bag = { array: v, ids: distinct.map((x) => this.idOf(rule.field, x)), weight: distinct.length === 0 ? 0 : 1 / Math.sqrt(distinct.length), wrongType: values.length < v.length };
           this.lastBag[r] = bag;
         }
         if (bag.wrongType) this.counters.wrongType++;
@@ -321,7 +336,7 @@ export class FeatureTransform {
       const base: Record<CrossBase, string> = { user: userId, item: itemId, category: typeof categoryId === 'string' && categoryId !== '' ? categoryId : MISSING };
       this.options.crosses.forEach(([a, c], j) => {
         const at = this.crossFrom + j;
-        b.add(featureId(f[at] as string, `${base[a]}\u001f${base[c]}`), at);
+        b.add(this.idOf(at, `${base[a]}\u001f${base[c]}`), at);
       });
     }
     for (const rule of this.dense) {

@@ -127,26 +127,54 @@ export function arraySampleSource(all: readonly Sample[]): SampleSource {
 /**
  * The batch samples table (`tessera batch samples`) for [from, to): in its (eventTime,
  * impressionId) order; the cursor is the last sample's key, and a read resumes after it.
+ *
+ * One reader is kept across calls while each call continues where the previous one ended (the
+ * trainer's sequential case), so its next page is being fetched while the trainer learns the
+ * current one and each day's row histogram is read once; a call with any other cursor (a restart,
+ * a new epoch) starts a new reader there.
  */
 export function offlineSampleSource(offline: OfflineStore, options: { from: number; to: number; groups: readonly CompiledGroup[]; table?: string }): SampleSource {
+  type Key = { t: number; id: string };
+  let live: { rows: AsyncIterableIterator<Sample>; last: Key | null; head: Sample | null } | null = null;
+  const sameKey = (a: Key | null, b: Key | null) => (a === null ? b === null : b !== null && a.t === b.t && a.id === b.id);
   return {
     name: `clickhouse ${options.table ?? 'samples'} [${new Date(options.from).toISOString()}, ${new Date(options.to).toISOString()})`,
     async next(cursor, max) {
-      const after = cursor as { t: number; id: string } | null;
+      const after = cursor === null ? null : { t: Number(cursor.t), id: String(cursor.id) };
+      if (live === null || !sameKey(live.last, after)) {
+        await live?.rows.return?.();
+        const rows = readSamples(offline, { groups: options.groups, from: after?.t ?? options.from, to: options.to, pageSize: Math.max(1000, 4 * max), ...(options.table ? { table: options.table } : {}) });
+        live = { rows, last: after, head: null };
+      }
+      const reader = live;
       const samples: Sample[] = [];
       const cursors: SourceCursor[] = [];
-      const rows = readSamples(offline, { groups: options.groups, from: after?.t ?? options.from, to: options.to, pageSize: Math.max(1000, max + 100), ...(options.table ? { table: options.table } : {}) });
-      let more = false;
-      for await (const s of rows) {
-        if (after !== null && !(s.eventTime > after.t || (s.eventTime === after.t && s.impressionId > after.id))) continue;
-        if (samples.length === max) {
-          more = true;
-          break; // stops the generator: no further pages are read
+      let exhausted = false;
+      while (samples.length < max) {
+        let s = reader.head;
+        reader.head = null;
+        if (s === null) {
+          const r = await reader.rows.next();
+          if (r.done === true) {
+            exhausted = true;
+            break;
+          }
+          s = r.value;
         }
+        if (!keyAfter(s, after)) continue; // a new reader starts at after.t, which it may share with earlier samples
         samples.push(s);
         cursors.push({ t: s.eventTime, id: s.impressionId });
       }
-      return { samples, cursors, exhausted: !more };
+      if (!exhausted) {
+        // one sample ahead: tells whether the source has more, and keeps the next page coming
+        const r = await reader.rows.next();
+        if (r.done === true) exhausted = true;
+        else reader.head = r.value;
+      }
+      const last = samples[samples.length - 1];
+      if (exhausted) live = null;
+      else reader.last = last === undefined ? after : { t: last.eventTime, id: last.impressionId };
+      return { samples, cursors, exhausted };
     },
   };
 }

@@ -97,6 +97,23 @@ describe('feature transform', () => {
     expect(col('user_last_click_time#missing')).toBe(0);
   });
 
+  it("its id cache never changes an id: past the cache's size, values coming back, bag items and user ids alike", () => {
+    const t = createFeatureTransform(GROUPS);
+    const base = SAMPLES.find((x) => (x.features.user_last_clicked_items as readonly string[]).length >= 1)!;
+    const bagField = t.schema.fields.indexOf('user_last_clicked_items');
+    // 140,000 distinct users (more than the 131,072 a field's cache holds before it is emptied), then the first ones again
+    const users = [...Array.from({ length: 140_000 }, (_, i) => `u${i}`), 'u0', 'u1', 'u139999'];
+    const samples = users.map((userId, i) => ({ ...base, impressionId: `imp${i}`, userId, features: { ...base.features, user_last_clicked_items: [`i${i % 1000}`, `i${(i * 7) % 150_001}`] } }));
+    const b = t.samplesBatch(samples);
+    expect(b.size).toBe(samples.length);
+    for (let i = 0; i < samples.length; i += i < 1000 || i > samples.length - 1000 ? 1 : 97) {
+      const entries = Array.from({ length: (b.offsets[i + 1] as number) - (b.offsets[i] as number) }, (_, k) => (b.offsets[i] as number) + k);
+      expect(b.ids[entries.find((e) => b.fields[e] === 0) as number]).toBe(featureId('user', users[i] as string));
+      const bag = entries.filter((e) => b.fields[e] === bagField).map((e) => b.ids[e]);
+      expect(bag).toEqual([...new Set(samples[i]!.features.user_last_clicked_items as string[])].map((v) => featureId('user_last_clicked_items', v)));
+    }
+  });
+
   it('crosses add one pair-valued field after the others, the same for samples and requests', () => {
     const plain = createFeatureTransform(GROUPS);
     const t = createFeatureTransform(GROUPS, { crosses: [['user', 'item'], ['user', 'category']] });
