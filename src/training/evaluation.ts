@@ -10,27 +10,41 @@
  * no positives or no negatives.
  */
 export function auc(predictions: ArrayLike<number>, labels: ArrayLike<number>): number {
-  const idx: number[] = [];
-  for (let i = 0; i < predictions.length; i++) if (!Number.isNaN(predictions[i] as number)) idx.push(i);
-  idx.sort((a, b) => (predictions[a] as number) - (predictions[b] as number));
+  // Two typed arrays sorted natively (no comparator: 5-10x faster than sorting indices), walked
+  // side by side: each tie group of all scores takes its positives from the sorted positives.
+  let n = 0;
   let pos = 0;
+  for (let i = 0; i < predictions.length; i++) {
+    if (Number.isNaN(predictions[i] as number)) continue;
+    n++;
+    if ((labels[i] as number) > 0.5) pos++;
+  }
+  const neg = n - pos;
+  if (pos === 0 || neg === 0) return NaN;
+  const all = new Float64Array(n);
+  const positives = new Float64Array(pos);
+  for (let i = 0, a = 0, p = 0; i < predictions.length; i++) {
+    const v = predictions[i] as number;
+    if (Number.isNaN(v)) continue;
+    all[a++] = v;
+    if ((labels[i] as number) > 0.5) positives[p++] = v;
+  }
+  all.sort();
+  positives.sort();
   let rankSum = 0;
-  let i = 0;
-  while (i < idx.length) {
-    let j = i;
-    const v = predictions[idx[i] as number] as number;
-    while (j < idx.length && predictions[idx[j] as number] === v) j++;
-    const avgRank = (i + 1 + j) / 2; // ranks i+1 .. j
-    for (let k = i; k < j; k++) {
-      if ((labels[idx[k] as number] as number) > 0.5) {
-        pos++;
-        rankSum += avgRank;
-      }
+  let p = 0;
+  for (let i = 0; i < n; ) {
+    const v = all[i] as number;
+    let j = i + 1;
+    while (j < n && all[j] === v) j++;
+    let inGroup = 0;
+    while (p < pos && positives[p] === v) {
+      p++;
+      inGroup++;
     }
+    rankSum += (inGroup * (i + 1 + j)) / 2; // ranks i+1 .. j, averaged
     i = j;
   }
-  const neg = idx.length - pos;
-  if (pos === 0 || neg === 0) return NaN;
   return (rankSum - (pos * (pos + 1)) / 2) / (pos * neg);
 }
 
