@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ModelFormatError, ModelSchemaError } from '../../../src/models/model-errors.js';
-import { applyParamRows, createModel, decodeModel, encodeModel, keyValueLines, readModelHeader } from '../../../src/models/serialization.js';
+import { applyParamRows, crc32, crc32Table, createModel, decodeModel, encodeModel, keyValueLines, readModelHeader } from '../../../src/models/serialization.js';
 import { MODEL_FACTORIES, randomBatch, SCHEMA } from './model-fixtures.js';
 
 describe.each(MODEL_FACTORIES)('serialisation of $name', ({ create }) => {
@@ -73,5 +73,16 @@ describe('expiry through the model', () => {
     const removed = lr.changedSince(mark).find((t) => t.name === 'linear')!.removed;
     expect(removed.length).toBeGreaterThan(0);
     for (const id of removed) expect(after.row(id)).toBeNull();
+  });
+});
+
+describe('crc32', () => {
+  it('is zlib\'s CRC-32: the check value, chained calls, and the table loop on random bytes', () => {
+    expect(crc32(Buffer.from('123456789'))).toBe(0xcbf43926);
+    expect(crc32(Buffer.alloc(0))).toBe(0);
+    const bytes = new Uint8Array(100_003);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 2654435761) >>> 24;
+    expect(crc32(bytes)).toBe(crc32Table(bytes));
+    expect(crc32(bytes.subarray(40_000), crc32(bytes.subarray(0, 40_000)))).toBe(crc32Table(bytes));
   });
 });
