@@ -30,6 +30,8 @@ export function tryParseInstant(value: unknown): InstantResult {
   if (typeof value !== 'string') {
     return { ok: false, error: `expected epoch milliseconds or an ISO-8601 string, got ${describe(value)}` };
   }
+  const fast = fastIso(value);
+  if (fast !== null) return { ok: true, value: fast };
   const a = DateTime.fromISO(value, { zone: PROBE_ZONE_A });
   if (!a.isValid) {
     const why = a.invalidExplanation ?? a.invalidReason ?? 'unparsable';
@@ -43,6 +45,34 @@ export function tryParseInstant(value: unknown): InstantResult {
     };
   }
   return { ok: true, value: a.toMillis() };
+}
+
+// The form producers nearly always write (`2024-03-01T08:00:00.123+08:00`, `...Z`), read without
+// luxon (two luxon parses were a quarter of `tessera produce`'s CPU). Anything else, including
+// every invalid string, goes to luxon, so results and error messages stay luxon's.
+const ISO_COMMON = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,3}))?(?:(Z)|([+-])(\d{2}):(\d{2}))$/;
+
+/** Epoch ms of a string in the common form with valid fields, else null (luxon decides). */
+function fastIso(value: string): number | null {
+  const m = ISO_COMMON.exec(value);
+  if (m === null) return null;
+  const year = Number(m[1]);
+  const month = Number(m[2]);
+  const day = Number(m[3]);
+  const hour = Number(m[4]);
+  const minute = Number(m[5]);
+  const second = Number(m[6]);
+  if (year < 100 || month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 59) return null;
+  if (day > new Date(Date.UTC(year, month, 0)).getUTCDate()) return null;
+  const ms = m[7] === undefined ? 0 : Number(m[7].padEnd(3, '0'));
+  let offsetMinutes = 0;
+  if (m[8] === undefined) {
+    const oh = Number(m[10]);
+    const om = Number(m[11]);
+    if (oh > 23 || om > 59) return null;
+    offsetMinutes = (m[9] === '-' ? -1 : 1) * (oh * 60 + om);
+  }
+  return Date.UTC(year, month - 1, day, hour, minute, second, ms) - offsetMinutes * 60_000;
 }
 
 /**
