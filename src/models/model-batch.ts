@@ -119,7 +119,12 @@ export class BatchBuilder {
         for (let e = from; e < this.entries; e++) this.byId.set(this.ids[e] as number, e);
       }
     } else {
-      const at = (this.byId as Map<number, number>).get(id);
+      if (this.byId === null) {
+        // the example grew past 31 entries through addDistinct: index it now
+        this.byId = new Map();
+        for (let e = from; e < this.entries; e++) this.byId.set(this.ids[e] as number, e);
+      }
+      const at = this.byId.get(id);
       if (at !== undefined) {
         this.values[at] = (this.values[at] as number) + value;
         return;
@@ -131,6 +136,19 @@ export class BatchBuilder {
     this.fields[e] = field;
     this.values[e] = value;
     if (this.byId !== null && count >= 31) this.byId.set(id, e);
+  }
+
+  /**
+   * Adds a sparse entry the caller knows is not in the open example yet (the feature transform:
+   * ids of distinct (field, value) pairs are distinct), skipping {@link add}'s search for it.
+   */
+  addDistinct(id: number, field: number, value = 1): void {
+    if (this.entries === this.ids.length) this.growEntries();
+    const e = this.entries++;
+    this.ids[e] = id;
+    this.fields[e] = field;
+    this.values[e] = value;
+    if (this.byId !== null) this.byId.set(id, e);
   }
 
   /** Sets dense column j of the open example (columns not set are 0). */

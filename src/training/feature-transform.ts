@@ -251,6 +251,26 @@ export class FeatureTransform {
     return true;
   }
 
+  /** A bag's distinct values' ids (in first-seen order) and weight; a short bag is deduplicated without a Set. */
+  private bagOf(field: number, v: readonly unknown[]): { array: unknown; ids: number[]; weight: number; wrongType: boolean } {
+    const ids: number[] = [];
+    const seen: string[] = [];
+    const set = v.length > 32 ? new Set<string>() : null;
+    let valid = 0;
+    for (const x of v) {
+      let text: string;
+      if (typeof x === 'string') text = x;
+      else if (typeof x === 'number' && Number.isFinite(x)) text = String(x);
+      else continue;
+      valid++;
+      if (set === null ? seen.includes(text) : set.has(text)) continue;
+      if (set === null) seen.push(text);
+      else set.add(text);
+      ids.push(this.idOf(field, text));
+    }
+    return { array: v, ids, weight: ids.length === 0 ? 0 : 1 / Math.sqrt(ids.length), wrongType: valid < v.length };
+  }
+
   private add(
     b: BatchBuilder,
     userId: unknown,
@@ -279,12 +299,12 @@ export class FeatureTransform {
     }
     const t = typeof time === 'number' && Number.isFinite(time) ? time : NaN;
     let field = 0;
-    b.add(this.idOf(field, userId), field++);
-    b.add(this.idOf(field, itemId), field++);
-    b.add(this.idOf(field, typeof categoryId === 'string' && categoryId !== '' ? categoryId : MISSING), field++);
+    b.addDistinct(this.idOf(field, userId), field++);
+    b.addDistinct(this.idOf(field, itemId), field++);
+    b.addDistinct(this.idOf(field, typeof categoryId === 'string' && categoryId !== '' ? categoryId : MISSING), field++);
     if (this.options.usePosition) {
       const p = typeof position === 'number' && Number.isInteger(position) && position >= 0 ? String(Math.min(position, this.options.maxPosition)) : MISSING;
-      b.add(this.idOf(field, p), field++);
+      b.addDistinct(this.idOf(field, p), field++);
     }
     // context: as the spec computed it, or from the context and time when the input lacks it
     let ctx: Record<string, FeatureValue> | null = null;
@@ -301,10 +321,10 @@ export class FeatureTransform {
       if (typeof v === 'number' && Number.isFinite(v)) return String(v);
       return MISSING;
     };
-    b.add(this.idOf(field, contextValue('context_device')), field++);
-    b.add(this.idOf(field, contextValue('context_page')), field++);
-    b.add(this.idOf(field, contextValue('context_hour_of_day')), field++);
-    b.add(this.idOf(field, contextValue('context_day_of_week')), field++);
+    b.addDistinct(this.idOf(field, contextValue('context_device')), field++);
+    b.addDistinct(this.idOf(field, contextValue('context_page')), field++);
+    b.addDistinct(this.idOf(field, contextValue('context_hour_of_day')), field++);
+    b.addDistinct(this.idOf(field, contextValue('context_day_of_week')), field++);
     for (let r = 0; r < this.texts.length; r++) {
       const rule = this.texts[r] as TextRule;
       const v = features[rule.name];
@@ -317,26 +337,24 @@ export class FeatureTransform {
         }
         let bag = this.lastBag[r];
         if (bag === undefined || bag.array !== v) {
-          const values = (v as readonly unknown[]).filter((x): x is string | number => typeof x === 'string' || (typeof x === 'number' && Number.isFinite(x)));
-          const distinct = [...new Set(values.map(String))];
-          bag = { array: v, ids: distinct.map((x) => this.idOf(rule.field, x)), weight: distinct.length === 0 ? 0 : 1 / Math.sqrt(distinct.length), wrongType: values.length < v.length };
+          bag = this.bagOf(rule.field, v as readonly unknown[]);
           this.lastBag[r] = bag;
         }
         if (bag.wrongType) this.counters.wrongType++;
-        for (const id of bag.ids) b.add(id, rule.field, bag.weight);
+        for (const id of bag.ids) b.addDistinct(id, rule.field, bag.weight);
       } else {
         let text = MISSING;
         if (typeof v === 'string' && v !== '') text = v;
         else if (typeof v === 'number' && Number.isFinite(v)) text = String(v);
         else if (v !== null && v !== undefined && v !== '') this.counters.wrongType++;
-        b.add(this.idOf(rule.field, text), rule.field);
+        b.addDistinct(this.idOf(rule.field, text), rule.field);
       }
     }
     if (this.options.crosses.length > 0) {
       const base: Record<CrossBase, string> = { user: userId, item: itemId, category: typeof categoryId === 'string' && categoryId !== '' ? categoryId : MISSING };
       this.options.crosses.forEach(([a, c], j) => {
         const at = this.crossFrom + j;
-        b.add(this.idOf(at, `${base[a]}\u001f${base[c]}`), at);
+        b.addDistinct(this.idOf(at, `${base[a]}\u001f${base[c]}`), at);
       });
     }
     for (const rule of this.dense) {

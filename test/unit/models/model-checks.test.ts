@@ -262,3 +262,30 @@ describe('model options', () => {
     expect(() => createModel('fm', SCHEMA, { factorOptimizer: 'adam' })).toThrow(/an optimiser must be an object/);
   });
 });
+
+describe('BatchBuilder', () => {
+  it('add sums a repeated id, before and past the 32 entries where it starts an index, whether the others came through add or addDistinct', () => {
+    for (const first of ['add', 'addDistinct'] as const) {
+      for (const n of [5, 31, 32, 40]) {
+        const bb = new BatchBuilder(0);
+        for (let i = 0; i < n; i++) bb[first](1000 + i, 0, 1);
+        bb.add(1000, 0, 2); // a repeat of the first
+        bb.add(1000 + n - 1, 0, 3); // and of the last
+        bb.add(5, 1, 1); // a new id
+        bb.addDistinct(6, 1, 1);
+        bb.add(6, 1, 1);
+        bb.end(1, 0);
+        const b = bb.build();
+        const entries = new Map<number, number>();
+        for (let e = 0; e < (b.offsets[1] as number); e++) {
+          expect(entries.has(b.ids[e] as number)).toBe(false);
+          entries.set(b.ids[e] as number, b.values[e] as number);
+        }
+        expect(entries.size).toBe(n + 2);
+        expect(entries.get(1000)).toBe(n === 1 ? 6 : 3);
+        expect(entries.get(1000 + n - 1)).toBe(4);
+        expect(entries.get(6)).toBe(2);
+      }
+    }
+  });
+});
