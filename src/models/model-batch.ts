@@ -140,7 +140,8 @@ export class BatchBuilder {
 
   /**
    * Adds a sparse entry the caller knows is not in the open example yet (the feature transform:
-   * ids of distinct (field, value) pairs are distinct), skipping {@link add}'s search for it.
+   * ids of distinct (field, value) pairs are distinct, but for featureId's 2^-52 collisions),
+   * skipping {@link add}'s search for it.
    */
   addDistinct(id: number, field: number, value = 1): void {
     if (this.entries === this.ids.length) this.growEntries();
