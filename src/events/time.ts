@@ -63,7 +63,7 @@ function fastIso(value: string): number | null {
   const minute = Number(m[5]);
   const second = Number(m[6]);
   if (year < 100 || month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 59) return null;
-  if (day > new Date(Date.UTC(year, month, 0)).getUTCDate()) return null;
+  if (day > 28 && day > new Date(Date.UTC(year, month, 0)).getUTCDate()) return null;
   const ms = m[7] === undefined ? 0 : Number(m[7].padEnd(3, '0'));
   let offsetMinutes = 0;
   if (m[8] === undefined) {

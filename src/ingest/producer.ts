@@ -38,10 +38,11 @@ export interface EventProducer {
 
 export function createEventProducer(deps: EventProducerDeps): EventProducer {
   const maxFutureMs = deps.maxFutureMs ?? 86_400_000;
+  // the topics' limits, so that the per-event check needs no await once a topic was seen
   const limits = new Map<string, number>();
-  const limitOf = async (topic: string) => {
-    let limit = limits.get(topic);
-    if (limit === undefined) limits.set(topic, (limit = await deps.log.maxRecordBytes(topic)));
+  const fetchLimit = async (topic: string) => {
+    const limit = await deps.log.maxRecordBytes(topic);
+    limits.set(topic, limit);
     return limit;
   };
   return {
@@ -54,7 +55,7 @@ export function createEventProducer(deps: EventProducerDeps): EventProducer {
           validateEvent(event, deps.registry.catalog, now, maxFutureMs);
           const record = { topic: deps.topics.events(event.type), key: deps.registry.catalog.partitionKeyOf(event), value: deps.registry.encode(event) };
           const bytes = recordBytes(record);
-          const limit = limits.get(record.topic) ?? (await limitOf(record.topic));
+          const limit = limits.get(record.topic) ?? (await fetchLimit(record.topic));
           if (bytes > limit) {
             throw new InvalidEventError('RECORD_TOO_LARGE', `the encoded event takes ${bytes} bytes; ${record.topic} accepts at most ${limit} (its max.message.bytes less the batch header)`);
           }

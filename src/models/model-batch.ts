@@ -114,16 +114,10 @@ export class BatchBuilder {
           return;
         }
       }
-      if (count === 31) {
-        this.byId = new Map();
-        for (let e = from; e < this.entries; e++) this.byId.set(this.ids[e] as number, e);
-      }
+      if (count === 31) this.byId = this.indexOpenExample();
     } else {
-      if (this.byId === null) {
-        // the example grew past 31 entries through addDistinct: index it now
-        this.byId = new Map();
-        for (let e = from; e < this.entries; e++) this.byId.set(this.ids[e] as number, e);
-      }
+      // null when the example grew past 31 entries through addDistinct: index it now
+      this.byId ??= this.indexOpenExample();
       const at = this.byId.get(id);
       if (at !== undefined) {
         this.values[at] = (this.values[at] as number) + value;
@@ -136,6 +130,13 @@ export class BatchBuilder {
     this.fields[e] = field;
     this.values[e] = value;
     if (this.byId !== null && count >= 31) this.byId.set(id, e);
+  }
+
+  /** id -> entry of the open example's entries so far. */
+  private indexOpenExample(): Map<number, number> {
+    const byId = new Map<number, number>();
+    for (let e = this.start; e < this.entries; e++) byId.set(this.ids[e] as number, e);
+    return byId;
   }
 
   /**

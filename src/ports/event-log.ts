@@ -77,13 +77,16 @@ export function recordBytes(r: LogRecord): number {
   return n;
 }
 
-/** Throws a `RecordTooLargeError` for the first record over its topic's limit (see `EventLog.send`). */
-export function assertRecordSizes(records: readonly OutgoingRecord[], limits: ReadonlyMap<string, number>): void {
-  records.forEach((r, index) => {
-    const limit = limits.get(r.topic);
-    if (limit === undefined) return;
+/**
+ * Each record's {@link recordBytes}, in order; throws a `RecordTooLargeError` for the first record
+ * over its topic's limit (see `EventLog.send`).
+ */
+export function assertRecordSizes(records: readonly OutgoingRecord[], limits: ReadonlyMap<string, number>): number[] {
+  return records.map((r, index) => {
     const bytes = recordBytes(r);
-    if (bytes > limit) throw new RecordTooLargeError(r.topic, index, bytes, limit);
+    const limit = limits.get(r.topic);
+    if (limit !== undefined && bytes > limit) throw new RecordTooLargeError(r.topic, index, bytes, limit);
+    return bytes;
   });
 }
 

@@ -5,7 +5,6 @@ import {
   DEFAULT_MAX_MESSAGE_BYTES,
   RECORD_BATCH_HEADER_BYTES,
   assertRecordSizes,
-  recordBytes,
   type BatchHandler,
   type ConsumeOptions,
   type ConsumedRecord,
@@ -173,8 +172,8 @@ export class KafkaEventLog implements EventLog {
     const topics = [...new Set(records.map((r) => r.topic))];
     await this.requireTopics(topics);
     const limits = new Map(await Promise.all(topics.map(async (t) => [t, await this.maxRecordBytes(t)] as const)));
-    assertRecordSizes(records, limits);
-    const task = this.sendChunks(records, Math.min(SEND_CHUNK_BYTES, ...limits.values()));
+    const sizes = assertRecordSizes(records, limits);
+    const task = this.sendChunks(records, sizes, Math.min(SEND_CHUNK_BYTES, ...limits.values()));
     this.sends.add(task);
     try {
       await task;
@@ -319,7 +318,7 @@ export class KafkaEventLog implements EventLog {
     await Promise.allSettled([producer?.then((p) => p.disconnect()), admin?.then((a) => a.disconnect())]);
   }
 
-  private async sendChunks(records: readonly OutgoingRecord[], chunkBytes: number): Promise<void> {
+  private async sendChunks(records: readonly OutgoingRecord[], sizes: readonly number[], chunkBytes: number): Promise<void> {
     const producer = await this.producer();
     let chunk = new Map<string, Message[]>();
     let bytes = 0;
@@ -332,8 +331,8 @@ export class KafkaEventLog implements EventLog {
       await producer.sendBatch({ acks: -1, topicMessages });
     };
     try {
-      for (const r of records) {
-        const size = recordBytes(r);
+      for (const [i, r] of records.entries()) {
+        const size = sizes[i] as number;
         if (bytes > 0 && bytes + size > chunkBytes) await flush();
         const messages = chunk.get(r.topic) ?? [];
         messages.push({ key: r.key, value: r.value, headers: r.headers === undefined ? undefined : { ...r.headers } });
