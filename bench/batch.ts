@@ -29,7 +29,7 @@ import { recomputeStates } from '../src/batch/recompute.js';
 import type { EventType } from '../src/events/event-types.js';
 import { generateEvents } from '../src/ingest/generator.js';
 import { prepareRawStore } from '../src/sink/raw-sink.js';
-import { createRawRowMapper, dedupedSource, rawTable } from '../src/sink/raw-tables.js';
+import { createRawBatches, dedupedSource, rawTable, type RawColumnBatch } from '../src/sink/raw-tables.js';
 import { CATALOG, GROUPS, PROJECT } from './project.js';
 
 const { values } = parseArgs({
@@ -54,22 +54,22 @@ const timed = async <T>(fn: () => Promise<T>): Promise<{ value: T; seconds: numb
 
 // 1. load (not timed as a result; printed)
 await prepareRawStore(store, CATALOG);
-const toRawRow = createRawRowMapper(CATALOG);
+const newBatch = createRawBatches(CATALOG);
 const [existing] = await store.query<{ n: number }>(`SELECT count() AS n FROM ${rawTable('impression')}`);
 let loaded = 0;
 const load = await timed(async () => {
   if (Number(existing?.n ?? 0) > 0) return; // a persistent --path already holds the data
-  const buffers = new Map<EventType, Record<string, unknown>[]>();
+  const buffers = new Map<EventType, RawColumnBatch>();
   const flush = async (type: EventType) => {
-    const rows = buffers.get(type) ?? [];
-    if (rows.length > 0) await store.insert(rawTable(type), rows);
-    buffers.set(type, []);
+    const rows = buffers.get(type);
+    if (rows !== undefined && rows.size > 0) await store.insertColumns(rawTable(type), rows.columns());
+    buffers.set(type, newBatch(type));
   };
   for (const { event } of generateEvents({ users: Number(values.users), items: Number(values.items), events: impressions, seed: Number(values.seed), start, days })) {
     let rows = buffers.get(event.type);
-    if (rows === undefined) buffers.set(event.type, (rows = []));
-    rows.push(toRawRow(event, { topic: `bench.${event.type}`, partition: 0, offset: loaded++, logTime: event.eventTime }));
-    if (rows.length >= 100_000) await flush(event.type);
+    if (rows === undefined) buffers.set(event.type, (rows = newBatch(event.type)));
+    rows.add(event, { topic: `bench.${event.type}`, partition: 0, offset: loaded++, logTime: event.eventTime });
+    if (rows.size >= 100_000) await flush(event.type);
   }
   for (const type of [...buffers.keys()]) await flush(type);
   // the steady state of a sink that has kept up: parts merged (not timed), so no background merge

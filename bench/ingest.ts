@@ -15,14 +15,15 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createKafkaEventLog } from '../src/adapters/kafka/kafka-event-log.js';
 import { createChdbOfflineStore } from '../src/adapters/chdb/chdb-offline-store.js';
-import type { AnyEvent } from '../src/events/event-types.js';
+import type { AnyEvent, EventType } from '../src/events/event-types.js';
 import { topicSpecs } from '../src/events/topics.js';
 import { generateEvents } from '../src/ingest/generator.js';
 import { createEventProducer } from '../src/ingest/producer.js';
 import { Metrics } from '../src/observability/metrics.js';
 import { SILENT_LOGGER } from '../src/ports/logger.js';
+import { validateEvent } from '../src/events/validate.js';
 import { prepareRawStore, startRawSink } from '../src/sink/raw-sink.js';
-import { dedupedSource } from '../src/sink/raw-tables.js';
+import { createRawBatches, dedupedSource, rawTable, type RawColumnBatch } from '../src/sink/raw-tables.js';
 import { CATALOG, projectRegistry, projectTopics } from './project.js';
 
 const { values } = parseArgs({ options: { events: { type: 'string', default: '1000000' }, partitions: { type: 'string', default: '4' } } });
@@ -78,6 +79,50 @@ let rows = 0;
 const t2 = performance.now();
 for (const t of CATALOG.types) rows += Number((await store.query<{ n: number }>(`SELECT count() AS n FROM ${dedupedSource(t)}`))[0]?.n);
 const countSecs = (performance.now() - t2) / 1000;
+
+// --- the sink's parts alone, on the same events (regenerated: the generator is seeded), in this
+// process without Kafka: the JavaScript work per event (Avro decode + validate + columns), then
+// the engine's insert of the same columns in the sink's format (Arrow columns, `insertColumns`)
+// and, for reference, the JSONEachRow rows it replaced, one 20,000-event insert at a time.
+const sinkPeakRss = peakRss;
+const byType = new Map<EventType, Buffer[]>();
+for (const rec of generateEvents({ users: 20_000, items: 100_000, events: Math.ceil(target * 0.93), seed: 1 })) {
+  let list = byType.get(rec.event.type);
+  if (list === undefined) byType.set(rec.event.type, (list = []));
+  list.push(registry.encode(rec.event));
+}
+const newBatch = createRawBatches(CATALOG);
+const chunks: { type: EventType; batch: RawColumnBatch }[] = [];
+let decoded = 0;
+const t3 = performance.now();
+for (const [type, list] of byType) {
+  for (let i = 0; i < list.length; i += 20_000) {
+    const batch = newBatch(type);
+    for (let j = i; j < Math.min(i + 20_000, list.length); j++) {
+      const event = registry.decode(list[j]!, type);
+      validateEvent(event, CATALOG, Date.now(), 86_400_000);
+      batch.add(event, { topic: topics.events(type), partition: 0, offset: j, logTime: 1_700_000_000_000 + j });
+      decoded++;
+    }
+    chunks.push({ type, batch });
+  }
+}
+const decodeUs = ((performance.now() - t3) * 1000) / decoded;
+byType.clear();
+const insertAlone = async (insert: (type: EventType, batch: RawColumnBatch) => Promise<void>): Promise<number> => {
+  for (const t of CATALOG.types) await store.command(`DROP TABLE IF EXISTS ${rawTable(t)}`);
+  await prepareRawStore(store, CATALOG);
+  const t = performance.now();
+  for (const { type, batch } of chunks) await insert(type, batch);
+  return decoded / ((performance.now() - t) / 1000);
+};
+const columnsRate = await insertAlone((type, batch) => store.insertColumns(rawTable(type), batch.columns()));
+const jsonRate = await insertAlone((type, batch) => {
+  const columns = batch.columns();
+  const rows = Array.from({ length: batch.size }, (_, i) => Object.fromEntries(columns.map((c) => [c.name, c.values[i]])));
+  return store.insert(rawTable(type), rows);
+});
+chunks.length = 0;
 await store.close();
 rmSync(chdbDir, { recursive: true, force: true });
 console.error(`sank ${stored} events in ${sinkSecs.toFixed(1)} s; ${rows} rows after FINAL`);
@@ -111,9 +156,15 @@ const result = {
   events: produced,
   avgAvroBytes: avgBytes,
   produce: { seconds: produceSecs, eventsPerSec: produced / produceSecs },
-  sink: { seconds: sinkSecs, eventsPerSec: stored / sinkSecs, stored, rowsAfterFinal: rows, countFinalSeconds: countSecs },
+  sink: { seconds: sinkSecs, eventsPerSec: stored / sinkSecs, stored, rowsAfterFinal: rows, countFinalSeconds: countSecs, concurrentPartitions: 4 },
+  sinkParts: {
+    note: 'the same events in this process, no Kafka, one 20,000-event insert at a time',
+    decodeValidateColumnsMicrosPerEvent: decodeUs,
+    chdbInsertColumnsEventsPerSec: columnsRate,
+    chdbInsertJsonEachRowEventsPerSec: jsonRate,
+  },
   ceiling: { producerPerfRecordsPerSec: prodRate, producerPerfLine: prodLine, consumerPerfRecordsPerSec: consRate, consumerPerfFetchRecordsPerSec: consFetchRate },
-  peakRssMB: Math.round(peakRss / 2 ** 20),
+  peakRssMB: Math.round(sinkPeakRss / 2 ** 20),
 };
 writeFileSync(new URL('./results/ingest.json', import.meta.url), JSON.stringify(result, null, 2) + '\n');
 const f = (n: number) => Math.round(n).toLocaleString('en-US');
@@ -121,5 +172,7 @@ console.log(`| stage | events | events/s | ceiling (same broker, same run) | sha
 |---|---|---|---|---|
 | produce (validate + Avro + kafkajs idempotent, acks=all) | ${f(produced)} | ${f(result.produce.eventsPerSec)} | ProducerPerformance ${f(prodRate)} rec/s (${avgBytes} B, acks=all, idempotent) | ${((100 * result.produce.eventsPerSec) / prodRate).toFixed(0)} % |
 | sink (kafkajs -> decode + validate -> chDB insert, exactly once in effect) | ${f(stored)} | ${f(result.sink.eventsPerSec)} | ConsumerPerformance ${f(consRate)} rec/s | ${((100 * result.sink.eventsPerSec) / consRate).toFixed(0)} % |
+| sink's insert alone (Arrow columns into chDB, 20k per insert) | ${f(decoded)} | ${f(columnsRate)} | the same rows as JSONEachRow: ${f(jsonRate)} events/s | |
+| sink's JavaScript alone (Avro decode + validate + columns) | ${f(decoded)} | ${f(1e6 / decodeUs)} | ${decodeUs.toFixed(2)} µs per event | |
 
 Peak RSS ${result.peakRssMB} MB; ${rows} rows after FINAL (count ${countSecs.toFixed(2)} s).`);

@@ -196,8 +196,7 @@ export function createSchemaRegistry(catalog: EventCatalog, options: SchemaRegis
         `expected a ${expected} event, got a ${eventType} event (writer schema 0x${fingerprintToHex(decoded.fingerprint)})`,
       );
     }
-    const event = toPlain(decoded.value) as Record<string, unknown>;
-    return { type: eventType, ...event } as unknown as AnyEvent;
+    return plainOf(decoded.reader)(decoded.value as Record<string, unknown>, eventType) as unknown as AnyEvent;
   }
 
   return {
@@ -292,10 +291,50 @@ function show(value: unknown): string {
 
 // avsc returns instances of generated record classes; callers get plain objects, which compare,
 // spread and serialise like the rest of the code base expects.
-function toPlain(value: unknown): unknown {
+type Plain = (value: Record<string, unknown>, eventType?: EventType) => Record<string, unknown>;
+
+/** Per reader record type, the function that copies its decoded value into a plain object. */
+const plainers = new WeakMap<avro.Type, Plain>();
+
+/**
+ * Copies an avsc record value (an instance of avsc's generated class) into a plain object, field by
+ * field in schema order, nested records (also inside a union) likewise and arrays as they are,
+ * with the event type first when given. Built once per record type from its fields, so decoding
+ * looks up no keys.
+ */
+function plainOf(type: avro.Type): Plain {
+  let plain = plainers.get(type);
+  if (plain !== undefined) return plain;
+  const fields = (type as avro.types.RecordType).fields.map((f) => ({ name: f.name, nested: nestedRecord(f.type) }));
+  plain = (value, eventType) => {
+    const out: Record<string, unknown> = eventType === undefined ? {} : { type: eventType };
+    for (const { name, nested } of fields) {
+      const v = value[name];
+      out[name] = nested !== undefined && v !== null && typeof v === 'object' ? nested(v as Record<string, unknown>) : v;
+    }
+    return out;
+  };
+  plainers.set(type, plain);
+  return plain;
+}
+
+/**
+ * The copier of a field's record type, or of the one record branch of its (unwrapped) union;
+ * {@link deepPlain} for a union avsc wraps (several records); undefined for types without records.
+ */
+function nestedRecord(type: avro.Type): Plain | undefined {
+  if (type.typeName === 'record') return plainOf(type);
+  if (type instanceof avro.types.UnwrappedUnionType) {
+    const records = type.types.filter((t) => t.typeName === 'record');
+    return records.length === 1 ? plainOf(records[0]!) : undefined;
+  }
+  return type instanceof avro.types.WrappedUnionType ? (deepPlain as Plain) : undefined;
+}
+
+function deepPlain(value: unknown): unknown {
   if (value === null || typeof value !== 'object' || Array.isArray(value) || Buffer.isBuffer(value)) return value;
   const out: Record<string, unknown> = {};
-  for (const key of Object.keys(value)) out[key] = toPlain((value as Record<string, unknown>)[key]);
+  for (const key of Object.keys(value)) out[key] = deepPlain((value as Record<string, unknown>)[key]);
   return out;
 }
 

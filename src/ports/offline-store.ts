@@ -10,6 +10,13 @@
  * - `insert` writes rows given as objects; one call is one INSERT statement, none for no rows.
  *   Times are epoch-ms numbers, 64-bit values above 2^53 are bigints, and a key that
  *   names no column is an error;
+ * - `insertColumns` writes the same kind of batch given column by column, each with its
+ *   ClickHouse type, in a binary columnar form (chDB: Arrow columns read in place; the server:
+ *   RowBinary): the fast path for bulk writes such as the raw sink's. Values follow
+ *   `checkColumns` (`src/adapters/clickhouse/column-type.ts`): epoch-ms numbers for DateTime64,
+ *   bigints for 64-bit values above 2^53, `null` only in Nullable columns; anything else is a
+ *   non-retriable error before anything is written. An identical batch inserted again into a
+ *   table with an insert deduplication window is dropped, as a repeated `insert` block is;
  * - `queryText` returns a SELECT's result as the engine writes it in a text format, untouched, for
  *   large reads the caller parses itself (JSONCompactEachRow rows are arrays in column order,
  *   with the same value conventions as `query`; TabSeparated escapes per ClickHouse's rules).
@@ -20,6 +27,7 @@ export interface OfflineStore {
   command(sql: string): Promise<void>;
   query<T = Record<string, unknown>>(sql: string, params?: Record<string, unknown>): Promise<T[]>;
   insert(table: string, rows: readonly Record<string, unknown>[]): Promise<void>;
+  insertColumns(table: string, columns: readonly InsertColumn[]): Promise<void>;
   queryText(sql: string, format: TextFormat, params?: Record<string, unknown>): Promise<string>;
   close(): Promise<void>;
 }
@@ -29,3 +37,13 @@ export interface OfflineStore {
  * TabSeparated is understood by every version.
  */
 export type TextFormat = 'JSONCompactEachRow' | 'JSONEachRow' | 'TabSeparated';
+
+/** One column of {@link OfflineStore.insertColumns}: every column of a call has as many values. */
+export interface InsertColumn {
+  /** The table's column (a plain identifier). */
+  readonly name: string;
+  /** Its ClickHouse type as the table declares it, e.g. `LowCardinality(Nullable(String))`. */
+  readonly type: string;
+  /** One value per row. */
+  readonly values: readonly unknown[];
+}

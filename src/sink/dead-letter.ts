@@ -3,7 +3,7 @@ import { recordBytes, type ConsumedRecord, type EventLog, type OutgoingRecord } 
 import type { OfflineStore } from '../ports/offline-store.js';
 import type { Topics } from '../events/topics.js';
 import { retry } from '../util/retry.js';
-import { chTime, DEAD_LETTER_TABLE } from './raw-tables.js';
+import { DEAD_LETTER_TABLE } from './raw-tables.js';
 
 /** A record that could not be used, with why and where it came from. */
 export interface DeadLetter {
@@ -114,7 +114,7 @@ export async function writeDeadLetters(log: EventLog, store: OfflineStore, topic
         message: l.message,
         key: l.key,
         payloadBase64: l.payload.toString('base64'),
-        failedAt: chTime(l.loggedAt),
+        failedAt: l.loggedAt,
       })),
     ),
   );

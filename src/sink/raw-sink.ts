@@ -10,7 +10,7 @@ import type { OfflineStore } from '../ports/offline-store.js';
 import type { Metrics } from '../observability/metrics.js';
 import { retry } from '../util/retry.js';
 import { deadLetterOf, writeDeadLetters, type DeadLetter } from './dead-letter.js';
-import { createRawRowMapper, rawStoreDdl, rawTable } from './raw-tables.js';
+import { createRawBatches, rawStoreDdl, rawTable } from './raw-tables.js';
 
 /** What the raw sink needs; wired by the composition root. */
 export interface RawSinkDeps {
@@ -33,6 +33,11 @@ export interface RawSinkOptions {
   untilIdle?: boolean;
   /** Caught-up time before `untilIdle` ends the run, ms. Default 1000. */
   idleMs?: number;
+  /**
+   * Partitions handled at the same time, each in order: one partition's batch is decoded while
+   * another's insert runs in the engine. Default 4.
+   */
+  concurrentPartitions?: number;
   /** Records per insert at most. Default 20000. */
   maxBatchRecords?: number;
   /** How far in the future an eventTime may lie, ms. Default 1 day. */
@@ -63,13 +68,13 @@ export async function prepareRawStore(store: OfflineStore, catalog: EventCatalog
 export function startRawSink(deps: RawSinkDeps, options: RawSinkOptions = {}): Subscription {
   const { log, store, registry, topics, logger, metrics, clock } = deps;
   const types = options.types ?? registry.catalog.types;
-  const toRow = createRawRowMapper(registry.catalog);
+  const newBatch = createRawBatches(registry.catalog);
   const maxFutureMs = options.maxFutureMs ?? 86_400_000;
 
   const handle = async (batch: RecordBatch): Promise<void> => {
     const type = topics.typeOf(batch.topic);
     if (type === undefined) throw new Error(`sink subscribed to ${batch.topic}, which is not an event topic`);
-    const rows: Record<string, unknown>[] = [];
+    const rows = newBatch(type);
     const dead: DeadLetter[] = [];
     const now = clock();
     for (const record of batch.records) {
@@ -82,17 +87,17 @@ export function startRawSink(deps: RawSinkDeps, options: RawSinkOptions = {}): S
         dead.push(deadLetterOf(record, err.reason, err.message));
         continue;
       }
-      rows.push(toRow(event, { topic: record.topic, partition: record.partition, offset: record.offset, logTime: record.timestamp }));
+      rows.add(event, { topic: record.topic, partition: record.partition, offset: record.offset, logTime: record.timestamp });
     }
     const onRetry = (err: unknown, attempt: number, delayMs: number) => logger.warn('sink.retry', { err, attempt, delayMs, topic: batch.topic, partition: batch.partition });
-    if (rows.length > 0) await retry(() => store.insert(rawTable(type), rows), { onRetry });
+    if (rows.size > 0) await retry(() => store.insertColumns(rawTable(type), rows.columns()), { onRetry });
     await writeDeadLetters(log, store, topics, dead);
-    metrics.inc('tessera_sink_events_stored_total', { type }, rows.length, 'Events written to the raw tables');
+    metrics.inc('tessera_sink_events_stored_total', { type }, rows.size, 'Events written to the raw tables');
     for (const d of dead) metrics.inc('tessera_sink_dead_letters_total', { type, reason: d.reason }, 1, 'Records sent to the dead-letter topic');
     const last = batch.records[batch.records.length - 1];
     if (last) metrics.set('tessera_sink_lag', batch.highWatermark - last.offset - 1, { topic: batch.topic, partition: String(batch.partition) }, 'Records behind the log end');
-    logger.debug('sink.batch_stored', { topic: batch.topic, partition: batch.partition, stored: rows.length, deadLettered: dead.length });
-    await options.onBatchStored?.(batch, rows.length, dead.length);
+    logger.debug('sink.batch_stored', { topic: batch.topic, partition: batch.partition, stored: rows.size, deadLettered: dead.length });
+    await options.onBatchStored?.(batch, rows.size, dead.length);
   };
 
   return log.consume(
@@ -104,6 +109,7 @@ export function startRawSink(deps: RawSinkDeps, options: RawSinkOptions = {}): S
       untilIdle: options.untilIdle ?? false,
       idleMs: options.idleMs ?? 1000,
       maxBatchRecords: options.maxBatchRecords ?? 20_000,
+      concurrentPartitions: options.concurrentPartitions ?? 4,
     },
     handle,
   );

@@ -1,6 +1,7 @@
 import type { EventCatalog, EventTypeSpec } from '../events/event-catalog.js';
 import { CONTEXT_FIELDS, type FieldKind } from '../events/event-fields.js';
 import type { AnyEvent, EventType } from '../events/event-types.js';
+import type { InsertColumn } from '../ports/offline-store.js';
 
 /**
  * The raw event store's tables, one per event type of the project, derived from the type's field
@@ -25,14 +26,8 @@ export interface ColumnSpec {
   name: string;
   /** ClickHouse type. */
   type: string;
+  /** The column's value for an event: an epoch-ms number for instants, `null` when absent. */
   get(event: AnyEvent): unknown;
-}
-
-/** eventTime columns are written as decimal seconds with exactly three fractional digits: exact for DateTime64(3). */
-export function chTime(ms: number): string {
-  const sign = ms < 0 ? '-' : '';
-  const abs = Math.abs(ms);
-  return `${sign}${Math.floor(abs / 1000)}.${String(abs % 1000).padStart(3, '0')}`;
 }
 
 const COLUMN_TYPES: Readonly<Record<Exclude<FieldKind, 'context'>, string>> = {
@@ -60,15 +55,6 @@ export function rawColumns(spec: EventTypeSpec): ColumnSpec[] {
           get: (e) => ((e as unknown as Record<string, Record<string, unknown> | null>)[name]?.[f] ?? null),
         });
       }
-    } else if (kind === 'instant' || kind === 'nullableInstant') {
-      columns.push({
-        name,
-        type: COLUMN_TYPES[kind],
-        get: (e) => {
-          const v = (e as unknown as Record<string, unknown>)[name];
-          return typeof v === 'number' ? chTime(v) : null;
-        },
-      });
     } else {
       columns.push({ name, type: COLUMN_TYPES[kind], get: (e) => (e as unknown as Record<string, unknown>)[name] ?? null });
     }
@@ -85,12 +71,12 @@ export interface Lineage {
   logTime: number;
 }
 
-const LINEAGE_DDL = [
-  '_topic LowCardinality(String)',
-  '_partition UInt32',
-  '_offset UInt64',
-  "_logTime DateTime64(3, 'UTC')",
-];
+const LINEAGE_COLUMNS = [
+  { name: '_topic', type: 'LowCardinality(String)' },
+  { name: '_partition', type: 'UInt32' },
+  { name: '_offset', type: 'UInt64' },
+  { name: '_logTime', type: "DateTime64(3, 'UTC')" },
+] as const;
 
 /** The raw table of an event kind. */
 export function rawTable(type: EventType): string {
@@ -109,7 +95,7 @@ export const DEAD_LETTER_TABLE = 'dead_letters';
 export function rawStoreDdl(catalog: EventCatalog): string[] {
   const ddl = catalog.types.map((type) => {
     const spec = catalog.spec(type);
-    const cols = [...rawColumns(spec).map((c) => `${c.name} ${c.type}`), ...LINEAGE_DDL];
+    const cols = [...rawColumns(spec), ...LINEAGE_COLUMNS].map((c) => `${c.name} ${c.type}`);
     const byItem = spec.partitionKey !== 'itemId' && catalog.fieldKind(type, 'itemId') === 'id';
     const projection = byItem ? `,\n  PROJECTION by_item (SELECT * ORDER BY itemId, eventTime)` : '';
     return `CREATE TABLE IF NOT EXISTS ${rawTable(type)} (\n  ${cols.join(',\n  ')}${projection}\n)
@@ -134,18 +120,45 @@ SETTINGS non_replicated_deduplication_window = 1000`);
   return ddl;
 }
 
-/** Maps events of a catalog to raw-table rows (columns computed once per event type). */
-export function createRawRowMapper(catalog: EventCatalog): (event: AnyEvent, lineage: Lineage) => Record<string, unknown> {
-  const columns = new Map<EventType, ColumnSpec[]>(catalog.types.map((t) => [t, rawColumns(catalog.spec(t))]));
-  return (event, lineage) => toRawRow(event, columns.get(event.type) ?? rawColumns(catalog.spec(event.type)), lineage);
+/**
+ * Events of one type gathered column by column for one `insertColumns` into its raw table: the
+ * sink's batch form (no row objects, and a binary insert instead of JSON text).
+ */
+export class RawColumnBatch {
+  readonly #columns: readonly ColumnSpec[];
+  readonly #values: unknown[][];
+  readonly #lineage: [string[], number[], number[], number[]] = [[], [], [], []];
+
+  constructor(columns: readonly ColumnSpec[]) {
+    this.#columns = columns;
+    this.#values = columns.map(() => []);
+  }
+
+  /** Events added so far. */
+  get size(): number {
+    return this.#lineage[0].length;
+  }
+
+  add(event: AnyEvent, lineage: Lineage): void {
+    for (let i = 0; i < this.#columns.length; i++) this.#values[i]!.push(this.#columns[i]!.get(event));
+    const [topic, partition, offset, logTime] = this.#lineage;
+    topic.push(lineage.topic);
+    partition.push(lineage.partition);
+    offset.push(lineage.offset);
+    logTime.push(lineage.logTime);
+  }
+
+  /** The columns of the events added, lineage last, in table order. */
+  columns(): InsertColumn[] {
+    return [
+      ...this.#columns.map((c, i) => ({ name: c.name, type: c.type, values: this.#values[i]! })),
+      ...LINEAGE_COLUMNS.map((c, i) => ({ name: c.name, type: c.type, values: this.#lineage[i]! })),
+    ];
+  }
 }
 
-function toRawRow(event: AnyEvent, columns: readonly ColumnSpec[], lineage: Lineage): Record<string, unknown> {
-  const row: Record<string, unknown> = {};
-  for (const c of columns) row[c.name] = c.get(event);
-  row._topic = lineage.topic;
-  row._partition = lineage.partition;
-  row._offset = lineage.offset;
-  row._logTime = chTime(lineage.logTime);
-  return row;
+/** Starts empty raw-table batches for the event types of a catalog (columns computed once per type). */
+export function createRawBatches(catalog: EventCatalog): (type: EventType) => RawColumnBatch {
+  const columns = new Map<EventType, ColumnSpec[]>(catalog.types.map((t) => [t, rawColumns(catalog.spec(t))]));
+  return (type) => new RawColumnBatch(columns.get(type) ?? rawColumns(catalog.spec(type)));
 }

@@ -16,12 +16,23 @@ export interface OfflineStoreCapabilities {
   lowCardinality: boolean;
   /** The JSONCompactEachRow output format (ClickHouse >= 20.x). */
   jsonCompactEachRow: boolean;
+  /** `non_replicated_deduplication_window`: repeated insert blocks dropped by a MergeTree (ClickHouse >= 20.x). */
+  insertDeduplication: boolean;
+  /** A binary insert body reaches the engine intact (not so through chdb's @clickhouse/client Connection, which makes it text). */
+  binaryInsert: boolean;
   /** Printed for every case a missing capability skips. */
   reason?: string;
 }
 
 /** Every capability, for engines that are current (chDB, ClickHouse >= 23.x). */
-export const ALL_CAPABILITIES: OfflineStoreCapabilities = { dateTime64: true, boundParams: true, lowCardinality: true, jsonCompactEachRow: true };
+export const ALL_CAPABILITIES: OfflineStoreCapabilities = {
+  dateTime64: true,
+  boundParams: true,
+  lowCardinality: true,
+  jsonCompactEachRow: true,
+  insertDeduplication: true,
+  binaryInsert: true,
+};
 
 /**
  * The OfflineStore contract (see `src/ports/offline-store.ts`), run against every adapter. One
@@ -147,7 +158,7 @@ export function offlineStoreContract(name: string, make: () => Promise<OfflineSt
           { id: 3, t: -1000 },
           // Small values are ticks too, not seconds: 1704164645 ms is in January 1970.
           { id: 4, t: 1704164645 },
-          // Decimal epoch seconds as text (what the raw sink writes), small and negative included.
+          // Decimal epoch seconds as text, small and negative included.
           { id: 5, t: '1704164645.678' },
           { id: 6, t: '0.005' },
           { id: 7, t: '-1.000' },
@@ -199,6 +210,127 @@ export function offlineStoreContract(name: string, make: () => Promise<OfflineSt
         expect(byTime).toEqual([{ id: 2 }, { id: 3 }]);
         const byTags = await store.query(`SELECT id FROM ${table} WHERE hasAny(tags, {tags:Array(String)}) ORDER BY id`, { tags: ['b', 'z'] });
         expect(byTags).toEqual([{ id: 1 }, { id: 2 }]);
+      });
+    });
+
+    itNeeds(['binaryInsert'], 'insertColumns round-trips strings, nulls, every integer width, 64-bit bigints and floats exactly', async () => {
+      const text = ['plain', 'quote " backslash \\ newline \n tab \t unicode é€😀 nul \u0000', '', 'x'.repeat(300)];
+      await withTable(
+        'id UInt32, s String, ns Nullable(String), u8 UInt8, i8 Int8, u16 UInt16, i16 Int16, i32 Int32, u64 UInt64, i64 Int64, f32 Float32, f64 Float64, nf Nullable(Float64)',
+        'id',
+        async (table) => {
+          await store.insertColumns(table, [
+            { name: 'id', type: 'UInt32', values: [1, 2, 3, 4294967295] },
+            { name: 's', type: 'String', values: text },
+            { name: 'ns', type: 'Nullable(String)', values: ['a', null, '', null] },
+            { name: 'u8', type: 'UInt8', values: [0, 255, 1, 7] },
+            { name: 'i8', type: 'Int8', values: [-128, 127, 0, -1] },
+            { name: 'u16', type: 'UInt16', values: [0, 65535, 1, 2] },
+            { name: 'i16', type: 'Int16', values: [-32768, 32767, 0, -1] },
+            { name: 'i32', type: 'Int32', values: [-2147483648, 2147483647, 0, -1] },
+            { name: 'u64', type: 'UInt64', values: [18446744073709551615n, 0, 9007199254740991, 1n] },
+            { name: 'i64', type: 'Int64', values: [-9223372036854775808n, 9223372036854775807n, -9007199254740991, 0] },
+            { name: 'f32', type: 'Float32', values: [0.5, -2, 0, 1e10] },
+            { name: 'f64', type: 'Float64', values: [0.1, 1 / 3, -2.5e-300, 1.7976931348623157e308] },
+            { name: 'nf', type: 'Nullable(Float64)', values: [null, 2.5, null, -0.25] },
+          ]);
+          const rows = await store.query(
+            `SELECT id, s, ns, u8, i8, u16, i16, i32, toString(u64) AS u64, toString(i64) AS i64, f32, f64, nf FROM ${table} ORDER BY id`,
+          );
+          expect(rows).toEqual([
+            { id: 1, s: text[0], ns: 'a', u8: 0, i8: -128, u16: 0, i16: -32768, i32: -2147483648, u64: '18446744073709551615', i64: '-9223372036854775808', f32: 0.5, f64: 0.1, nf: null },
+            { id: 2, s: text[1], ns: null, u8: 255, i8: 127, u16: 65535, i16: 32767, i32: 2147483647, u64: '0', i64: '9223372036854775807', f32: -2, f64: 1 / 3, nf: 2.5 },
+            { id: 3, s: text[2], ns: '', u8: 1, i8: 0, u16: 1, i16: 0, i32: 0, u64: '9007199254740991', i64: '-9007199254740991', f32: 0, f64: -2.5e-300, nf: null },
+            { id: 4294967295, s: text[3], ns: null, u8: 7, i8: -1, u16: 2, i16: -1, i32: -1, u64: '1', i64: '0', f32: 1e10, f64: 1.7976931348623157e308, nf: -0.25 },
+          ]);
+        },
+      );
+    });
+
+    itNeeds(['binaryInsert', 'dateTime64', 'lowCardinality'], 'insertColumns writes epoch-ms instants into DateTime64 of any precision and LowCardinality columns', async () => {
+      const ms = 1704164645678; // 2024-01-02T03:04:05.678Z
+      await withTable(
+        "id UInt32, t DateTime64(3, 'UTC'), nt Nullable(DateTime64(3, 'UTC')), t6 DateTime64(6, 'UTC'), t0 DateTime64(0, 'UTC'), c LowCardinality(String), nc LowCardinality(Nullable(String))",
+        'id',
+        async (table) => {
+          await store.insertColumns(table, [
+            { name: 'id', type: 'UInt32', values: [1, 2, 3] },
+            { name: 't', type: "DateTime64(3, 'UTC')", values: [ms, 0, -1001] },
+            { name: 'nt', type: "Nullable(DateTime64(3, 'UTC'))", values: [null, ms, -1] },
+            { name: 't6', type: "DateTime64(6, 'UTC')", values: [ms, 1, -1] },
+            { name: 't0', type: "DateTime64(0, 'UTC')", values: [1704164645000, 0, -2000] },
+            { name: 'c', type: 'LowCardinality(String)', values: ['ios', 'web', 'ios'] },
+            { name: 'nc', type: 'LowCardinality(Nullable(String))', values: [null, 'CN', 'CN'] },
+          ]);
+          expect(
+            await store.query(
+              `SELECT id, toUnixTimestamp64Milli(t) AS t, toUnixTimestamp64Milli(nt) AS nt, toUnixTimestamp64Micro(t6) AS t6, toUnixTimestamp64Milli(toDateTime64(t0, 3)) AS t0, c, nc, toTypeName(nc) AS type FROM ${table} ORDER BY id`,
+            ),
+          ).toEqual([
+            { id: 1, t: ms, nt: null, t6: ms * 1000, t0: 1704164645000, c: 'ios', nc: null, type: 'LowCardinality(Nullable(String))' },
+            { id: 2, t: 0, nt: ms, t6: 1000, t0: 0, c: 'web', nc: 'CN', type: 'LowCardinality(Nullable(String))' },
+            { id: 3, t: -1001, nt: -1, t6: -1000, t0: -2000, c: 'ios', nc: 'CN', type: 'LowCardinality(Nullable(String))' },
+          ]);
+        },
+      );
+    });
+
+    itNeeds(['binaryInsert', 'insertDeduplication'], 'insertColumns: an identical batch inserted again is dropped by a table with a deduplication window', async () => {
+      const table = `t_${randomUUID().replaceAll('-', '').slice(0, 16)}`;
+      await store.command(`CREATE TABLE ${table} (id UInt32, s String) ENGINE = MergeTree() ORDER BY id SETTINGS non_replicated_deduplication_window = 100`);
+      try {
+        const batch = [
+          { name: 'id', type: 'UInt32', values: [1, 2] },
+          { name: 's', type: 'String', values: ['a', 'b'] },
+        ];
+        await store.insertColumns(table, batch);
+        await store.insertColumns(table, batch);
+        expect(await store.query(`SELECT count() AS n FROM ${table}`)).toEqual([{ n: 2 }]);
+        await store.insertColumns(table, [batch[0]!, { name: 's', type: 'String', values: ['a', 'c'] }]);
+        expect(await store.query(`SELECT count() AS n FROM ${table}`)).toEqual([{ n: 4 }]);
+      } finally {
+        await store.command(`DROP TABLE IF EXISTS ${table}`);
+      }
+    });
+
+    itNeeds(['binaryInsert'], 'insertColumns refuses a value its type cannot hold, a type it cannot carry and ragged columns, writing nothing', async () => {
+      await withTable('id UInt32, s String', 'id', async (table) => {
+        const refusals: [Parameters<OfflineStore['insertColumns']>[1], RegExp][] = [
+          [[{ name: 'id', type: 'UInt32', values: [1, -1] }], /column id \(UInt32\), row 1: -1 is outside UInt32/],
+          [[{ name: 'id', type: 'UInt32', values: [1.5] }], /row 0: 1\.5 is not a safe integer/],
+          [[{ name: 'id', type: 'UInt32', values: [1] }, { name: 's', type: 'String', values: [null] }], /column s \(String\), row 0: null in a column that is not Nullable/],
+          [[{ name: 'id', type: 'UInt32', values: [1] }, { name: 's', type: 'String', values: [7] }], /row 0: 7 is not a string/],
+          [[{ name: 'id', type: 'UInt32', values: [1, 2] }, { name: 's', type: 'String', values: ['a'] }], /column s has 1 values, column id has 2/],
+          [[{ name: 'id', type: 'UInt32', values: [1] }, { name: 's', type: 'Array(String)', values: [['a']] }], /Array\(String\).*cannot be carried/],
+          [[{ name: 'id; DROP', type: 'UInt32', values: [1] }], /not a plain identifier/],
+        ];
+        for (const [columns, message] of refusals) {
+          const err = await store.insertColumns(table, columns).catch((e: unknown) => e);
+          expect(err).toBeInstanceOf(ServiceError);
+          expect(err).toMatchObject({ retriable: false });
+          expect((err as ServiceError).message).toMatch(message);
+        }
+        const missingColumn = await store.insertColumns(table, [{ name: 'idd', type: 'UInt32', values: [1] }]).catch((e: unknown) => e);
+        expect(missingColumn).toBeInstanceOf(ServiceError);
+        expect((missingColumn as ServiceError).message).toMatch(/idd/);
+        expect(await store.query(`SELECT count() AS n FROM ${table}`)).toEqual([{ n: 0 }]);
+        await expect(store.insertColumns('events; DROP TABLE x', [{ name: 'id', type: 'UInt32', values: [1] }])).rejects.toMatchObject({ retriable: false });
+        // No rows: no statement, so a table that does not exist is never looked up.
+        await expect(store.insertColumns(`t_missing_${randomUUID().replaceAll('-', '')}`, [{ name: 'id', type: 'UInt32', values: [] }])).resolves.toBeUndefined();
+      });
+    });
+
+    itNeeds(['binaryInsert'], 'insertColumns writes a large batch (200k rows) whole', async () => {
+      const n = 200_000;
+      await withTable('id UInt32, user String, value Float64', 'id', async (table) => {
+        await store.insertColumns(table, [
+          { name: 'id', type: 'UInt32', values: Array.from({ length: n }, (_, i) => i) },
+          { name: 'user', type: 'String', values: Array.from({ length: n }, (_, i) => `u${i % 997}`) },
+          { name: 'value', type: 'Float64', values: Array.from({ length: n }, (_, i) => i / 4) },
+        ]);
+        expect(await store.query(`SELECT count() AS n, sum(id) AS ids_sum, sum(value) AS total, uniqExact(user) AS users FROM ${table}`)).toEqual([
+          { n, ids_sum: (n * (n - 1)) / 2, total: (n * (n - 1)) / 2 / 4, users: 997 },
+        ]);
       });
     });
 

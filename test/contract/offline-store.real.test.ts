@@ -14,6 +14,8 @@ const capabilities: OfflineStoreCapabilities = {
   boundParams: major >= 19,
   lowCardinality: major >= 19,
   jsonCompactEachRow: major >= 20,
+  insertDeduplication: major >= 20,
+  binaryInsert: true,
   reason: `ClickHouse ${version} at ${url} predates it (production needs >= 23.x; 18.16 only runs the smoke subset)`,
 };
 

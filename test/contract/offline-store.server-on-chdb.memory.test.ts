@@ -20,5 +20,9 @@ offlineStoreContract(
     const [row] = await result.json<{ version: string }>();
     return new ClickHouseServerOfflineStore(client, row?.version ?? 'unknown');
   },
-  ALL_CAPABILITIES,
+  {
+    ...ALL_CAPABILITIES,
+    binaryInsert: false,
+    reason: "chdb's Connection for @clickhouse/client turns an insert body into text, so RowBinary cannot pass; the `.real.` run covers it on a server",
+  },
 );

@@ -7,7 +7,7 @@ import { Rng } from '../../src/ingest/rng.js';
 import type { OfflineStore } from '../../src/ports/offline-store.js';
 import type { Sample } from '../../src/samples/sample.js';
 import { prepareRawStore } from '../../src/sink/raw-sink.js';
-import { createRawRowMapper, rawTable } from '../../src/sink/raw-tables.js';
+import { createRawBatches, rawTable, type RawColumnBatch } from '../../src/sink/raw-tables.js';
 import { sameFeatures } from '../helpers/feature-streams.js';
 import { REFERENCE_CATALOG } from '../helpers/reference.js';
 
@@ -18,22 +18,22 @@ import { REFERENCE_CATALOG } from '../helpers/reference.js';
  */
 
 /**
- * Loads events into the raw tables the way the sink does (its row mapping, one insert per event
+ * Loads events into the raw tables the way the sink does (its column batches, one insert per event
  * kind and chunk), in the given order: duplicates of an eventId land as separate rows and are
  * collapsed by the tables' `FINAL` reads, as in production.
  */
 export async function loadRawEvents(store: OfflineStore, events: readonly AnyEvent[], chunk = 5000): Promise<void> {
   await prepareRawStore(store, REFERENCE_CATALOG);
-  const toRawRow = createRawRowMapper(REFERENCE_CATALOG);
+  const newBatch = createRawBatches(REFERENCE_CATALOG);
   let offset = 0;
   for (let i = 0; i < events.length; i += chunk) {
-    const byType = new Map<EventType, Record<string, unknown>[]>();
+    const byType = new Map<EventType, RawColumnBatch>();
     for (const event of events.slice(i, i + chunk)) {
       let rows = byType.get(event.type);
-      if (rows === undefined) byType.set(event.type, (rows = []));
-      rows.push(toRawRow(event, { topic: `t.${event.type}`, partition: 0, offset: offset++, logTime: 0 }));
+      if (rows === undefined) byType.set(event.type, (rows = newBatch(event.type)));
+      rows.add(event, { topic: `t.${event.type}`, partition: 0, offset: offset++, logTime: 0 });
     }
-    for (const [type, rows] of byType) await store.insert(rawTable(type), rows);
+    for (const [type, rows] of byType) await store.insertColumns(rawTable(type), rows.columns());
   }
 }
 

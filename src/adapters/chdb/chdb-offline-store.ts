@@ -1,10 +1,12 @@
 import { resolve } from 'node:path';
-import { drainPending, Session } from 'chdb';
+import chdb, { drainPending, Session } from 'chdb';
 import { ServiceError } from '../../errors.js';
-import type { OfflineStore, TextFormat } from '../../ports/offline-store.js';
+import type { InsertColumn, OfflineStore, TextFormat } from '../../ports/offline-store.js';
+import { checkColumns } from '../clickhouse/column-type.js';
+import { encodeArrowColumns, type ArrowColumn } from './arrow-columns.js';
 import { encodeJsonEachRow } from '../clickhouse/json-each-row.js';
 import { OFFLINE_STORE_SETTINGS } from '../clickhouse/settings.js';
-import { isTableName } from '../clickhouse/table-name.js';
+import { assertTableName } from '../clickhouse/table-name.js';
 import { toChdbServiceError } from './chdb-error.js';
 import { findDataDirHolder } from './data-dir-holder.js';
 
@@ -16,6 +18,24 @@ export interface ChdbOfflineStoreOptions {
    */
   path?: string;
 }
+
+/**
+ * chdb's Arrow C Data Interface binding (exported by chdb 3.x, underscore-named: the public
+ * `registerArrowTable` wraps it but copies each string into its own Buffer first). Checked at
+ * load, so a chdb without it fails at once rather than at the first insert.
+ */
+const arrowBinding = chdb as unknown as {
+  _arrowRegisterColumns?: (connection: unknown, name: string, columns: ArrowColumn[]) => void;
+  _arrowUnregister?: (connection: unknown, name: string) => void;
+};
+if (typeof arrowBinding._arrowRegisterColumns !== 'function' || typeof arrowBinding._arrowUnregister !== 'function') {
+  throw new Error('this chdb has no Arrow column registration (_arrowRegisterColumns): install the version package-lock.json pins');
+}
+const registerArrowColumns = arrowBinding._arrowRegisterColumns;
+const unregisterArrowColumns = arrowBinding._arrowUnregister;
+
+/** Arrow tables registered by inserts of this process so far (their names are unique). */
+let arrowInserts = 0;
 
 /** Data directories this process has open through a ChdbOfflineStore, with how many stores each. */
 const openDirs = new Map<string, number>();
@@ -106,11 +126,7 @@ export class ChdbOfflineStore implements OfflineStore {
    * whose parser runs off the event loop. No rows: no statement.
    */
   async insert(table: string, rows: readonly Record<string, unknown>[]): Promise<void> {
-    if (!isTableName(table)) {
-      throw new ServiceError('chdb', `insert refused: ${JSON.stringify(table)} is not a table name ([A-Za-z0-9_] parts, optionally database.table)`, {
-        retriable: false,
-      });
-    }
+    assertTableName('chdb', table);
     if (rows.length === 0) {
       this.#assertOpen();
       return;
@@ -118,6 +134,44 @@ export class ChdbOfflineStore implements OfflineStore {
     await this.#run(`insert into ${table}`, async () => {
       const payload = await encodeJsonEachRow(rows);
       return this.#session.insert({ table, values: payload, format: 'JSONEachRow', settings: OFFLINE_STORE_SETTINGS.insert });
+    });
+  }
+
+  /**
+   * Writes columns as one `INSERT INTO <table> (...) SELECT ... FROM arrowstream(...)`: the
+   * values become Arrow columns (`encodeArrowColumns`) registered on this session's connection,
+   * which the engine reads in place and casts to the table's types, so neither side prints or
+   * parses text. The insert's deduplication token is the batch's SHA-256, so a batch inserted
+   * again into a table with a deduplication window is dropped, as a repeated JSONEachRow block
+   * is. No rows: no statement.
+   */
+  async insertColumns(table: string, columns: readonly InsertColumn[]): Promise<void> {
+    assertTableName('chdb', table);
+    this.#assertOpen();
+    let encoded: ReturnType<typeof encodeArrowColumns>;
+    let rows: number;
+    let names: string[];
+    try {
+      const checked = checkColumns(columns);
+      rows = checked.rows;
+      if (rows === 0) return;
+      names = checked.columns.map((c) => c.name);
+      encoded = encodeArrowColumns(checked.columns, rows);
+    } catch (err) {
+      throw new ServiceError('chdb', `insert into ${table} refused: ${(err as Error).message}`, { retriable: false, cause: err });
+    }
+    const source = `tessera_insert_${process.pid}_${++arrowInserts}`;
+    const digest = `${table}:${encoded.digest}`;
+    await this.#run(`insert into ${table}`, async () => {
+      registerArrowColumns(this.#session.connection, source, encoded.columns);
+      try {
+        return await this.#session.queryAsync(
+          `INSERT INTO ${table} (${names.join(', ')}) SETTINGS insert_deduplication_token = '${digest}' ` +
+            `SELECT ${encoded.selects.join(', ')} FROM arrowstream('${source}')`,
+        );
+      } finally {
+        unregisterArrowColumns(this.#session.connection, source);
+      }
     });
   }
 

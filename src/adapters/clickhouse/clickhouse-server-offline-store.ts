@@ -1,11 +1,13 @@
 import { Readable } from 'node:stream';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import { ServiceError } from '../../errors.js';
-import type { OfflineStore, TextFormat } from '../../ports/offline-store.js';
+import type { InsertColumn, OfflineStore, TextFormat } from '../../ports/offline-store.js';
 import { toClickHouseServiceError } from './clickhouse-error.js';
+import { checkColumns } from './column-type.js';
 import { encodeJsonEachRow } from './json-each-row.js';
 import { OFFLINE_STORE_SETTINGS } from './settings.js';
-import { isTableName } from './table-name.js';
+import { encodeRowBinary } from './row-binary.js';
+import { assertTableName } from './table-name.js';
 
 /** Connection options of {@link createClickHouseServerOfflineStore}. */
 export interface ClickHouseServerOfflineStoreOptions {
@@ -117,11 +119,7 @@ export class ClickHouseServerOfflineStore implements OfflineStore {
    */
   async insert(table: string, rows: readonly Record<string, unknown>[]): Promise<void> {
     this.#assertOpen();
-    if (!isTableName(table)) {
-      throw new ServiceError('clickhouse', `insert refused: ${JSON.stringify(table)} is not a table name ([A-Za-z0-9_] parts, optionally database.table)`, {
-        retriable: false,
-      });
-    }
+    assertTableName('clickhouse', table);
     if (rows.length === 0) return;
     let payload: Buffer;
     try {
@@ -129,17 +127,40 @@ export class ClickHouseServerOfflineStore implements OfflineStore {
     } catch (err) {
       throw new ServiceError('clickhouse', `insert into ${table} failed: ${(err as Error).message}`, { retriable: false, cause: err });
     }
+    await this.#send(table, `INSERT INTO ${table} FORMAT JSONEachRow`, payload);
+  }
+
+  /** Sends an INSERT with its payload as the request body. */
+  async #send(table: string, query: string, payload: Buffer): Promise<void> {
     try {
-      const { stream } = await this.#client.exec({
-        query: `INSERT INTO ${table} FORMAT JSONEachRow`,
-        values: Readable.from([payload]),
-        clickhouse_settings: OFFLINE_STORE_SETTINGS.insert,
-      });
+      const { stream } = await this.#client.exec({ query, values: Readable.from([payload]), clickhouse_settings: OFFLINE_STORE_SETTINGS.insert });
       // The body is empty; reading it to the end hands the socket back to the pool.
       for await (const _chunk of stream) void _chunk;
     } catch (err) {
       throw toClickHouseServiceError(err, `insert into ${table}`);
     }
+  }
+
+  /**
+   * Writes columns with one `INSERT INTO <table> (...) FORMAT RowBinary` request
+   * (`encodeRowBinary`): binary rows, so the server parses no text. A batch sent again into a
+   * table with a deduplication window is dropped by the server's block hash, as a repeated
+   * JSONEachRow block is. No rows: no request.
+   */
+  async insertColumns(table: string, columns: readonly InsertColumn[]): Promise<void> {
+    this.#assertOpen();
+    assertTableName('clickhouse', table);
+    let payload: Buffer;
+    let names: string[];
+    try {
+      const checked = checkColumns(columns);
+      if (checked.rows === 0) return;
+      names = checked.columns.map((c) => c.name);
+      payload = encodeRowBinary(checked.columns, checked.rows);
+    } catch (err) {
+      throw new ServiceError('clickhouse', `insert into ${table} refused: ${(err as Error).message}`, { retriable: false, cause: err });
+    }
+    await this.#send(table, `INSERT INTO ${table} (${names.join(', ')}) FORMAT RowBinary`, payload);
   }
 
   /** Closes the HTTP connection pool. Idempotent; the store refuses further calls. */

@@ -1,3 +1,5 @@
+import { ServiceError } from '../../errors.js';
+
 const TABLE_NAME = /^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)?$/;
 
 /**
@@ -11,4 +13,17 @@ const TABLE_NAME = /^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)?$/;
  */
 export function isTableName(name: string): boolean {
   return TABLE_NAME.test(name);
+}
+
+/**
+ * Refuses a name {@link isTableName} rejects, before anything is sent.
+ *
+ * @throws ServiceError (not retriable) of `service`, naming the table.
+ */
+export function assertTableName(service: 'chdb' | 'clickhouse', table: string): void {
+  if (!isTableName(table)) {
+    throw new ServiceError(service, `insert refused: ${JSON.stringify(table)} is not a table name ([A-Za-z0-9_] parts, optionally database.table)`, {
+      retriable: false,
+    });
+  }
 }
