@@ -1,3 +1,5 @@
+// First: replaces kafkajs's quadratic grouping before kafkajs loads (see the module).
+import { kafkajsGroupingIsLinear } from './kafkajs-grouping.js';
 import { Kafka, Partitioners, logLevel, type Admin, type ConfigResourceTypes, type Message, type Producer } from 'kafkajs';
 import { ConfigError, ServiceError, UsageError } from '../../errors.js';
 import { SILENT_LOGGER, type Logger } from '../../ports/logger.js';
@@ -107,6 +109,9 @@ export class KafkaEventLog implements EventLog {
       throw new ConfigError(`Kafka brokers ${JSON.stringify(options.brokers)} are not valid: give host:port pairs, e.g. TESSERA_KAFKA_BROKERS=127.0.0.1:9092`);
     }
     this.logger = options.logger ?? SILENT_LOGGER;
+    if (!kafkajsGroupingIsLinear()) {
+      this.logger.warn('kafka.quadratic_grouping', { detail: 'kafkajs was loaded before the adapter, so its producer groups messages in quadratic time; sends are correct but slower' });
+    }
     this.settings = {
       sessionTimeoutMs: options.sessionTimeoutMs ?? 30_000,
       heartbeatIntervalMs: options.heartbeatIntervalMs ?? 1000,

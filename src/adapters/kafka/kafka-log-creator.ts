@@ -1,3 +1,5 @@
+// First: replaces kafkajs's quadratic grouping before kafkajs loads (see the module).
+import './kafkajs-grouping.js';
 import { logLevel, type logCreator } from 'kafkajs';
 import type { Logger } from '../../ports/logger.js';
 
