@@ -2,6 +2,7 @@
 # Runs a benchmark against the real services: bash bench/run.sh <name> [args]
 #   ingest   produce + sink throughput beside Kafka's perf tools (issue 2)
 #   stream   streaming features: sustained rate, freshness, reader latency (issue 3)
+#   stream-budget  one streamed event's CPU in Node and in Redis, the apply script's time split by phase (issue 14)
 #   join     streaming joiner: core and end-to-end events/s, samples/s, state, recovery (issue 4)
 #   reader   feature reader p50/p99 for 1 user + 200 items beside the Redis round-trip floor (issue 3)
 #   batch    batch layer on chDB: samples/s, read rate, full recompute, beside count() and a plain window (issue 4)
