@@ -91,6 +91,8 @@ const cuts: Record<string, string> = {
   parse: APPLY_LUA.replace('-- 1. fence', 'do return {1} end\n-- 1. fence'),
   parseAndCheck: APPLY_LUA.replace('-- 3. writes.', 'do return {1} end\n-- 3. writes.'),
   whole: APPLY_LUA,
+  // the whole script again, its arguments sent one by one instead of packed (packArgs)
+  wholeUnpacked: APPLY_LUA,
 };
 const capturedOps = captured.reduce((n, c) => n + c.ops.length, 0);
 const script: Record<string, { usPerApply: number; usPerOp: number }> = {};
@@ -100,7 +102,7 @@ for (const [name, body] of Object.entries(cuts)) {
   await admin.config('RESETSTAT');
   for (const { ops } of captured) {
     const { keys, args } = encodeApply(ops, undefined, '');
-    await admin.evalsha(sha, keys.length, ...keys, ...packArgs(args));
+    await admin.evalsha(sha, keys.length, ...keys, ...(name === 'wholeUnpacked' ? args : packArgs(args)));
   }
   const stats = (await admin.info('commandstats')).split('\n');
   const usec = (command: string) => Number(/usec=(\d+)/.exec(stats.find((l) => l.startsWith(`cmdstat_${command}:`)) ?? '')?.[1] ?? 0);
