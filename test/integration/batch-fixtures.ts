@@ -20,9 +20,11 @@ import { REFERENCE_CATALOG } from '../helpers/reference.js';
 /**
  * Loads events into the raw tables the way the sink does (its column batches, one insert per event
  * kind and chunk), in the given order: duplicates of an eventId land as separate rows and are
- * collapsed by the tables' `FINAL` reads, as in production.
+ * collapsed by the tables' `FINAL` reads, as in production. `asRows`: the same rows through
+ * `insert` (JSONEachRow), for a store whose transport cannot carry a binary body.
  */
-export async function loadRawEvents(store: OfflineStore, events: readonly AnyEvent[], chunk = 5000): Promise<void> {
+export async function loadRawEvents(store: OfflineStore, events: readonly AnyEvent[], options: { chunk?: number; asRows?: boolean } = {}): Promise<void> {
+  const chunk = options.chunk ?? 5000;
   await prepareRawStore(store, REFERENCE_CATALOG);
   const newBatch = createRawBatches(REFERENCE_CATALOG);
   let offset = 0;
@@ -33,7 +35,14 @@ export async function loadRawEvents(store: OfflineStore, events: readonly AnyEve
       if (rows === undefined) byType.set(event.type, (rows = newBatch(event.type)));
       rows.add(event, { topic: `t.${event.type}`, partition: 0, offset: offset++, logTime: 0 });
     }
-    for (const [type, rows] of byType) await store.insertColumns(rawTable(type), rows.columns());
+    for (const [type, rows] of byType) {
+      const columns = rows.columns();
+      if (options.asRows === true) {
+        await store.insert(rawTable(type), Array.from({ length: rows.size }, (_, r) => Object.fromEntries(columns.map((c) => [c.name, c.values[r]]))));
+      } else {
+        await store.insertColumns(rawTable(type), columns);
+      }
+    }
   }
 }
 
