@@ -9,6 +9,7 @@
 #   serve    tessera serve at a fixed rate from a second process: p50/p99 beside the Redis floor, 100 hot reloads, INT8 (issue 6)
 #   models   LR / FM / Wide&Deep accuracy and samples/s beside scikit-learn, Vowpal Wabbit and River (issue 5)
 #   taobao   incremental vs frozen-after-N-days models on the Taobao replay, progressive AUC per day (issue 5)
+#   kafka-clients  kafkajs (through KafkaEventLog) beside @platformatic/kafka: produce and consume the same records (issue 14)
 #   train    tessera train end to end (chDB samples) beside its own kernel on the same samples (issue 14)
 #   backfill a changed group brought into service on the demo's data: batch backfill, stream catch-up, flip (issue 11)
 set -euo pipefail
