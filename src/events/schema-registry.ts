@@ -320,7 +320,8 @@ function plainOf(type: avro.Type): Plain {
 
 /**
  * The copier of a field's record type, or of the one record branch of its (unwrapped) union;
- * {@link deepPlain} for a union avsc wraps (several records); undefined for types without records.
+ * {@link deepPlain} for a union avsc wraps (several records) and for a map (whose values may be
+ * records), as before; undefined for other types (arrays are passed on as they are, as before).
  */
 function nestedRecord(type: avro.Type): Plain | undefined {
   if (type.typeName === 'record') return plainOf(type);
@@ -328,7 +329,7 @@ function nestedRecord(type: avro.Type): Plain | undefined {
     const records = type.types.filter((t) => t.typeName === 'record');
     return records.length === 1 ? plainOf(records[0]!) : undefined;
   }
-  return type instanceof avro.types.WrappedUnionType ? (deepPlain as Plain) : undefined;
+  return type instanceof avro.types.WrappedUnionType || type.typeName === 'map' ? (deepPlain as Plain) : undefined;
 }
 
 function deepPlain(value: unknown): unknown {
