@@ -9,8 +9,9 @@
  *    decoding, planning, encoding and the Redis client) and Redis's (`INFO cpu`) per event, and
  *    the store ops each apply carries.
  * 2. Replays 200 of those applies, captured from the middle of the run, on the state the run
- *    left (without their offset fences) through three cuts of the apply script: parsing its arguments only, parsing plus the fence
- *    and the check pass, and the whole script, timed by Redis (`INFO commandstats`). The
+ *    left (without their offset fences) through cuts of the apply script: parsing its arguments only,
+ *    then with the fence and the check pass's reads (TYPE, HMGET per key), then with the whole check
+ *    pass, and the whole script, timed by Redis (`INFO commandstats`). The
  *    differences split the script's time into parsing, checking and writing; the commands the
  *    script calls are counted apart, from the same stats.
  *
@@ -87,9 +88,12 @@ const events = metrics.total('tessera_stream_events_applied_total') + metrics.to
 
 // 2. the captured applies through cuts of the script, on the state the run left (so the script
 // reads and simulates stored values as it did live), without their fences
+const STOP = 'do return {1} end\n';
 const cuts: Record<string, string> = {
-  parse: APPLY_LUA.replace('-- 1. fence', 'do return {1} end\n-- 1. fence'),
-  parseAndCheck: APPLY_LUA.replace('-- 3. writes.', 'do return {1} end\n-- 3. writes.'),
+  parse: APPLY_LUA.replace('-- 1. fence', `${STOP}-- 1. fence`),
+  // parse, fence, and each key's TYPE and HMGET (the check pass's reads) without the simulation
+  parseAndReads: APPLY_LUA.replace('for n, op in ipairs(ops) do\n  local c, s = op.c, state(op.k)', `for _, op in ipairs(ops) do state(op.k) end\n${STOP}for n, op in ipairs(ops) do\n  local c, s = op.c, state(op.k)`),
+  parseAndCheck: APPLY_LUA.replace('-- 3. writes.', `${STOP}-- 3. writes.`),
   whole: APPLY_LUA,
   // the whole script again, its arguments sent one by one instead of packed (packArgs)
   wholeUnpacked: APPLY_LUA,
@@ -97,6 +101,7 @@ const cuts: Record<string, string> = {
 const capturedOps = captured.reduce((n, c) => n + c.ops.length, 0);
 const script: Record<string, { usPerApply: number; usPerOp: number }> = {};
 let commands: Record<string, { calls: number; usPerApply: number }> = {};
+for (const [name, body] of Object.entries(cuts)) if (name !== 'whole' && name !== 'wholeUnpacked' && body === APPLY_LUA) throw new Error(`the cut ${name} no longer matches the script`);
 for (const [name, body] of Object.entries(cuts)) {
   const sha = (await admin.script('LOAD', body)) as string;
   await admin.config('RESETSTAT');
@@ -138,7 +143,8 @@ const result = {
     cuts: script,
     split: {
       parseUsPerApply: script.parse!.usPerApply,
-      checkUsPerApply: script.parseAndCheck!.usPerApply - script.parse!.usPerApply,
+      checkReadsUsPerApply: script.parseAndReads!.usPerApply - script.parse!.usPerApply,
+      checkSimulationUsPerApply: script.parseAndCheck!.usPerApply - script.parseAndReads!.usPerApply,
       writeUsPerApply: script.whole!.usPerApply - script.parseAndCheck!.usPerApply,
       redisCommandsUsPerApply: commandsUs,
     },
