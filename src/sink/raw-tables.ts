@@ -155,6 +155,12 @@ export class RawColumnBatch {
       ...LINEAGE_COLUMNS.map((c, i) => ({ name: c.name, type: c.type, values: this.#lineage[i]! })),
     ];
   }
+
+  /** The same events as row objects, for `insert` (JSONEachRow) where a binary body cannot go. */
+  rows(): Record<string, unknown>[] {
+    const columns = this.columns();
+    return Array.from({ length: this.size }, (_, r) => Object.fromEntries(columns.map((c) => [c.name, c.values[r]])));
+  }
 }
 
 /** Starts empty raw-table batches for the event types of a catalog (columns computed once per type). */

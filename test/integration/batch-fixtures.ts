@@ -36,12 +36,8 @@ export async function loadRawEvents(store: OfflineStore, events: readonly AnyEve
       rows.add(event, { topic: `t.${event.type}`, partition: 0, offset: offset++, logTime: 0 });
     }
     for (const [type, rows] of byType) {
-      const columns = rows.columns();
-      if (options.asRows === true) {
-        await store.insert(rawTable(type), Array.from({ length: rows.size }, (_, r) => Object.fromEntries(columns.map((c) => [c.name, c.values[r]]))));
-      } else {
-        await store.insertColumns(rawTable(type), columns);
-      }
+      if (options.asRows === true) await store.insert(rawTable(type), rows.rows());
+      else await store.insertColumns(rawTable(type), rows.columns());
     }
   }
 }

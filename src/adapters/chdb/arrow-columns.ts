@@ -50,7 +50,10 @@ export function encodeArrowColumns(columns: readonly CheckedColumn[], rows: numb
     const encoded = type.base === 'String' ? stringColumn(name, column.values, rows) : numberColumn(name, column, rows);
     arrow.push(encoded);
     hash.update(`${column.name} ${type.text}\n`);
-    for (const buffer of encoded.buffers) hash.update(buffer ?? Buffer.alloc(0)).update('|');
+    for (const buffer of encoded.buffers) {
+      if (buffer !== null) hash.update(buffer);
+      hash.update('|');
+    }
     const value = type.nullable ? name : `assumeNotNull(${name})`;
     if (type.base === 'DateTime64') selects.push(`CAST(fromUnixTimestamp64Milli(toInt64(${value}), 'UTC') AS ${type.text})`);
     else if (type.base === 'String' || !isIntegerType(type.base) || !column.hasBigint) selects.push(`CAST(${value} AS ${type.text})`);
@@ -99,35 +102,20 @@ function stringColumn(name: string, values: readonly unknown[], rows: number): A
 }
 
 function numberColumn(name: string, column: CheckedColumn, rows: number): ArrowColumn {
-  const { values } = column;
+  const { values, hasBigint } = column;
   const validity = Buffer.alloc((rows + 7) >> 3);
   let nulls = 0;
-  let bytes: Buffer;
-  let format: 'l' | 'g';
-  if (column.hasBigint) {
-    const out = new BigInt64Array(rows);
-    for (let i = 0; i < rows; i++) {
-      const v = values[i];
-      if (v === null) nulls++;
-      else {
-        validity[i >> 3]! |= 1 << (i & 7);
-        out[i] = BigInt.asIntN(64, typeof v === 'bigint' ? v : BigInt(v as number));
-      }
+  const out = hasBigint ? new BigInt64Array(rows) : new Float64Array(rows);
+  for (let i = 0; i < rows; i++) {
+    const v = values[i];
+    if (v === null) {
+      nulls++;
+      continue;
     }
-    bytes = Buffer.from(out.buffer, out.byteOffset, out.byteLength);
-    format = 'l';
-  } else {
-    const out = new Float64Array(rows);
-    for (let i = 0; i < rows; i++) {
-      const v = values[i];
-      if (v === null) nulls++;
-      else {
-        validity[i >> 3]! |= 1 << (i & 7);
-        out[i] = v as number;
-      }
-    }
-    bytes = Buffer.from(out.buffer, out.byteOffset, out.byteLength);
-    format = 'g';
+    validity[i >> 3]! |= 1 << (i & 7);
+    if (hasBigint) (out as BigInt64Array)[i] = BigInt.asIntN(64, typeof v === 'bigint' ? v : BigInt(v as number));
+    else (out as Float64Array)[i] = v as number;
   }
-  return { name, format, length: rows, nullCount: nulls, buffers: [nulls > 0 ? validity : null, bytes] };
+  const bytes = Buffer.from(out.buffer, out.byteOffset, out.byteLength);
+  return { name, format: hasBigint ? 'l' : 'g', length: rows, nullCount: nulls, buffers: [nulls > 0 ? validity : null, bytes] };
 }

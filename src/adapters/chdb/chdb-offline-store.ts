@@ -149,14 +149,12 @@ export class ChdbOfflineStore implements OfflineStore {
     assertTableName('chdb', table);
     this.#assertOpen();
     let encoded: ReturnType<typeof encodeArrowColumns>;
-    let rows: number;
     let names: string[];
     try {
       const checked = checkColumns(columns);
-      rows = checked.rows;
-      if (rows === 0) return;
+      if (checked.rows === 0) return;
       names = checked.columns.map((c) => c.name);
-      encoded = encodeArrowColumns(checked.columns, rows);
+      encoded = encodeArrowColumns(checked.columns, checked.rows);
     } catch (err) {
       throw new ServiceError('chdb', `insert into ${table} refused: ${(err as Error).message}`, { retriable: false, cause: err });
     }

@@ -69,8 +69,9 @@ function plainWriter(type: ColumnType): Write {
         w.at += size + written;
       };
     case 'UInt8':
+      return fixed(1, (b, at, v) => b.writeUInt8(v, at));
     case 'Int8':
-      return fixed(1, (b, at, v) => (type.base === 'UInt8' ? b.writeUInt8(v, at) : b.writeInt8(v, at)));
+      return fixed(1, (b, at, v) => b.writeInt8(v, at));
     case 'UInt16':
       return fixed(2, (b, at, v) => b.writeUInt16LE(v, at));
     case 'Int16':
