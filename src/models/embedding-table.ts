@@ -437,6 +437,91 @@ export class EmbeddingTable {
       this.sketch.set(sk);
     }
   }
+
+  /**
+   * The table's arrays as they are, index included, for handing the table to another thread
+   * without copying or rebuilding it (see `serving-snapshot.ts`). The table must not be used
+   * once its arrays were transferred.
+   */
+  layout(): EmbeddingLayout {
+    return {
+      width: this.width,
+      keys: this.keys,
+      slotRow: this.slotRow,
+      ids: this.ids,
+      weights: this.weights,
+      state: this.state,
+      lastSeen: this.lastSeen,
+      version: this.version,
+      free: this.free,
+      sketch: this.sketch,
+      removedIds: this.removedIds,
+      removedAt: this.removedAt,
+      counts: Float64Array.of(this.freeCount, this.used, this.live, this.removedCount, this.admitted, this.expired),
+    };
+  }
+
+  /**
+   * Takes over a {@link layout} of a table of the same configuration as this (empty) one: the
+   * arrays become this table's, unchanged. Their shapes are checked, since they came from elsewhere.
+   *
+   * @throws ModelFormatError when the layout does not fit this table.
+   */
+  adoptLayout(l: EmbeddingLayout): void {
+    if (this.live !== 0 || this.freeCount !== 0) throw new Error(`table ${this.name}: adoptLayout needs an empty table`);
+    const [freeCount, used, live, removedCount, admitted, expired] = Array.from(l.counts);
+    const rows = l.ids.length;
+    const slots = l.keys.length;
+    const fits =
+      l.width === this.width &&
+      l.counts.length === 6 &&
+      slots >= 2 && (slots & (slots - 1)) === 0 && l.slotRow.length === slots &&
+      l.weights.length === rows * this.width &&
+      l.state.length === rows * this.stateWidth &&
+      l.lastSeen.length === rows && l.version.length === rows && l.free.length === rows &&
+      Number.isInteger(used) && (used as number) <= rows &&
+      Number.isInteger(live) && (live as number) * 2 <= slots &&
+      Number.isInteger(freeCount) && (freeCount as number) <= rows &&
+      Number.isInteger(removedCount) && (removedCount as number) <= l.removedIds.length && l.removedAt.length === l.removedIds.length &&
+      (this.sketch === null ? l.sketch === null : l.sketch !== null && l.sketch.length === this.sketch.length);
+    if (!fits) throw new ModelFormatError(`table ${this.name}: the handed-over arrays do not fit a table of width ${this.width} and its optimiser`);
+    this.keys = l.keys;
+    this.slotRow = l.slotRow;
+    this.mask = slots - 1;
+    this.ids = l.ids;
+    this.weights = l.weights;
+    this.state = l.state;
+    this.lastSeen = l.lastSeen;
+    this.version = l.version;
+    this.free = l.free;
+    this.sketch = l.sketch;
+    this.removedIds = l.removedIds;
+    this.removedAt = l.removedAt;
+    this.freeCount = freeCount as number;
+    this.used = used as number;
+    this.live = live as number;
+    this.removedCount = removedCount as number;
+    this.admitted = admitted as number;
+    this.expired = expired as number;
+  }
+}
+
+/** An {@link EmbeddingTable}'s arrays and counts, as {@link EmbeddingTable.layout} hands them over. */
+export interface EmbeddingLayout {
+  readonly width: number;
+  readonly keys: Float64Array;
+  readonly slotRow: Int32Array;
+  readonly ids: Float64Array;
+  readonly weights: Float64Array;
+  readonly state: Float64Array;
+  readonly lastSeen: Float64Array;
+  readonly version: Float64Array;
+  readonly free: Int32Array;
+  readonly sketch: Uint8Array | null;
+  readonly removedIds: Float64Array;
+  readonly removedAt: Float64Array;
+  /** freeCount, used, live, removedCount, admitted, expired. */
+  readonly counts: Float64Array;
 }
 
 function growF64(a: Float64Array, n: number): Float64Array {

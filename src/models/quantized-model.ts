@@ -66,7 +66,11 @@ export class QuantizedFm implements ServingModel {
   /** Dense columns with factors (none when the FM has no dense interactions). */
   private readonly denseCols: number;
 
-  constructor(model: FmModel) {
+  /**
+   * @param factors the INT8 copy of `model.factors` when it was built already (by the thread
+   *   that loaded the version; see `serving-snapshot.ts`), with its `memory` figures; built here otherwise.
+   */
+  constructor(model: FmModel, factors?: { table: QuantizedTable; memory: QuantizedMemory }) {
     this.schema = model.schema;
     this.schemaHash = model.schemaHash;
     this.k = model.config.factors;
@@ -79,8 +83,8 @@ export class QuantizedFm implements ServingModel {
     const pf = (model.config as { readonly pairFields?: readonly string[] | null }).pairFields ?? null;
     this.paired = Uint8Array.from(model.schema.fields, (f) => (pf === null || pf.includes(f) ? 1 : 0));
     this.denseCols = model.denseFactors.weights.length / this.k;
-    this.factors = QuantizedTable.fromTable(model.factors);
-    this.memory = tableMemory(model.factors, this.factors);
+    this.factors = factors?.table ?? QuantizedTable.fromTable(model.factors);
+    this.memory = factors?.memory ?? tableMemory(model.factors, this.factors);
   }
 
   predict(batch: ModelBatch, out: Float64Array = new Float64Array(batch.size)): Float64Array {
@@ -144,12 +148,13 @@ export class QuantizedWideDeep implements ServingModel {
   readonly embeddings: QuantizedTable;
   readonly memory: QuantizedMemory;
 
-  constructor(private readonly model: WideDeepModel) {
+  /** @param embeddings the INT8 copy of the model's embeddings when it was built already, as for {@link QuantizedFm}. */
+  constructor(private readonly model: WideDeepModel, embeddings?: { table: QuantizedTable; memory: QuantizedMemory }) {
     this.schema = model.schema;
     this.schemaHash = model.schemaHash;
     const t = model.embeddings;
-    this.embeddings = QuantizedTable.fromTable(t);
-    this.memory = tableMemory(t, this.embeddings);
+    this.embeddings = embeddings?.table ?? QuantizedTable.fromTable(t);
+    this.memory = embeddings?.memory ?? tableMemory(t, this.embeddings);
     model.quantizeEmbeddings(this.embeddings);
   }
 
@@ -158,7 +163,8 @@ export class QuantizedWideDeep implements ServingModel {
   }
 }
 
-function tableMemory(t: EmbeddingTable, q: QuantizedTable): QuantizedMemory {
+/** The memory figures of a float table and its INT8 copy. */
+export function tableMemory(t: EmbeddingTable, q: QuantizedTable): QuantizedMemory {
   const n = t.size;
   return {
     table: t.name,
@@ -187,5 +193,10 @@ export function quantizeModel(model: Model, mode: QuantizeMode): ServingModel {
   if (mode === 'none') return model;
   if (model instanceof FmModel) return new QuantizedFm(model);
   if (model instanceof WideDeepModel) return new QuantizedWideDeep(model);
-  throw new ModelConfigError(`quantize int8 is available for fm and wide-deep models, not ${model.kind} (one weight per id, no embedding rows): publish this model without quantize (or serve with --quantize none)`);
+  throw int8Unavailable(model.kind);
+}
+
+/** Why a kind cannot be served in INT8 (LR: one weight per id, no embedding rows). */
+export function int8Unavailable(kind: ModelKind): ModelConfigError {
+  return new ModelConfigError(`quantize int8 is available for fm and wide-deep models, not ${kind} (one weight per id, no embedding rows): publish this model without quantize (or serve with --quantize none)`);
 }

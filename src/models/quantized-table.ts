@@ -82,22 +82,35 @@ export class QuantizedTable implements Int8Rows {
   private readonly mask: number;
 
   /** A table over `ids` (ascending, distinct) and their rows `values` (`ids.length * width` doubles). */
-  constructor(name: string, width: number, ids: Float64Array, values: Float64Array) {
-    if (values.length !== ids.length * width) throw new ModelFormatError(`quantized table ${name}: ${values.length} values for ${ids.length} rows of width ${width}`);
-    const codes = quantizeRowsInt8(values, width);
+  constructor(name: string, width: number, ids: Float64Array, values: Float64Array);
+  /** @internal A table taking over a {@link layout} (see {@link QuantizedTable.adopt}). */
+  constructor(layout: QuantizedLayout);
+  constructor(nameOrLayout: string | QuantizedLayout, width?: number, ids?: Float64Array, values?: Float64Array) {
+    if (typeof nameOrLayout !== 'string') {
+      const l = nameOrLayout;
+      ({ name: this.name, width: this.width, q: this.q, scale: this.scale, bias: this.bias, ids: this.ids, keys: this.keys, slotRow: this.slotRow } = l);
+      this.mask = l.keys.length - 1;
+      return;
+    }
+    const name = nameOrLayout;
+    const w = width as number;
+    const rowIds = ids as Float64Array;
+    const rowValues = values as Float64Array;
+    if (rowValues.length !== rowIds.length * w) throw new ModelFormatError(`quantized table ${name}: ${rowValues.length} values for ${rowIds.length} rows of width ${w}`);
+    const codes = quantizeRowsInt8(rowValues, w);
     this.name = name;
-    this.width = width;
+    this.width = w;
     this.q = codes.q;
     this.scale = codes.scale;
     this.bias = codes.bias;
-    this.ids = ids.slice();
+    this.ids = rowIds.slice();
     let slots = 16;
-    while (slots < ids.length * 2) slots *= 2;
+    while (slots < rowIds.length * 2) slots *= 2;
     this.keys = new Float64Array(slots).fill(EMPTY);
     this.slotRow = new Int32Array(slots);
     this.mask = slots - 1;
-    for (let r = 0; r < ids.length; r++) {
-      const id = ids[r] as number;
+    for (let r = 0; r < rowIds.length; r++) {
+      const id = rowIds[r] as number;
       let s = slotHash(id) & this.mask;
       while (this.keys[s] !== EMPTY) {
         if (this.keys[s] === id) throw new ModelFormatError(`quantized table ${name}: id ${id} appears twice`);
@@ -106,6 +119,27 @@ export class QuantizedTable implements Int8Rows {
       this.keys[s] = id;
       this.slotRow[s] = r;
     }
+  }
+
+  /** The table's arrays as they are, index included, to hand it to another thread without copying. */
+  layout(): QuantizedLayout {
+    return { name: this.name, width: this.width, q: this.q, scale: this.scale, bias: this.bias, ids: this.ids, keys: this.keys, slotRow: this.slotRow };
+  }
+
+  /**
+   * The table a {@link layout} describes, its arrays taken over unchanged; their shapes are checked.
+   *
+   * @throws ModelFormatError when the arrays do not make a table.
+   */
+  static adopt(l: QuantizedLayout): QuantizedTable {
+    const rows = l.ids.length;
+    const slots = l.keys.length;
+    const fits =
+      Number.isInteger(l.width) && l.width >= 1 &&
+      l.q.length === rows * l.width && l.scale.length === rows && l.bias.length === rows &&
+      slots >= 16 && (slots & (slots - 1)) === 0 && slots >= rows * 2 && l.slotRow.length === slots;
+    if (!fits) throw new ModelFormatError(`quantized table ${l.name}: the handed-over arrays do not make ${rows} rows of width ${l.width} with their index`);
+    return new QuantizedTable(l);
   }
 
   /** The quantised copy of a float table's live rows (in id order, so equal tables give equal copies). */
@@ -133,4 +167,16 @@ export class QuantizedTable implements Int8Rows {
   get totalBytes(): number {
     return this.valueBytes + this.ids.byteLength + this.keys.byteLength + this.slotRow.byteLength;
   }
+}
+
+/** A {@link QuantizedTable}'s arrays, as {@link QuantizedTable.layout} hands them over. */
+export interface QuantizedLayout {
+  readonly name: string;
+  readonly width: number;
+  readonly q: Int8Array;
+  readonly scale: Float32Array;
+  readonly bias: Float32Array;
+  readonly ids: Float64Array;
+  readonly keys: Float64Array;
+  readonly slotRow: Int32Array;
 }

@@ -96,7 +96,7 @@ interface BlockInfo {
 
 const pad8 = (n: number): number => (n + 7) & ~7;
 
-function asBase(model: Model): BaseModel {
+export function asBase(model: Model): BaseModel {
   if (model instanceof LrModel || model instanceof FmModel || model instanceof WideDeepModel) return model;
   throw new ModelFormatError(`cannot encode a model of kind ${String((model as { kind?: unknown }).kind)}: only lr, fm and wide-deep models`);
 }

@@ -1,6 +1,7 @@
 import type { FeatureValue } from '../features/aggregators.js';
 import type { CompiledGroup } from '../features/definitions.js';
-import { inputSchemaHash } from '../models/model-batch.js';
+import { inputSchemaHash, type InputSchema } from '../models/model-batch.js';
+import type { Model } from '../models/model.js';
 import { ModelConfigError } from '../models/model-errors.js';
 import { isQuantizeMode, quantizeModel, type QuantizeMode, type ServingModel } from '../models/quantized-model.js';
 import type { ModelManifest, ModelStore } from '../ports/model-store.js';
@@ -61,22 +62,45 @@ export function servingQuantization(manifest: ModelManifest, override: QuantizeM
 }
 
 /**
+ * A version's model as serving takes it: loaded from the files the watcher read (and checked), a
+ * delta's parents from the store, with the quantisation it is served with and the transform it was
+ * trained through (the service's own, or the same definitions with the crosses, or without the
+ * position, that its input schema names).
+ *
+ * @throws Error when the files do not make a model the service's features can feed.
+ */
+export async function loadForServing(
+  manifest: ModelManifest,
+  files: ReadonlyMap<string, Uint8Array>,
+  store: ModelStore,
+  transform: FeatureTransform,
+  groups: readonly CompiledGroup[],
+  options: ScorerLoaderOptions = {},
+): Promise<{ model: Model; mode: QuantizeMode; transform: FeatureTransform }> {
+  const mode = servingQuantization(manifest, options.quantize);
+  const { model } = await loadPublished(store, manifest.model, manifest.version, undefined, { manifest, files });
+  return { model, mode, transform: servingTransform(model.schema, transform, groups, manifest) };
+}
+
+/** The transform a model of this input schema was trained through (see {@link loadForServing}). */
+export function servingTransform(schema: InputSchema, transform: FeatureTransform, groups: readonly CompiledGroup[], manifest: ModelManifest): FeatureTransform {
+  const own = inputSchemaHash(schema) === inputSchemaHash(transform.schema) ? transform : transformForSchema(groups, schema);
+  if (own === null) {
+    throw new Error(`model ${manifest.model} ${manifest.version} was built for feature spec ${String(schema.specHash)} with fields ${schema.fields.join(', ')}; the service's transform (spec ${transform.spec.hash}) cannot produce that input`);
+  }
+  return own;
+}
+
+/**
  * The {@link ScorerLoader} of Tessera's own models (LR, FM, Wide&Deep), deltas applied, then held
  * in float or INT8 form (see {@link ScorerLoaderOptions}); the quantised copy is built here, off
- * the request path, before the smoke test.
+ * the request path, before the smoke test. On this thread: `reload-thread.ts` does the same in a
+ * worker.
  */
 export function tesseraScorerLoader(transform: FeatureTransform, groups: readonly CompiledGroup[], options: ScorerLoaderOptions = {}): ScorerLoader {
   return async (manifest, files, store: ModelStore) => {
-    const mode = servingQuantization(manifest, options.quantize);
-    // the version itself from the files the watcher read (and checked) already; a delta's parents from the store
-    const { model } = await loadPublished(store, manifest.model, manifest.version, undefined, { manifest, files });
-    // the transform the model was trained through: the service's own, or the same definitions
-    // with the crosses (or without the position) its input schema names
-    const own = model.schemaHash === inputSchemaHash(transform.schema) ? transform : transformForSchema(groups, model.schema);
-    if (own === null) {
-      throw new Error(`model ${manifest.model} ${manifest.version} was built for feature spec ${String(model.schema.specHash)} with fields ${model.schema.fields.join(', ')}; the service's transform (spec ${transform.spec.hash}) cannot produce that input`);
-    }
+    const loaded = await loadForServing(manifest, files, store, transform, groups, options);
     await yieldToRequests();
-    return modelScorer(quantizeModel(model, mode), manifest.version, own, groups);
+    return modelScorer(quantizeModel(loaded.model, loaded.mode), manifest.version, loaded.transform, groups);
   };
 }

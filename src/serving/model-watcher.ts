@@ -36,6 +36,12 @@ export interface ModelWatcherOptions {
    * synthetic requests and demands finite numbers (throws to refuse), which also warms it up.
    */
   smokeTest: (scorer: Scorer) => void | Promise<void>;
+  /**
+   * Prepares a version somewhere else (a worker thread: `reload-thread.ts`) and returns its
+   * checked, smoke-tested scorer; when given, it replaces reading, checking, `load` and
+   * `smokeTest` here, and the event loop only swaps.
+   */
+  prepare?: (version: string) => Promise<{ scorer: Scorer; ms?: Readonly<Record<string, number>> }>;
   metrics: Metrics;
   logger: Logger;
   /** Pointer poll interval, ms. Default 1000. */
@@ -107,24 +113,32 @@ export class ModelWatcher implements ScorerSource {
     if (pointed === null || pointed === this.servingVersion || pointed === this.refused) return;
     const started = Date.now();
     try {
-      const { manifest, files } = await store.read(model, pointed, this.options.files);
-      const served = this.options.servedSpec ? await this.options.servedSpec() : { hash: this.options.featureSpecHash, names: this.options.servedFeatures ?? [] };
-      if (manifest.featureSpecHash !== served.hash) throw new Error(specMismatch(manifest, { featureSpecHash: served.hash, servedFeatures: served.names }));
-      await yieldToRequests();
-      const scorer = await this.options.load(manifest, files, store);
-      await yieldToRequests();
-      await this.options.smokeTest(scorer);
+      const { scorer, ms } = this.options.prepare ? await this.options.prepare(pointed) : { scorer: await this.loadHere(pointed), ms: undefined };
       this.scorer = scorer; // the swap
       this.servingVersion = pointed;
       this.refused = null;
       metrics.inc('tessera_serve_model_reloads_total', { outcome: 'loaded' }, 1, 'Model versions loaded (or refused)');
       metrics.set('tessera_serve_model_load_ms', Date.now() - started, {}, 'Time to load, check and warm the latest version');
-      logger.info('serve.model_loaded', { model, version: pointed, ms: Date.now() - started });
+      if (ms?.eventLoop !== undefined) metrics.set('tessera_serve_model_load_event_loop_ms', ms.eventLoop, {}, "The latest version's load time on the serving thread (the rest ran in the reload worker)");
+      logger.info('serve.model_loaded', { model, version: pointed, ms: Date.now() - started, ...(ms ? { steps: ms } : {}) });
     } catch (err) {
       this.refused = pointed;
       metrics.inc('tessera_serve_model_reloads_total', { outcome: 'refused' }, 1, 'Model versions loaded (or refused)');
       logger.error('serve.model_refused', { model, version: pointed, serving: this.servingVersion, error: (err as Error).message });
     }
+  }
+
+  /** Reads, checks, loads and smoke-tests a version on this thread, yielding to requests between the steps. */
+  private async loadHere(version: string): Promise<Scorer> {
+    const { store, model } = this.options;
+    const { manifest, files } = await store.read(model, version, this.options.files);
+    const served = this.options.servedSpec ? await this.options.servedSpec() : { hash: this.options.featureSpecHash, names: this.options.servedFeatures ?? [] };
+    if (manifest.featureSpecHash !== served.hash) throw new Error(specMismatch(manifest, { featureSpecHash: served.hash, servedFeatures: served.names }));
+    await yieldToRequests();
+    const scorer = await this.options.load(manifest, files, store);
+    await yieldToRequests();
+    await this.options.smokeTest(scorer);
+    return scorer;
   }
 }
 

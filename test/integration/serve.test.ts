@@ -18,6 +18,8 @@ import { createFeatureLog } from '../../src/serving/feature-log.js';
 import { FeatureReader } from '../../src/serving/feature-reader.js';
 import { tesseraScorerLoader } from '../../src/serving/model-scorer.js';
 import { ModelWatcher } from '../../src/serving/model-watcher.js';
+import { ReloadThread } from '../../src/serving/reload-thread.js';
+import { MODEL_FILES } from '../../src/training/publication.js';
 import { startRankService } from '../../src/serving/rank-service.js';
 import { smokeTestScorer } from '../../src/serving/smoke-test.js';
 import { createStreamKeys } from '../../src/streaming/stream-keys.js';
@@ -45,6 +47,7 @@ describe('tessera serve on real Redis', () => {
   let server: Server;
   let url: string;
   let watcher: ModelWatcher;
+  let reloads: ReloadThread;
   let events: ReferenceEvent[];
   const metrics = new Metrics();
   const served: unknown[] = [];
@@ -82,7 +85,12 @@ describe('tessera serve on real Redis', () => {
     const reader = new FeatureReader({ store, keys: createStreamKeys(prefix), groups: GROUPS, clock: Date.now });
     const samples = await samplesFrom(reader, 400);
     await new Trainer({ source: arraySampleSource(samples), store: models, transform, checkpointDir: join(dir, 'ckpt'), metrics: new Metrics(), logger: SILENT_LOGGER, clock: Date.now }, { kind: 'fm', untilIdle: true, publishEveryMs: 0 }).run();
-    watcher = new ModelWatcher({ store: models, model: 'fm', load: tesseraScorerLoader(transform, GROUPS), featureSpecHash: transform.spec.hash, smokeTest: (s) => smokeTestScorer(s, GROUPS), metrics, logger: SILENT_LOGGER, pollMs: 60_000 });
+    // versions are prepared in a worker thread, as `tessera serve` does by default
+    reloads = new ReloadThread({ modelDir: join(dir, 'models') });
+    watcher = new ModelWatcher({
+      store: models, model: 'fm', load: tesseraScorerLoader(transform, GROUPS), featureSpecHash: transform.spec.hash, smokeTest: (s) => smokeTestScorer(s, GROUPS), metrics, logger: SILENT_LOGGER, pollMs: 60_000,
+      prepare: (version) => reloads.prepare('fm', version, MODEL_FILES, { groups: GROUPS, transform }),
+    });
     await watcher.start();
     const featureLog = createFeatureLog({ log: { send: async (r: unknown[]) => void served.push(...r) } as unknown as MemoryEventLog, topic: 'served', rate: 1, metrics, logger: SILENT_LOGGER, flushMs: 10 });
     server = await startRankService({ reader: new FeatureReader({ store, keys: createStreamKeys(prefix), groups: GROUPS, clock: Date.now }), scorers: watcher, metrics, logger: SILENT_LOGGER, onServed: featureLog.onServed, limits: { featureTimeoutMs: 200 } }, 0);
@@ -90,6 +98,7 @@ describe('tessera serve on real Redis', () => {
   });
   afterAll(async () => {
     watcher?.stop();
+    await reloads?.close();
     server?.close();
     await store.deleteByPrefix(`${prefix}:`);
     await store.close();
@@ -122,6 +131,7 @@ describe('tessera serve on real Redis', () => {
     expect((await rank(['x1', 'x2'])).body.model.version).toBe(v2.version);
     const v3 = await models.publish('fm', [...(await models.read('fm', first)).files].map(([name, data]) => ({ name, data })), { ...(await models.read('fm', first)).manifest, parent: v2.version });
     await writeFile(join(dir, 'models', 'fm', 'versions', v3.version, 'model.bin'), 'garbage');
+    // the refusal comes from the worker (checksum), counted by the watcher
     await watcher.check();
     expect((await rank(['x1', 'x2'])).body.model.version).toBe(v2.version);
     expect(metrics.value('tessera_serve_model_reloads_total', { outcome: 'refused' })).toBe(1);

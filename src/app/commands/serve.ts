@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import type { Command, CommandContext } from '../command.js';
 import type { Runtime } from '../runtime.js';
 import { numberOption, stringOption } from '../command.js';
@@ -7,6 +8,7 @@ import { createFeatureLog, type FeatureLog } from '../../serving/feature-log.js'
 import { isQuantizeMode } from '../../models/quantized-model.js';
 import { tesseraScorerLoader } from '../../serving/model-scorer.js';
 import { ModelWatcher } from '../../serving/model-watcher.js';
+import { ReloadThread } from '../../serving/reload-thread.js';
 import { RANK_DEFAULTS, startRankService } from '../../serving/rank-service.js';
 import { fixedScorer, type Scorer, type ScorerSource } from '../../serving/scorer.js';
 import { createStreamKeys } from '../../streaming/stream-keys.js';
@@ -24,12 +26,12 @@ export const SERVE_WARM_UP_REQUESTS = 300;
 export const serveCommand: Command = {
   name: 'serve',
   summary: 'The inference service: POST /v1/rank with features from Redis and a hot-reloaded model.',
-  usage: 'tessera serve [--port 8080] [--workers N] [--model fm|lr|wide-deep|none] [--feature-log-rate 0.01] [--max-candidates N] [--feature-timeout-ms N] [--quantize auto|int8|none] [--item-cache-ms N] [--warm-up-requests N]',
+  usage: 'tessera serve [--port 8080] [--workers N] [--model fm|lr|wide-deep|none] [--feature-log-rate 0.01] [--max-candidates N] [--feature-timeout-ms N] [--quantize auto|int8|none] [--item-cache-ms N] [--warm-up-requests N] [--reload-in worker|event-loop]',
   details: `POST /v1/rank { userId, candidates: [itemId | { itemId, categoryId }], context?, at? } returns the
 candidates sorted by score, the model version and the features' freshness. Features: one Redis round trip
 (user, every candidate, user x category). The model named by --model is followed in the model store
-(TESSERA_MODEL_DIR): a new version is loaded, checked (checksums, feature-spec hash, smoke predictions)
-and warmed off the request path, then swapped in; a broken version is refused and the current one keeps
+(TESSERA_MODEL_DIR): a new version is read, checked (checksums, feature-spec hash, smoke predictions),
+decoded and quantised in a worker thread (--reload-in worker), handed over without copying and swapped in; a broken version is refused and the current one keeps
 serving. Without a model yet, candidates are ranked by popularity (smoothed 24 h CTR). GET /healthz,
 /readyz (ready once the store answers, the model store was read and the warm-up requests ran), /metrics.
 --workers N runs N service processes on the port (node:cluster), each following the model store on its
@@ -50,6 +52,7 @@ Needs TESSERA_REDIS_URL.`,
     'item-cache-ms': { type: 'string', description: 'Answer item features (candidate groups not keyed by the user) from memory while younger than this, ms: values up to this stale, fewer bytes read; 0 is off', defaultText: '0' },
     'item-cache-entries': { type: 'string', description: 'Entities the item cache keeps at most', defaultText: '100000' },
     workers: { type: 'string', description: 'Service processes sharing the port (node:cluster); 1 serves in this process', defaultText: '1' },
+    'reload-in': { type: 'string', description: 'Where a new version is read, decoded, quantised and smoke-tested: worker (a worker thread; the event loop only swaps) or event-loop', defaultText: 'worker' },
     'warm-up-requests': { type: 'string', description: 'Synthetic requests ranked through the whole path before /readyz turns ready (each process)', defaultText: String(SERVE_WARM_UP_REQUESTS) },
   },
   async run(ctx) {
@@ -90,8 +93,11 @@ async function serveUntilStopped(ctx: CommandContext, rt: Runtime, stopRequested
   const modelName = stringOption(ctx, 'model') ?? 'fm';
   const quantize = stringOption(ctx, 'quantize') ?? 'auto';
   if (quantize !== 'auto' && !isQuantizeMode(quantize)) throw new UsageError(`--quantize must be auto, int8 or none, got ${quantize}`);
+  const reloadIn = stringOption(ctx, 'reload-in') ?? 'worker';
+  if (reloadIn !== 'worker' && reloadIn !== 'event-loop') throw new UsageError(`--reload-in must be worker or event-loop, got ${reloadIn}`);
   let scorers: ScorerSource = fixedScorer(null);
   let watcher: ModelWatcher | null = null;
+  let reloadThread: ReloadThread | null = null;
   if (modelName !== 'none') {
     // a version is loaded for the features serving when it arrives: after a registry flip, one
     // trained on the new versions loads without a restart (docs/architecture.md, The registry)
@@ -103,6 +109,7 @@ async function serveUntilStopped(ctx: CommandContext, rt: Runtime, stopRequested
       if (t.spec.hash !== serving.transform.spec.hash) serving = { groups: now, transform: t, load: tesseraScorerLoader(t, now, { quantize }) };
       return serving;
     };
+    if (reloadIn === 'worker') reloadThread = new ReloadThread({ modelDir: resolve(rt.config.modelDir), quantize });
     watcher = new ModelWatcher({
       store: rt.models(),
       model: modelName,
@@ -114,6 +121,7 @@ async function serveUntilStopped(ctx: CommandContext, rt: Runtime, stopRequested
       },
       files: MODEL_FILES,
       smokeTest: (s: Scorer) => smokeTestScorer(s, serving.groups),
+      ...(reloadThread ? { prepare: async (version: string) => (reloadThread as ReloadThread).prepare(modelName, version, MODEL_FILES, await current()) } : {}),
       metrics: rt.metrics,
       logger: rt.logger,
       pollMs: numberOption(ctx, 'poll-ms', 1000, { min: 50 }),
@@ -154,6 +162,7 @@ async function serveUntilStopped(ctx: CommandContext, rt: Runtime, stopRequested
   await stopRequested;
   await new Promise<void>((resolve) => server.close(() => resolve()));
   watcher?.stop();
+  await reloadThread?.close();
   await featureLog?.close();
   return 0;
 }
