@@ -25,6 +25,8 @@
  *    gauges, sampled by V8's GC observer right after each mark-compact, so garbage is not counted);
  *    the trend is the least-squares slope over reloads 10..N (MB per 100 reloads), the first ones
  *    being warm-up.
+ *    `--reload-in worker|event-loop` chooses where the service prepares versions (A/B of the reload
+ *    worker), `--reload-nice` the worker thread's nice value.
  * 6. The same steady load once an INT8 version (manifest `quantize: int8`) is serving.
  *
  *   npm run build && bash bench/run.sh serve [--events 200000] [--rate 500] [--seconds 30] [--reloads 100] [--reload-every-ms 400]
@@ -80,6 +82,10 @@ const { values } = parseArgs({
     'stream-max-apply': { type: 'string' },
     /** Rate of the overload phase that measures how many requests/s the service answers at most (0 skips it). */
     'capacity-rate': { type: 'string', default: '1500' },
+    /** Where the service prepares a new version (tessera serve --reload-in): worker or event-loop. */
+    'reload-in': { type: 'string', default: 'worker' },
+    /** tessera serve --reload-nice: the reload worker's nice value (Linux). */
+    'reload-nice': { type: 'string', default: '19' },
     /** Extra node flags for the service process, e.g. --server-node-args="--cpu-prof --cpu-prof-dir=/tmp/prof" (development). */
     'server-node-args': { type: 'string', default: '' },
   },
@@ -208,7 +214,7 @@ const modelBytes = (snapshots[0] as ModelFile[]).map((f) => ({ name: f.name, byt
 
 // 4. the service (compiled CLI) and the load generator, each in its own process
 say('starting tessera serve');
-const server = spawn(process.execPath, [...(values['server-node-args'] ?? '').split(' ').filter(Boolean), join(root, 'bin/tessera.js'), 'serve', '--port', '0', '--model', 'fm', '--poll-ms', '100', '--workers', String(workers)], {
+const server = spawn(process.execPath, [...(values['server-node-args'] ?? '').split(' ').filter(Boolean), join(root, 'bin/tessera.js'), 'serve', '--port', '0', '--model', 'fm', '--poll-ms', '100', '--workers', String(workers), '--reload-in', String(values['reload-in']), '--reload-nice', String(values['reload-nice'])], {
   cwd: root,
   env: { ...process.env, ...PROJECT_ENV, TESSERA_REDIS_URL: redisUrl, TESSERA_MODEL_DIR: modelDir, TESSERA_TOPIC_PREFIX: prefix, TESSERA_KAFKA_BROKERS: '', TESSERA_LOG_LEVEL: 'warn' },
   stdio: ['ignore', 'pipe', 'inherit'],
@@ -421,6 +427,8 @@ try {
   await sleep(2500); // the load generator's warm-up
   const publishedAt: number[] = [];
   const loadMs: number[] = [];
+  /** Per reload, the service's time on its serving thread (worker mode: wrapping the handed-over arrays). */
+  const eventLoopMs: number[] = [];
   let last = first.version;
   for (let v = 0; v < reloads; v++) {
     const t = performance.now();
@@ -433,6 +441,7 @@ try {
       const n = metricValue(text, 'tessera_serve_model_reloads_total', 'outcome="loaded"') + metricValue(text, 'tessera_serve_model_reloads_total', 'outcome="refused"');
       if (n >= reloadsBefore + v + 1) {
         const mb = (name: string) => r3(metricValue(text, name) / 2 ** 20);
+        if (values['reload-in'] === 'worker') eventLoopMs.push(metricValue(text, 'tessera_serve_model_load_event_loop_ms'));
         memory.push({ reload: v + 1, rssMb: rssMb(), heapAfterGcMb: mb('tessera_serve_heap_after_gc_bytes'), arrayBuffersAfterGcMb: mb('tessera_serve_array_buffers_after_gc_bytes'), fullGcs: metricValue(text, 'tessera_serve_full_gcs_total') });
         break;
       }
@@ -489,6 +498,9 @@ try {
     capacity: capacity === null ? null : { ...capacity, what: 'an offered rate above what the service answers: answeredPerSecond is its throughput (256 requests in flight at most)' },
     redisFloor: { what: "the service's own Redis reads for the same requests (recorded from its FeatureReader), sent with the Redis adapter's encoding (one MULTI/EXEC, hashes packed by one EVAL), replies not unpacked or decoded, same rate, from the load process", ...floor },
     reload: {
+      reloadIn: values['reload-in'],
+      reloadNice: Number(values['reload-nice']),
+      eventLoopMsPerReload: eventLoopMs.length === 0 ? null : { p50: r3(median(eventLoopMs)), max: r3(Math.max(...eventLoopMs)), what: "the service's own gauge: its serving thread's time per version (the rest ran in the reload worker)" },
       versionsPublished: reloads,
       everyMs: reloadEveryMs,
       loaded,

@@ -13,6 +13,11 @@ export interface ReloadThreadOptions {
   /** The model store's directory (the worker opens its own store on it). */
   readonly modelDir: string;
   readonly quantize?: QuantizeMode | 'auto';
+  /**
+   * The worker thread's nice value on Linux (0..19, default 19): at 19 a reload runs on the CPU
+   * that requests leave idle, and takes longer on a saturated machine rather than slowing them.
+   */
+  readonly nice?: number;
   /** A version taking longer than this is refused and the worker restarted (default 10 minutes). */
   readonly timeoutMs?: number;
 }
@@ -83,7 +88,7 @@ export class ReloadThread {
 
   private started(): Worker {
     if (this.worker !== null) return this.worker;
-    const w = spawnReloadWorker();
+    const w = spawnReloadWorker(this.options.nice ?? 19);
     w.unref(); // an idle worker never keeps the process alive
     w.on('message', (reply: PrepareReply) => {
       const p = this.pending.get(reply.id);
@@ -116,7 +121,7 @@ export class ReloadThread {
  * The worker, from the compiled `reload-worker.js` beside this module, or from the TypeScript
  * source through tsx when Tessera runs from its sources (tests, `tsx` in development).
  */
-function spawnReloadWorker(): Worker {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./reload-worker.js', import.meta.url));
-  return new Worker(new URL('./reload-worker-source.mjs', import.meta.url), { workerData: { source: new URL('./reload-worker.ts', import.meta.url).href } });
+function spawnReloadWorker(nice: number): Worker {
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./reload-worker.js', import.meta.url), { workerData: { nice } });
+  return new Worker(new URL('./reload-worker-source.mjs', import.meta.url), { workerData: { nice, source: new URL('./reload-worker.ts', import.meta.url).href } });
 }

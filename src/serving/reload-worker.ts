@@ -1,4 +1,6 @@
-import { parentPort } from 'node:worker_threads';
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
+import { parentPort, workerData } from 'node:worker_threads';
 import { createFsModelStore } from '../adapters/fs/fs-model-store.js';
 import type { CompiledGroup } from '../features/definitions.js';
 import { servingModelOf, servingSnapshot, snapshotTransfer, type ServingSnapshot } from '../models/serving-snapshot.js';
@@ -50,8 +52,25 @@ async function prepare(req: PrepareRequest): Promise<{ reply: PrepareReply; tran
   return { reply: { id: req.id, ok: true, manifest, snapshot, ms: { read: t1 - t0, decode: t2 - t1, serving: t3 - t2, smoke: t4 - t3 } }, transfer: snapshotTransfer(snapshot) };
 }
 
+/**
+ * Lowers this thread's scheduling priority (Linux: a thread is a task with its own nice value,
+ * which setpriority sets by its id), so that on a busy machine a reload takes the CPU requests
+ * leave idle instead of taking it from them. Elsewhere, or when refused, the thread keeps the
+ * process's priority.
+ */
+function lowerPriority(nice: number): void {
+  if (process.platform !== 'linux' || nice <= 0) return;
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    if (Number.isInteger(tid) && tid > 0) setPriority(tid, nice);
+  } catch {
+    // not permitted or no /proc: normal priority
+  }
+}
+
 const port = parentPort;
 if (port === null) throw new Error('reload-worker.ts runs as a worker thread (see reload-thread.ts)');
+lowerPriority(Number((workerData as { nice?: number } | null)?.nice ?? 0));
 // one version at a time, in order: a reload is rare and each holds a whole model in memory
 let queue: Promise<void> = Promise.resolve();
 port.on('message', (req: PrepareRequest) => {

@@ -53,6 +53,7 @@ Needs TESSERA_REDIS_URL.`,
     'item-cache-entries': { type: 'string', description: 'Entities the item cache keeps at most', defaultText: '100000' },
     workers: { type: 'string', description: 'Service processes sharing the port (node:cluster); 1 serves in this process', defaultText: '1' },
     'reload-in': { type: 'string', description: 'Where a new version is read, decoded, quantised and smoke-tested: worker (a worker thread; the event loop only swaps) or event-loop', defaultText: 'worker' },
+    'reload-nice': { type: 'string', description: "The reload worker thread's nice value on Linux, 0-19: 19 gives requests the CPU first", defaultText: '19' },
     'warm-up-requests': { type: 'string', description: 'Synthetic requests ranked through the whole path before /readyz turns ready (each process)', defaultText: String(SERVE_WARM_UP_REQUESTS) },
   },
   async run(ctx) {
@@ -109,7 +110,9 @@ async function serveUntilStopped(ctx: CommandContext, rt: Runtime, stopRequested
       if (t.spec.hash !== serving.transform.spec.hash) serving = { groups: now, transform: t, load: tesseraScorerLoader(t, now, { quantize }) };
       return serving;
     };
-    if (reloadIn === 'worker') reloadThread = new ReloadThread({ modelDir: resolve(rt.config.modelDir), quantize });
+    const nice = numberOption(ctx, 'reload-nice', 19, { min: 0 });
+    if (nice > 19) throw new UsageError(`--reload-nice must be a whole number from 0 to 19, got ${nice}`);
+    if (reloadIn === 'worker') reloadThread = new ReloadThread({ modelDir: resolve(rt.config.modelDir), quantize, nice });
     watcher = new ModelWatcher({
       store: rt.models(),
       model: modelName,

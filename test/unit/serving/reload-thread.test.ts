@@ -1,4 +1,5 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Worker } from 'node:worker_threads';
@@ -126,6 +127,31 @@ describe('hot reload in a worker thread', () => {
     await (thread as unknown as { worker: Worker }).worker.terminate();
     await expect(pending).rejects.toThrow(/reload worker exited/);
     expect((await thread.prepare('fm', v.version, MODEL_FILES, served)).scorer.version).toBe(v.version);
+  });
+
+  it.runIf(process.platform === 'linux')('runs its worker at nice 19 (the serving thread keeps its priority), or at the nice value given', async () => {
+    const nices = (): number[] =>
+      readdirSync('/proc/self/task').map((tid) => {
+        try {
+          return Number(readFileSync(`/proc/self/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]);
+        } catch {
+          return NaN; // a thread that ended meanwhile
+        }
+      });
+    const fm = createFm(transform.schema, { factors: 4 });
+    fm.learn(transform.samplesBatch(samples(8, 300)));
+    const v = await publish(fm, 'fm');
+    const before = nices().filter((n) => n === 19).length;
+    await thread.prepare('fm', v.version, MODEL_FILES, served);
+    expect(nices().filter((n) => n === 19).length).toBe(before + 1);
+    expect(readFileSync('/proc/thread-self/stat', 'utf8').split(') ')[1]!.split(' ')[16]).toBe('0');
+    const normal = new ReloadThread({ modelDir: root, nice: 7 });
+    try {
+      await normal.prepare('fm', v.version, MODEL_FILES, served);
+      expect(nices().filter((n) => n === 7).length).toBe(1);
+    } finally {
+      await normal.close();
+    }
   });
 
   it('a version that takes longer than the timeout is refused and the worker restarted', async () => {
