@@ -1,11 +1,11 @@
-import { Worker } from 'node:worker_threads';
 import type { CompiledGroup } from '../features/definitions.js';
 import type { QuantizeMode } from '../models/quantized-model.js';
 import { servingModelOf } from '../models/serving-snapshot.js';
 import type { ModelManifest } from '../ports/model-store.js';
 import type { FeatureTransform } from '../training/feature-transform.js';
 import { modelScorer, servingTransform } from './model-scorer.js';
-import type { PrepareReply, PrepareRequest } from './reload-worker.js';
+import type { PreparedSnapshot, PrepareTask } from './reload-worker.js';
+import { TaskWorker } from '../util/task-worker.js';
 import type { Scorer } from './scorer.js';
 
 /** Where and how versions are prepared off the event loop. */
@@ -37,12 +37,6 @@ export interface PreparedVersion {
   readonly ms: Readonly<Record<'read' | 'decode' | 'serving' | 'smoke' | 'eventLoop', number>>;
 }
 
-interface Pending {
-  resolve(reply: PrepareReply): void;
-  reject(err: Error): void;
-  timer: NodeJS.Timeout;
-}
-
 /**
  * Hot reload off the event loop (docs/architecture.md, "Hot reload off the event loop"): a worker
  * thread reads a version, verifies its checksums and feature spec, decodes it with its deltas,
@@ -52,76 +46,29 @@ interface Pending {
  * takes too long reject {@link prepare} with the reason; the worker is restarted for the next one.
  */
 export class ReloadThread {
-  private worker: Worker | null = null;
-  private readonly pending = new Map<number, Pending>();
-  private nextId = 1;
+  private readonly worker: TaskWorker;
 
-  constructor(private readonly options: ReloadThreadOptions) {}
+  constructor(private readonly options: ReloadThreadOptions) {
+    this.worker = new TaskWorker({
+      module: { js: new URL('./reload-worker.js', import.meta.url), ts: new URL('./reload-worker.ts', import.meta.url) },
+      fromSources: import.meta.url.endsWith('.ts'),
+      nice: options.nice ?? 19,
+      label: 'the reload worker',
+    });
+  }
 
   /** Prepares `version` of `model` for the features served now; rejects with the reason it cannot serve. */
   async prepare(model: string, version: string, files: readonly string[] | undefined, served: ServedFeatures): Promise<PreparedVersion> {
-    const id = this.nextId++;
-    const request: PrepareRequest = { id, modelDir: this.options.modelDir, model, version, files, groups: served.groups, quantize: this.options.quantize ?? 'auto' };
-    const worker = this.started();
-    const reply = await new Promise<PrepareReply>((resolve, reject) => {
-      const timeoutMs = this.options.timeoutMs ?? 600_000;
-      const timer = setTimeout(() => {
-        this.fail(new Error(`preparing ${model} ${version} took longer than ${timeoutMs} ms; the reload worker was restarted`));
-      }, timeoutMs);
-      timer.unref();
-      this.pending.set(id, { resolve, reject, timer });
-      worker.postMessage(request);
-    });
-    if (!reply.ok) throw new Error(reply.error);
+    const task: PrepareTask = { modelDir: this.options.modelDir, model, version, files, groups: served.groups, quantize: this.options.quantize ?? 'auto' };
+    const prepared = await this.worker.run<PreparedSnapshot>(task, { timeoutMs: this.options.timeoutMs ?? 600_000, describe: `preparing ${model} ${version}` });
     const t = performance.now();
-    const servingModel = servingModelOf(reply.snapshot);
-    const scorer = modelScorer(servingModel, reply.manifest.version, servingTransform(servingModel.schema, served.transform, served.groups, reply.manifest), served.groups);
-    return { manifest: reply.manifest, scorer, ms: { ...reply.ms, eventLoop: performance.now() - t } };
+    const servingModel = servingModelOf(prepared.snapshot);
+    const scorer = modelScorer(servingModel, prepared.manifest.version, servingTransform(servingModel.schema, served.transform, served.groups, prepared.manifest), served.groups);
+    return { manifest: prepared.manifest, scorer, ms: { ...prepared.ms, eventLoop: performance.now() - t } };
   }
 
   /** Stops the worker; pending versions are refused. */
-  async close(): Promise<void> {
-    const w = this.worker;
-    this.fail(new Error('the reload worker was stopped'));
-    await w?.terminate();
+  close(): Promise<void> {
+    return this.worker.close();
   }
-
-  private started(): Worker {
-    if (this.worker !== null) return this.worker;
-    const w = spawnReloadWorker(this.options.nice ?? 19);
-    w.unref(); // an idle worker never keeps the process alive
-    w.on('message', (reply: PrepareReply) => {
-      const p = this.pending.get(reply.id);
-      if (p === undefined) return;
-      this.pending.delete(reply.id);
-      clearTimeout(p.timer);
-      p.resolve(reply);
-    });
-    w.on('error', (err) => this.fail(new Error(`the reload worker failed: ${err.message}`), w));
-    w.on('exit', (code) => this.fail(new Error(`the reload worker exited (code ${code})`), w));
-    this.worker = w;
-    return w;
-  }
-
-  /** Refuses every pending version and drops the worker (the next version starts a new one). */
-  private fail(err: Error, which: Worker | null = this.worker): void {
-    if (which !== this.worker) return; // an old worker's late exit
-    const w = this.worker;
-    this.worker = null;
-    for (const p of this.pending.values()) {
-      clearTimeout(p.timer);
-      p.reject(err);
-    }
-    this.pending.clear();
-    if (w !== null) void w.terminate();
-  }
-}
-
-/**
- * The worker, from the compiled `reload-worker.js` beside this module, or from the TypeScript
- * source through tsx when Tessera runs from its sources (tests, `tsx` in development).
- */
-function spawnReloadWorker(nice: number): Worker {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./reload-worker.js', import.meta.url), { workerData: { nice } });
-  return new Worker(new URL('./reload-worker-source.mjs', import.meta.url), { workerData: { nice, source: new URL('./reload-worker.ts', import.meta.url).href } });
 }

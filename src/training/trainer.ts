@@ -9,6 +9,7 @@ import { createModel, decodeModel, encodeModel } from '../models/serialization.j
 import type { Sample } from '../samples/sample.js';
 import { ProgressiveValidator } from './evaluation.js';
 import type { FeatureTransform } from './feature-transform.js';
+import { inThreadPublisher, type VersionPublisher } from './background-publisher.js';
 import { loadPublished, publishModel } from './publication.js';
 import type { SampleSource, SourceCursor } from './sample-sources.js';
 
@@ -73,6 +74,8 @@ export interface TrainerDeps {
   metrics: Metrics;
   logger: Logger;
   clock: () => number;
+  /** Where versions are published; default on this thread into `store` (`BackgroundPublisher`: a worker thread). */
+  publisher?: VersionPublisher;
 }
 
 /** What a checkpoint holds besides the model. */
@@ -190,29 +193,56 @@ export class Trainer {
     const publishedNow: string[] = [];
     let lastPublishTime = clock();
     let checkpointedAt = meta.learned;
+    // Publication runs beside learning (docs/architecture.md, "Publication off the trainer's
+    // path"): a version takes the model's state when it is due, the trainer goes on, and the
+    // next version waits for it (it is its parent). The checkpoint that records it is written at
+    // the next mini-batch after it is in the store; no checkpoint is written while one is in flight.
+    const publisher = this.deps.publisher ?? inThreadPublisher(store);
+    let inflight: Promise<void> | null = null;
+    let publishError: Error | null = null;
+    let requestedAt = meta.publishedAtLearned;
+    let checkpointDue = false;
+    const settled = async (): Promise<void> => {
+      if (inflight !== null) await inflight;
+      inflight = null;
+      if (publishError !== null) throw publishError;
+    };
     const publish = async () => {
+      await settled();
       if (meta.learned === meta.publishedAtLearned && meta.published !== null) return;
       const delta = meta.published !== null && meta.published.deltasSinceFull + 1 < fullEvery;
+      const deltasSinceFull = delta ? (meta.published?.deltasSinceFull ?? 0) + 1 : 0;
+      const at = { learned: meta.learned, mark: model.mark() };
       const m = validator.metrics();
-      const manifest = await publishModel(store, {
-        model,
-        name,
-        featureSpecHash: transform.spec.hash,
-        parent: meta.published === null ? null : { version: meta.published.version, mark: meta.published.mark },
-        delta,
-        data: { samples: meta.learned, from: meta.from, to: meta.to, offsets: { source: source.name, cursor: meta.cursor, epoch: meta.epoch } },
-        metrics: Object.fromEntries(Object.entries({ auc: m.auc, logloss: m.logloss, calibration: m.calibration, validated: m.count }).filter(([, v]) => Number.isFinite(v))),
-        features: { names: transform.spec.entries.map((e) => e.name), registry: o.registry?.version ?? null, groups: o.registry?.groups ?? {} },
-      });
-      meta.published = { version: manifest.version, mark: model.mark(), deltasSinceFull: delta ? (meta.published?.deltasSinceFull ?? 0) + 1 : 0 };
-      meta.publishedAtLearned = meta.learned;
-      publishedNow.push(manifest.version);
+      requestedAt = meta.learned;
       lastPublishTime = clock();
-      await store.prune(name, o.keepVersions ?? 20);
-      metrics.inc('tessera_train_published_total', { model: name, type: manifest.type }, 1, 'Model versions published');
-      logger.info('trainer.published', { name, version: manifest.version, type: manifest.type, learned: meta.learned, auc: m.auc });
-      await saveCheckpoint(this.deps.checkpointDir, name, model, meta);
-      checkpointedAt = meta.learned;
+      inflight = publisher
+        .publish(
+          model,
+          {
+            name,
+            featureSpecHash: transform.spec.hash,
+            parent: meta.published === null ? null : { version: meta.published.version, mark: meta.published.mark },
+            delta,
+            data: { samples: at.learned, from: meta.from, to: meta.to, offsets: { source: source.name, cursor: meta.cursor, epoch: meta.epoch } },
+            metrics: Object.fromEntries(Object.entries({ auc: m.auc, logloss: m.logloss, calibration: m.calibration, validated: m.count }).filter(([, v]) => Number.isFinite(v))),
+            features: { names: transform.spec.entries.map((e) => e.name), registry: o.registry?.version ?? null, groups: o.registry?.groups ?? {} },
+          },
+          o.keepVersions ?? 20,
+        )
+        .then(
+          (manifest) => {
+            meta.published = { version: manifest.version, mark: at.mark, deltasSinceFull };
+            meta.publishedAtLearned = at.learned;
+            publishedNow.push(manifest.version);
+            checkpointDue = true;
+            metrics.inc('tessera_train_published_total', { model: name, type: manifest.type }, 1, 'Model versions published');
+            logger.info('trainer.published', { name, version: manifest.version, type: manifest.type, learned: at.learned, auc: m.auc });
+          },
+          (err: unknown) => {
+            publishError = err instanceof Error ? err : new Error(String(err));
+          },
+        );
     };
 
     // 2. learn
@@ -245,41 +275,54 @@ export class Trainer {
         if (Number.isFinite(m.logloss)) metrics.set('tessera_train_progressive_logloss', m.logloss, { model: name }, 'Rolling progressive-validation logloss');
         if (Number.isFinite(m.calibration)) metrics.set('tessera_train_calibration', m.calibration, { model: name }, 'Mean prediction / observed rate over the rolling window');
       }
-      if (meta.learned - checkpointedAt >= checkpointEvery) {
+      if (publishError !== null) await settled(); // a failed publication stops the trainer
+      if (checkpointDue || meta.learned - checkpointedAt >= checkpointEvery) {
+        // a checkpoint past a version asked for records that version as published: a restart from
+        // it must chain its next version to that one, as an uninterrupted run does
+        await settled();
+        checkpointDue = false;
         await saveCheckpoint(this.deps.checkpointDir, name, model, meta);
         checkpointedAt = meta.learned;
       }
-      const due = (publishEverySamples > 0 && meta.learned - meta.publishedAtLearned >= publishEverySamples) || (publishEveryMs > 0 && clock() - lastPublishTime >= publishEveryMs);
+      const due = (publishEverySamples > 0 && meta.learned - requestedAt >= publishEverySamples) || (publishEveryMs > 0 && clock() - lastPublishTime >= publishEveryMs);
       if (due) await publish();
     };
 
-    while (!this.stopped) {
-      const { samples, cursors, exhausted } = await source.next(readCursor, o.readChunk ?? 4096);
-      if (samples.length > 0) readCursor = cursors[cursors.length - 1] as SourceCursor;
-      pending.push(...samples);
-      pendingCursors.push(...cursors);
-      while (pending.length >= miniBatch && !this.stopped) await learnPending(miniBatch);
-      if (samples.length > 0) continue;
-      if (!exhausted) continue;
-      if (meta.epoch + 1 < epochs) {
-        // the next pass of a full retrain: the tail of this pass first, so passes never mix
-        if (pending.length > 0) await learnPending(pending.length);
-        meta.epoch++;
-        meta.cursor = null;
-        readCursor = null;
-        continue;
+    try {
+      while (!this.stopped) {
+        const { samples, cursors, exhausted } = await source.next(readCursor, o.readChunk ?? 4096);
+        if (samples.length > 0) readCursor = cursors[cursors.length - 1] as SourceCursor;
+        pending.push(...samples);
+        pendingCursors.push(...cursors);
+        while (pending.length >= miniBatch && !this.stopped) await learnPending(miniBatch);
+        if (samples.length > 0) continue;
+        if (!exhausted) continue;
+        if (meta.epoch + 1 < epochs) {
+          // the next pass of a full retrain: the tail of this pass first, so passes never mix
+          if (pending.length > 0) await learnPending(pending.length);
+          meta.epoch++;
+          meta.cursor = null;
+          readCursor = null;
+          continue;
+        }
+        if (o.untilIdle) break;
+        await new Promise<void>((resolve) => {
+          this.wake = resolve;
+          setTimeout(resolve, o.pollMs ?? 1000);
+        });
+        this.wake = null;
       }
-      if (o.untilIdle) break;
-      await new Promise<void>((resolve) => {
-        this.wake = resolve;
-        setTimeout(resolve, o.pollMs ?? 1000);
-      });
-      this.wake = null;
+      // the tail: at the end of the source a partial mini-batch is deterministic too (nothing follows it)
+      if (!this.stopped && pending.length > 0) await learnPending(pending.length);
+      if (o.publishOnExit !== false) await publish();
+      await settled();
+      await saveCheckpoint(this.deps.checkpointDir, name, model, meta);
+    } catch (err) {
+      // a version already on its way is finished before the error goes up (a SIGKILL loses it, which
+      // a restart tolerates: it resumes from the checkpoint and its chain)
+      if (inflight !== null) await inflight;
+      throw err;
     }
-    // the tail: at the end of the source a partial mini-batch is deterministic too (nothing follows it)
-    if (!this.stopped && pending.length > 0) await learnPending(pending.length);
-    if (o.publishOnExit !== false) await publish();
-    else await saveCheckpoint(this.deps.checkpointDir, name, model, meta);
     const m = validator.metrics();
     logger.info('trainer.stopped', { name, learned: meta.learned, auc: m.auc });
     return { learned: meta.learned, epochs: meta.epoch + 1, published: publishedNow, auc: m.auc, logloss: m.logloss, resumedFrom };

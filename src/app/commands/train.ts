@@ -8,6 +8,7 @@ import { createModel } from '../../models/serialization.js';
 import { serveMetrics } from '../../observability/metrics-server.js';
 import { createFeatureTransform, type CrossBase } from '../../training/feature-transform.js';
 import { offlineSampleSource, topicSampleSource, type SampleSource } from '../../training/sample-sources.js';
+import { BackgroundPublisher } from '../../training/background-publisher.js';
 import { Trainer } from '../../training/trainer.js';
 import { onShutdownSignal } from '../signals.js';
 import { withRuntime } from '../with-runtime.js';
@@ -36,7 +37,7 @@ function parseCrosses(text: string | undefined): [CrossBase, CrossBase][] {
 export const trainCommand: Command = {
   name: 'train',
   summary: 'Train LR, FM or Wide&Deep incrementally from the samples topic or the batch samples, publishing versions.',
-  usage: 'tessera train --inputs <name> | --model lr|fm|wide-deep [--source topic|clickhouse] [--from ISO --to ISO] [--epochs N] [--until-idle] [--publish-every-samples N] [--publish-every 60s]',
+  usage: 'tessera train --inputs <name> | --model lr|fm|wide-deep [--source topic|clickhouse] [--from ISO --to ISO] [--epochs N] [--until-idle] [--publish-every-samples N] [--publish-every 60s] [--publish-in worker|trainer]',
   details: `Reads samples in a deterministic order (the joiner's samples topic, partitions merged by release key;
 or the ClickHouse samples table of \`tessera batch samples\` for [--from, --to), --epochs passes for a full
 retrain), scores each mini-batch before learning it (progressive validation: rolling AUC, logloss and
@@ -64,6 +65,7 @@ published version. Publishes to TESSERA_MODEL_DIR every --publish-every-samples 
     'checkpoint-every': { type: 'string', description: 'Checkpoint after this many samples', defaultText: '50000' },
     'checkpoint-dir': { type: 'string', description: 'Checkpoint directory', defaultText: '.tessera/trainer' },
     'until-idle': { type: 'boolean', description: 'Stop when the source is exhausted' },
+    'publish-in': { type: 'string', description: 'Where versions are written: worker (a worker thread, while the trainer goes on learning) or trainer (its own thread)', defaultText: 'worker' },
     'metrics-port': { type: 'string', description: 'Serve Prometheus metrics on 127.0.0.1:<port>/metrics' },
   },
   async run(ctx) {
@@ -109,8 +111,11 @@ published version. Publishes to TESSERA_MODEL_DIR every --publish-every-samples 
         source = offlineSampleSource(await rt.offline(), { from, to, groups });
       } else throw new UsageError('--source must be topic or clickhouse');
       const server = stringOption(ctx, 'metrics-port') ? await serveMetrics(rt.metrics, numberOption(ctx, 'metrics-port', 0, { min: 1 })) : null;
+      const publishIn = stringOption(ctx, 'publish-in') ?? 'worker';
+      if (publishIn !== 'worker' && publishIn !== 'trainer') throw new UsageError(`--publish-in must be worker or trainer, got ${publishIn}`);
+      const publisher = publishIn === 'worker' ? new BackgroundPublisher({ modelDir: resolve(rt.config.modelDir) }) : null;
       const trainer = new Trainer(
-        { source, store: rt.models(), transform, checkpointDir: resolve(stringOption(ctx, 'checkpoint-dir') ?? '.tessera/trainer'), metrics: rt.metrics, logger: rt.logger, clock: rt.clock },
+        { source, store: rt.models(), transform, checkpointDir: resolve(stringOption(ctx, 'checkpoint-dir') ?? '.tessera/trainer'), metrics: rt.metrics, logger: rt.logger, clock: rt.clock, ...(publisher ? { publisher } : {}) },
         {
           kind,
           ...(modelName !== undefined ? { name: modelName } : {}),
@@ -133,6 +138,7 @@ published version. Publishes to TESSERA_MODEL_DIR every --publish-every-samples 
       } finally {
         off();
         server?.close();
+        await publisher?.close();
       }
       return 0;
     });

@@ -124,7 +124,7 @@ describe('hot reload in a worker thread', () => {
     const v = await publish(fm, 'fm');
     await thread.prepare('fm', v.version, MODEL_FILES, served); // the worker runs
     const pending = thread.prepare('fm', v.version, MODEL_FILES, served);
-    await (thread as unknown as { worker: Worker }).worker.terminate();
+    await (thread as unknown as { worker: { worker: Worker } }).worker.worker.terminate();
     await expect(pending).rejects.toThrow(/reload worker exited/);
     expect((await thread.prepare('fm', v.version, MODEL_FILES, served)).scorer.version).toBe(v.version);
   });

@@ -10,6 +10,7 @@ import { encodeModel } from '../../../src/models/serialization.js';
 import { Metrics } from '../../../src/observability/metrics.js';
 import { SILENT_LOGGER } from '../../../src/ports/logger.js';
 import { featureSpec, type Sample } from '../../../src/samples/sample.js';
+import { BackgroundPublisher } from '../../../src/training/background-publisher.js';
 import { createFeatureTransform } from '../../../src/training/feature-transform.js';
 import { loadPublished } from '../../../src/training/publication.js';
 import { arraySampleSource, type SampleSource } from '../../../src/training/sample-sources.js';
@@ -50,18 +51,26 @@ function crashingAfter(source: SampleSource, reads: number): SampleSource {
   return { name: source.name, next: (c, m) => (n++ >= reads ? Promise.reject(new Error('killed')) : source.next(c, m)) };
 }
 
-describe('incremental trainer', () => {
+describe.each([
+  ['on its own thread', false],
+  ['in a worker thread', true],
+])('incremental trainer, publishing %s', (_where, inWorker) => {
   let dir: string;
   let store: FsModelStore;
+  let publisher: BackgroundPublisher | undefined;
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'tessera-train-'));
     store = createFsModelStore(join(dir, 'models'));
+    publisher = inWorker ? new BackgroundPublisher({ modelDir: join(dir, 'models') }) : undefined;
   });
-  afterEach(async () => rm(dir, { recursive: true, force: true }));
+  afterEach(async () => {
+    await publisher?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
 
   const trainer = (source: SampleSource, options: Partial<TrainerOptions> & { kind: ModelKind }, ckpt = 'ckpt') =>
     new Trainer(
-      { source, store, transform: createFeatureTransform(REFERENCE_GROUPS), checkpointDir: join(dir, ckpt), metrics: new Metrics(), logger: SILENT_LOGGER, clock: Date.now },
+      { source, store, transform: createFeatureTransform(REFERENCE_GROUPS), checkpointDir: join(dir, ckpt), metrics: new Metrics(), logger: SILENT_LOGGER, clock: Date.now, ...(publisher ? { publisher } : {}) },
       { untilIdle: true, readChunk: 700, miniBatch: 64, publishEveryMs: 0, ...options },
     );
 
