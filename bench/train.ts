@@ -13,10 +13,10 @@
  * same transform first; then `model.learn` alone over them (what the trainer calls per
  * mini-batch, progressive predictions included), with the models' default options.
  *
- *   bash bench/run.sh train [--models lr,fm,wide-deep] [--keep <dir>]
+ *   bash bench/run.sh train [--models lr,fm,wide-deep] [--keep <dir>] [--publish-in worker,trainer]
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -34,6 +34,8 @@ const { values } = parseArgs({
     models: { type: 'string', default: 'lr,fm,wide-deep' },
     keep: { type: 'string' },
     data: { type: 'string', default: '../shared/data' },
+    /** Where tessera train writes versions (--publish-in); several, comma separated, run in turn per model: an A/B. */
+    'publish-in': { type: 'string', default: 'worker' },
   },
 });
 const kinds = (values.models as string).split(',') as ModelKind[];
@@ -42,6 +44,7 @@ const taobao = existsSync(join(values.data as string, 'taobao', 'UserBehavior_he
 // the samples' time range: the Taobao sample's days, or the generator's (it starts on 2026-01-05)
 const [FROM, TO] = taobao ? ['2017-11-20T00:00:00Z', '2017-12-10T00:00:00Z'] : ['2026-01-01T00:00:00Z', '2026-03-01T00:00:00Z'];
 const dir = (values.keep as string | undefined) ?? mkdtempSync(join(tmpdir(), 'tessera-bench-train-'));
+mkdirSync(dir, { recursive: true }); // --keep may name a folder that does not exist yet
 const env: NodeJS.ProcessEnv = { ...process.env, TESSERA_PROJECT: PROJECT_DIR, TESSERA_CHDB_PATH: join(dir, 'chdb'), TESSERA_MODEL_DIR: join(dir, 'models') };
 delete env.TESSERA_KAFKA_BROKERS;
 delete env.TESSERA_REDIS_URL;
@@ -54,7 +57,7 @@ function run(args: string[]): { seconds: number; cpuSeconds: number | null; out:
   const argv = gnuTime ? ['-f', 'TIME %U %S', process.execPath, BIN, ...args] : [BIN, ...args];
   const r = spawnSync(cmd, argv, { cwd: dir, env, encoding: 'utf8', maxBuffer: 1 << 28 });
   const seconds = (performance.now() - started) / 1000;
-  if (r.status !== 0) throw new Error(`tessera ${args.join(' ')} exited ${r.status}:\n${r.stdout}\n${r.stderr}`);
+  if (r.status !== 0) throw new Error(`tessera ${args.join(' ')} exited ${r.status}${r.signal ? ` (${r.signal})` : ''}${r.error ? `: ${r.error.message}` : ''}:\n${r.stdout}\n${r.stderr}`);
   const m = /TIME ([\d.]+) ([\d.]+)/.exec(r.stderr);
   return { seconds, cpuSeconds: m ? Number(m[1]) + Number(m[2]) : null, out: r.stdout };
 }
@@ -65,16 +68,24 @@ if (values.keep === undefined || !existsSync(join(dir, 'chdb'))) {
   run(['batch', 'samples', '--from', FROM, '--to', TO]);
 }
 
-const endToEnd: Record<string, { samples: number; seconds: number; cpuSeconds: number | null; samplesPerSecond: number; auc: number }> = {};
+const publishIn = (values['publish-in'] as string).split(',');
+type EndToEnd = { samples: number; seconds: number; cpuSeconds: number | null; samplesPerSecond: number; auc: number };
+const endToEnd: Record<string, EndToEnd> = {};
+/** Per model, each --publish-in mode, in the order run (the first mode is also `endToEnd`). */
+const byPublishIn: Record<string, Record<string, EndToEnd>> = {};
 for (const kind of kinds) {
-  rmSync(join(dir, 'models'), { recursive: true, force: true });
-  rmSync(join(dir, '.tessera', 'trainer'), { recursive: true, force: true });
-  const r = run(['train', '--model', kind, '--source', 'clickhouse', '--from', FROM, '--to', TO, '--until-idle']);
-  const m = /learned (\d+) samples.*progressive AUC ([\d.]+)/.exec(r.out);
-  if (m === null) throw new Error(`tessera train --model ${kind}: no summary in\n${r.out}`);
-  const samples = Number(m[1]);
-  endToEnd[kind] = { samples, seconds: r.seconds, cpuSeconds: r.cpuSeconds, samplesPerSecond: samples / r.seconds, auc: Number(m[2]) };
-  console.error(`[train] ${kind} end to end: ${samples} samples in ${r.seconds.toFixed(1)} s = ${Math.round(samples / r.seconds)}/s`);
+  for (const mode of publishIn) {
+    rmSync(join(dir, 'models'), { recursive: true, force: true });
+    rmSync(join(dir, '.tessera', 'trainer'), { recursive: true, force: true });
+    const r = run(['train', '--model', kind, '--source', 'clickhouse', '--from', FROM, '--to', TO, '--until-idle', '--publish-in', mode]);
+    const m = /learned (\d+) samples.*progressive AUC ([\d.]+)/.exec(r.out);
+    if (m === null) throw new Error(`tessera train --model ${kind}: no summary in\n${r.out}`);
+    const samples = Number(m[1]);
+    const e = { samples, seconds: r.seconds, cpuSeconds: r.cpuSeconds, samplesPerSecond: samples / r.seconds, auc: Number(m[2]) };
+    (byPublishIn[kind] ??= {})[mode] = e;
+    endToEnd[kind] ??= e;
+    console.error(`[train] ${kind} end to end, publishing in ${mode}: ${samples} samples in ${r.seconds.toFixed(1)} s = ${Math.round(samples / r.seconds)}/s`);
+  }
 }
 
 // the kernel: this process reads the same table once (after the children: chDB opens one folder per process)
@@ -106,6 +117,7 @@ const result = {
   range: [FROM, TO],
   samples: samples.length,
   endToEnd,
+  endToEndByPublishIn: byPublishIn,
   kernel,
   target: 'end to end >= 50 % of the kernel',
 };

@@ -242,6 +242,21 @@ export function applyParamRows(model: Model, rows: readonly ParamRows[]): void {
   }
 }
 
+/** What a model's exports say about it besides its rows (plain data: it crosses to a worker thread). */
+export interface ModelInfo {
+  readonly kind: ModelKind;
+  readonly schema: InputSchema;
+  readonly schemaHash: string;
+  readonly config: unknown;
+  /** The model's mark when its rows were taken. */
+  readonly mark: number;
+}
+
+/** The {@link ModelInfo} of a model as it is now. */
+export function modelInfo(model: Model): ModelInfo {
+  return { kind: model.kind, schema: model.schema, schemaHash: model.schemaHash, config: model.config, mark: model.mark() };
+}
+
 /** How each kind scores, for the key-value export's header (a loader without Tessera reads this). */
 const SCORING: Record<ModelKind, string> = {
   lr: 'p = sigmoid(bias + sum_e linear[id_e] * value_e + sum_j dense_linear[0][j] * zn_j); zn_j = clip((x_j - mean_j) / sqrt(m2_j / count_j), +-normalizerClip) from dense_norm[j] = [count, mean, m2] (0 when m2/count <= 1e-12); unknown ids contribute 0',
@@ -255,7 +270,8 @@ const SCORING: Record<ModelKind, string> = {
  * (`model.changedSince(-1)`) or a delta; `parentMark` (the delta's base, -1 for a snapshot)
  * is written in the header.
  */
-export function* keyValueLines(model: Model, rows: readonly ParamRows[], parentMark = -1): Generator<string> {
+export function* keyValueLines(of: Model | ModelInfo, rows: readonly ParamRows[], parentMark = -1): Generator<string> {
+  const model = 'learn' in of ? modelInfo(of) : of;
   yield canonicalJson({
     format: 'tessera-kv',
     version: 1,
@@ -263,7 +279,7 @@ export function* keyValueLines(model: Model, rows: readonly ParamRows[], parentM
     schema: model.schema,
     schemaHash: model.schemaHash,
     config: model.config,
-    mark: model.mark(),
+    mark: model.mark,
     parentMark,
     scoring: SCORING[model.kind],
     tables: rows.map((t) => ({ name: t.name, kind: t.kind, width: t.width, rows: t.keys.length, removed: t.removed.length })),

@@ -1,7 +1,7 @@
 import type { ModelManifest, ModelStore } from '../ports/model-store.js';
 import type { Model, ModelKind } from '../models/model.js';
 import type { ParamRows } from '../models/param-table.js';
-import { applyParamRows, decodeModel, encodeModel, keyValueLines } from '../models/serialization.js';
+import { applyParamRows, decodeModel, encodeModel, keyValueLines, modelInfo, type ModelInfo } from '../models/serialization.js';
 import { ModelFormatError } from '../models/model-errors.js';
 
 /**
@@ -59,7 +59,8 @@ export function decodeRows(bytes: Uint8Array): { rows: ParamRows[]; mark: number
   return { rows, mark: header.mark, parentMark: header.parentMark };
 }
 
-function kvFile(model: Model, rows: readonly ParamRows[], parentMark: number): Uint8Array {
+/** A publication's export as text: a header line, then one line per row. */
+function kvFile(model: ModelInfo, rows: readonly ParamRows[], parentMark: number): Uint8Array {
   return Buffer.from([...keyValueLines(model, rows, parentMark)].join('\n') + '\n', 'utf8');
 }
 
@@ -81,25 +82,50 @@ export interface PublishInput {
   features?: ModelManifest['features'];
 }
 
-/** Publishes one version; returns its manifest (its `config.mark` is the mark to diff the next delta against). */
-export async function publishModel(store: ModelStore, input: PublishInput): Promise<ModelManifest> {
+/**
+ * A version's content as taken from the model when it is due: the rows to export (all of them,
+ * or those changed since the parent), and for a full version the encoded model. Taking it copies
+ * arrays and formats no text, so the model can go on learning at once; {@link writeVersion}
+ * turns it into files, on any thread (plain data: it crosses to a worker).
+ */
+export interface VersionContent {
+  readonly model: ModelInfo;
+  readonly delta: boolean;
+  readonly parentMark: number;
+  readonly rows: ParamRows[];
+  /** `model.bin` of a full version; null for a delta. */
+  readonly modelBin: Uint8Array | null;
+}
+
+/** The content of the version `input` asks for, from its model as it is now. */
+export function versionContent(input: Pick<PublishInput, 'model' | 'parent' | 'delta'>): VersionContent {
   const { model } = input;
-  const mark = model.mark();
   const delta = input.delta && input.parent !== null;
-  const rows = model.changedSince(delta ? (input.parent as { mark: number }).mark : -1);
-  const files = delta
-    ? [{ name: 'delta.bin', data: encodeRows(rows, mark, (input.parent as { mark: number }).mark) }, { name: 'weights.kv', data: kvFile(model, rows, (input.parent as { mark: number }).mark) }]
-    : [{ name: 'model.bin', data: encodeModel(model) }, { name: 'weights.kv', data: kvFile(model, rows, -1) }];
+  const parentMark = delta ? (input.parent as { mark: number }).mark : -1;
+  return { model: modelInfo(model), delta, parentMark, rows: model.changedSince(parentMark), modelBin: delta ? null : encodeModel(model) };
+}
+
+/** Writes a version's files and manifest into the store; returns the manifest. */
+export function writeVersion(store: ModelStore, content: VersionContent, input: Omit<PublishInput, 'model'>): Promise<ModelManifest> {
+  const { model, rows, parentMark } = content;
+  const files = content.modelBin === null
+    ? [{ name: 'delta.bin', data: encodeRows(rows, model.mark, parentMark) }, { name: 'weights.kv', data: kvFile(model, rows, parentMark) }]
+    : [{ name: 'model.bin', data: content.modelBin }, { name: 'weights.kv', data: kvFile(model, rows, -1) }];
   return store.publish(input.name, files, {
     kind: model.kind,
     featureSpecHash: input.featureSpecHash,
-    type: delta ? 'delta' : 'full',
+    type: content.delta ? 'delta' : 'full',
     parent: input.parent?.version ?? null,
     data: input.data,
     metrics: input.metrics,
-    config: { ...input.serving, mark, schemaHash: model.schemaHash },
+    config: { ...input.serving, mark: model.mark, schemaHash: model.schemaHash },
     ...(input.features ? { features: input.features } : {}),
   });
+}
+
+/** Publishes one version; returns its manifest (its `config.mark` is the mark to diff the next delta against). */
+export async function publishModel(store: ModelStore, input: PublishInput): Promise<ModelManifest> {
+  return writeVersion(store, versionContent(input), input);
 }
 
 /** The files a version's model is loaded from (the key-value export is for other platforms). */

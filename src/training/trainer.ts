@@ -195,13 +195,15 @@ export class Trainer {
     let checkpointedAt = meta.learned;
     // Publication runs beside learning (docs/architecture.md, "Publication off the trainer's
     // path"): a version takes the model's state when it is due, the trainer goes on, and the
-    // next version waits for it (it is its parent). The checkpoint that records it is written at
-    // the next mini-batch after it is in the store; no checkpoint is written while one is in flight.
+    // next version waits for it (it is its parent). No checkpoint is written while one is in
+    // flight: a checkpoint due meanwhile, and the one that records the version, are written at the
+    // first mini-batch after it is in the store.
     const publisher = this.deps.publisher ?? inThreadPublisher(store);
     let inflight: Promise<void> | null = null;
     let publishError: Error | null = null;
     let requestedAt = meta.publishedAtLearned;
     let checkpointDue = false;
+    let publishing = false;
     const settled = async (): Promise<void> => {
       if (inflight !== null) await inflight;
       inflight = null;
@@ -216,6 +218,7 @@ export class Trainer {
       const m = validator.metrics();
       requestedAt = meta.learned;
       lastPublishTime = clock();
+      publishing = true;
       inflight = publisher
         .publish(
           model,
@@ -232,6 +235,7 @@ export class Trainer {
         )
         .then(
           (manifest) => {
+            publishing = false;
             meta.published = { version: manifest.version, mark: at.mark, deltasSinceFull };
             meta.publishedAtLearned = at.learned;
             publishedNow.push(manifest.version);
@@ -240,6 +244,7 @@ export class Trainer {
             logger.info('trainer.published', { name, version: manifest.version, type: manifest.type, learned: at.learned, auc: m.auc });
           },
           (err: unknown) => {
+            publishing = false;
             publishError = err instanceof Error ? err : new Error(String(err));
           },
         );
@@ -276,10 +281,11 @@ export class Trainer {
         if (Number.isFinite(m.calibration)) metrics.set('tessera_train_calibration', m.calibration, { model: name }, 'Mean prediction / observed rate over the rolling window');
       }
       if (publishError !== null) await settled(); // a failed publication stops the trainer
-      if (checkpointDue || meta.learned - checkpointedAt >= checkpointEvery) {
-        // a checkpoint past a version asked for records that version as published: a restart from
-        // it must chain its next version to that one, as an uninterrupted run does
-        await settled();
+      if (checkpointDue || meta.learned - checkpointedAt >= checkpointEvery) checkpointDue = true;
+      // A checkpoint past a version asked for must record that version as published (a restart
+      // from it chains its next version to that one, as an uninterrupted run does): while one is
+      // in flight, the checkpoint waits for it, without holding learning back.
+      if (checkpointDue && !publishing) {
         checkpointDue = false;
         await saveCheckpoint(this.deps.checkpointDir, name, model, meta);
         checkpointedAt = meta.learned;
