@@ -296,15 +296,36 @@ const waitFor = (type: string) =>
     };
     load.on('message', on);
   });
+/** The service's histogram of per-second longest event-loop delays (cumulative bucket counts by bound, seconds). */
+const loopDelayBuckets = async (): Promise<Map<number, number>> => {
+  const out = new Map<number, number>();
+  for (const line of (await scrape()).split('\n')) {
+    const m = /^tessera_serve_event_loop_delay_max_seconds_bucket\{[^}]*le="([^"]+)"[^}]*\} (\d+)/.exec(line);
+    if (m) out.set(m[1] === '+Inf' ? Infinity : Number(m[1]), (out.get(m[1] === '+Inf' ? Infinity : Number(m[1])) ?? 0) + Number(m[2]));
+  }
+  return out;
+};
+/** Over a phase: how many seconds had their longest event-loop delay above 20 ms and above 50 ms, and the bound of the worst. */
+const loopDelaySummary = (a: Map<number, number>, b: Map<number, number>) => {
+  const bounds = [...b.keys()].sort((x, y) => x - y);
+  const at = (le: number) => (b.get(le) ?? 0) - (a.get(le) ?? 0);
+  const seconds = at(Infinity);
+  const above = (ms: number) => seconds - at(bounds.find((x) => x >= ms / 1000) ?? Infinity);
+  const worst = bounds.find((x) => at(x) === seconds) ?? Infinity;
+  return { seconds, over20ms: above(20), over50ms: above(50), worstAtMostMs: worst * 1000, what: "the service's per-second longest event-loop delay (tessera_serve_event_loop_delay_max_seconds) over the phase" };
+};
 const run = async (type: 'http' | 'floor', phase: string, secs: number, extra: { warmupSeconds?: number; rate?: number } = {}): Promise<Record<string, unknown>> => {
   const done = waitFor('result');
+  const loop0 = await loopDelayBuckets();
   const [s0, r0, n0] = [serverCpuMs(), await redisCpuMs(), await redisNetBytes()];
   load.send({ type, phase, seconds: secs, ...extra });
   const { type: _t, ...rest } = (await done) as Record<string, number>;
   const [s1, r1, n1] = [serverCpuMs(), await redisCpuMs(), await redisNetBytes()];
+  const loop1 = await loopDelayBuckets();
   const sent = (rest.sent as number) + (rest.warmupSent as number);
   return {
     ...rest,
+    eventLoopDelay: loopDelaySummary(loop0, loop1),
     cpuMsPerRequest: { service: r3((s1 - s0) / sent), redis: r3((r1 - r0) / sent), note: 'process CPU over the phase and its warm-up, divided by the requests of both' },
     redisBytesPerRequest: { sent: Math.round((n1.out - n0.out) / sent), received: Math.round((n1.in - n0.in) / sent), note: "Redis's network bytes over the phase (every client's) divided by the requests" },
   };

@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { constants as perfConstants, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
+import { constants as perfConstants, monitorEventLoopDelay, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 import { getHeapSpaceStatistics } from 'node:v8';
 import { TesseraError } from '../errors.js';
 import type { Context } from '../events/event-types.js';
@@ -411,17 +411,44 @@ export function watchMemoryAfterGc(metrics: Metrics): () => void {
   return () => observer.disconnect();
 }
 
+/** Buckets of the per-second longest event-loop delay, seconds. */
+const LOOP_DELAY_BUCKETS_S = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1];
+
+/**
+ * Observes, once a second, the longest delay the event loop had in that second
+ * (`tessera_serve_event_loop_delay_max_seconds`, a histogram of per-second maxima): a step that
+ * holds the loop, a reload's decode say, delays every request in flight by as much, and shows here
+ * whatever the request latencies around it. Returns the function that stops it.
+ */
+export function watchEventLoopDelay(metrics: Metrics, everyMs = 1000): () => void {
+  const h = monitorEventLoopDelay({ resolution: 5 });
+  h.enable();
+  const timer = setInterval(() => {
+    metrics.observe('tessera_serve_event_loop_delay_max_seconds', h.max / 1e9, {}, 'Longest event-loop delay in each second', LOOP_DELAY_BUCKETS_S);
+    h.reset();
+  }, everyMs);
+  timer.unref();
+  return () => {
+    clearInterval(timer);
+    h.disable();
+  };
+}
+
 /**
  * Starts the service on host:port (0: any free port); resolves once listening and warmed up
  * ({@link RankServiceDeps.warmUp}: `/readyz` answers 503 until then). Keeps the
- * {@link watchMemoryAfterGc} gauges until it closes.
+ * {@link watchMemoryAfterGc} gauges and the {@link watchEventLoopDelay} histogram until it closes.
  */
 export async function startRankService(deps: RankServiceDeps, port: number, host = '127.0.0.1'): Promise<Server> {
   const handler = createRankHandler(deps);
   const server = createServer({ keepAliveTimeout: 65_000 }, handler);
   server.on('clientError', (_err, socket) => socket.end('HTTP/1.1 400 Bad Request\r\n\r\n'));
   const unwatch = watchMemoryAfterGc(deps.metrics);
-  server.once('close', unwatch);
+  const unwatchLoop = watchEventLoopDelay(deps.metrics);
+  server.once('close', () => {
+    unwatch();
+    unwatchLoop();
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => resolve());

@@ -11,7 +11,7 @@ import { Metrics } from '../../../src/observability/metrics.js';
 import { SILENT_LOGGER } from '../../../src/ports/logger.js';
 import type { OnlineStore } from '../../../src/ports/online-store.js';
 import { FeatureReader } from '../../../src/serving/feature-reader.js';
-import { createRankHandler, startRankService, type RankServiceDeps } from '../../../src/serving/rank-service.js';
+import { createRankHandler, startRankService, watchEventLoopDelay, type RankServiceDeps } from '../../../src/serving/rank-service.js';
 import { fixedScorer, type Scorer } from '../../../src/serving/scorer.js';
 import { createStreamKeys } from '../../../src/streaming/stream-keys.js';
 import { startStream } from '../../../src/streaming/stream-processor.js';
@@ -211,5 +211,27 @@ describe('rank service', () => {
     expect((await post(url, { userId: 'u1', candidates: ['i-hot'] })).status).toBe(200);
     const text = await (await fetch(`${url}/metrics`)).text();
     expect(text.split('\n').filter((l) => l.startsWith('tessera_serve_model_info'))).toEqual(['tessera_serve_model_info{version="v2"} 1']);
+  });
+});
+
+describe('the event-loop delay histogram', () => {
+  it('records each second the longest time the loop was held', async () => {
+    const metrics = new Metrics();
+    const stop = watchEventLoopDelay(metrics, 200);
+    try {
+      await new Promise((r) => setTimeout(r, 250));
+      const busyUntil = Date.now() + 120;
+      while (Date.now() < busyUntil) {
+        // the loop is held, as a decode on the serving thread would hold it
+      }
+      await new Promise((r) => setTimeout(r, 450));
+      expect(metrics.count('tessera_serve_event_loop_delay_max_seconds')).toBeGreaterThanOrEqual(2);
+      const text = metrics.render();
+      const bucket = (le: string) => Number(text.split('\n').find((l) => l.startsWith(`tessera_serve_event_loop_delay_max_seconds_bucket{le="${le}"}`))?.split(' ')[1]);
+      // one interval saw a delay over 100 ms, the others did not
+      expect(bucket('+Inf') - bucket('0.1')).toBe(1);
+    } finally {
+      stop();
+    }
   });
 });
