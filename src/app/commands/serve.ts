@@ -26,7 +26,7 @@ export const SERVE_WARM_UP_REQUESTS = 300;
 export const serveCommand: Command = {
   name: 'serve',
   summary: 'The inference service: POST /v1/rank with features from Redis and a hot-reloaded model.',
-  usage: 'tessera serve [--port 8080] [--workers N] [--model fm|lr|wide-deep|none] [--feature-log-rate 0.01] [--max-candidates N] [--feature-timeout-ms N] [--quantize auto|int8|none] [--item-cache-ms N] [--warm-up-requests N] [--reload-in worker|event-loop]',
+  usage: 'tessera serve [--port 8080] [--workers N] [--model fm|lr|wide-deep|none] [--feature-log-rate 0.01] [--max-candidates N] [--feature-timeout-ms N] [--quantize auto|int8|none] [--item-cache-ms N] [--warm-up-requests N] [--reload-in worker|event-loop] [--reload-nice 19]',
   details: `POST /v1/rank { userId, candidates: [itemId | { itemId, categoryId }], context?, at? } returns the
 candidates sorted by score, the model version and the features' freshness. Features: one Redis round trip
 (user, every candidate, user x category). The model named by --model is followed in the model store
