@@ -11,6 +11,7 @@
 #   taobao   incremental vs frozen-after-N-days models on the Taobao replay, progressive AUC per day (issue 5)
 #   kafka-clients  kafkajs (through KafkaEventLog) beside @platformatic/kafka: produce and consume the same records (issue 14)
 #   train    tessera train end to end (chDB samples) beside its own kernel on the same samples (issue 14)
+#   reload-lag  what a hot reload costs the serving thread: per-second event-loop delay and stalls with and without reloads (issue 13)
 #   backfill a changed group brought into service on the demo's data: batch backfill, stream catch-up, flip (issue 11)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -29,7 +30,7 @@ if [[ $name == models ]]; then # pure models: no service; the reference librarie
     touch "$venv/.installed"
   fi
   export TESSERA_BENCH_PYTHON=$venv/bin/python
-elif [[ $name != batch && $name != taobao && $name != train ]]; then # batch and train run on chDB alone, taobao in memory
+elif [[ $name != batch && $name != taobao && $name != train && $name != reload-lag ]]; then # batch and train run on chDB alone, taobao and reload-lag in memory
   bash scripts/services.sh up kafka redis >&2
   eval "$(bash scripts/services.sh env)"
 fi
