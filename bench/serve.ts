@@ -301,7 +301,9 @@ const loopDelayBuckets = async (): Promise<Map<number, number>> => {
   const out = new Map<number, number>();
   for (const line of (await scrape()).split('\n')) {
     const m = /^tessera_serve_event_loop_delay_max_seconds_bucket\{[^}]*le="([^"]+)"[^}]*\} (\d+)/.exec(line);
-    if (m) out.set(m[1] === '+Inf' ? Infinity : Number(m[1]), (out.get(m[1] === '+Inf' ? Infinity : Number(m[1])) ?? 0) + Number(m[2]));
+    if (m === null) continue;
+    const le = m[1] === '+Inf' ? Infinity : Number(m[1]);
+    out.set(le, (out.get(le) ?? 0) + Number(m[2]));
   }
   return out;
 };

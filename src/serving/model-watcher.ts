@@ -133,13 +133,18 @@ export class ModelWatcher implements ScorerSource {
     const { store, model } = this.options;
     const { manifest, files } = await store.read(model, version, this.options.files);
     const served = this.options.servedSpec ? await this.options.servedSpec() : { hash: this.options.featureSpecHash, names: this.options.servedFeatures ?? [] };
-    if (manifest.featureSpecHash !== served.hash) throw new Error(specMismatch(manifest, { featureSpecHash: served.hash, servedFeatures: served.names }));
+    checkServedSpec(manifest, served);
     await yieldToRequests();
     const scorer = await this.options.load(manifest, files, store);
     await yieldToRequests();
     await this.options.smokeTest(scorer);
     return scorer;
   }
+}
+
+/** @throws Error saying why (see {@link specMismatch}) when the version was trained for other features than those served. */
+export function checkServedSpec(manifest: ModelManifest, served: { hash: string; names: readonly string[] }): void {
+  if (manifest.featureSpecHash !== served.hash) throw new Error(specMismatch(manifest, { featureSpecHash: served.hash, servedFeatures: served.names }));
 }
 
 /** Why a version trained on other features cannot be served: the features it reads that are not served, by name, when its manifest lists them. */

@@ -51,7 +51,6 @@ export class ReloadThread {
   constructor(private readonly options: ReloadThreadOptions) {
     this.worker = new TaskWorker({
       module: { js: new URL('./reload-worker.js', import.meta.url), ts: new URL('./reload-worker.ts', import.meta.url) },
-      fromSources: import.meta.url.endsWith('.ts'),
       nice: options.nice ?? 19,
       label: 'the reload worker',
     });

@@ -6,7 +6,7 @@ import type { ModelManifest } from '../ports/model-store.js';
 import { createFeatureTransform } from '../training/feature-transform.js';
 import { serveTasks } from '../util/task-worker.js';
 import { loadForServing, modelScorer } from './model-scorer.js';
-import { specMismatch } from './model-watcher.js';
+import { checkServedSpec } from './model-watcher.js';
 import { smokeTestScorer } from './smoke-test.js';
 
 /**
@@ -37,9 +37,7 @@ serveTasks<PrepareTask>(async (task) => {
   const store = createFsModelStore(task.modelDir);
   const { manifest, files } = await store.read(task.model, task.version, task.files);
   const transform = createFeatureTransform(task.groups);
-  if (manifest.featureSpecHash !== transform.spec.hash) {
-    throw new Error(specMismatch(manifest, { featureSpecHash: transform.spec.hash, servedFeatures: transform.spec.entries.map((e) => e.name) }));
-  }
+  checkServedSpec(manifest, { hash: transform.spec.hash, names: transform.spec.entries.map((e) => e.name) });
   const t1 = performance.now();
   const loaded = await loadForServing(manifest, files, store, transform, task.groups, { quantize: task.quantize });
   const t2 = performance.now();

@@ -39,7 +39,6 @@ export class BackgroundPublisher implements VersionPublisher {
   constructor(private readonly options: { readonly modelDir: string; readonly nice?: number }) {
     this.worker = new TaskWorker({
       module: { js: new URL('./publication-worker.js', import.meta.url), ts: new URL('./publication-worker.ts', import.meta.url) },
-      fromSources: import.meta.url.endsWith('.ts'),
       nice: options.nice ?? 19,
       label: 'the publication worker',
     });

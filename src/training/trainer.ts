@@ -203,10 +203,9 @@ export class Trainer {
     let publishError: Error | null = null;
     let requestedAt = meta.publishedAtLearned;
     let checkpointDue = false;
-    let publishing = false;
+    // null once the version asked for last is stored (or failed: publishError)
     const settled = async (): Promise<void> => {
       if (inflight !== null) await inflight;
-      inflight = null;
       if (publishError !== null) throw publishError;
     };
     const publish = async () => {
@@ -218,7 +217,6 @@ export class Trainer {
       const m = validator.metrics();
       requestedAt = meta.learned;
       lastPublishTime = clock();
-      publishing = true;
       inflight = publisher
         .publish(
           model,
@@ -235,7 +233,7 @@ export class Trainer {
         )
         .then(
           (manifest) => {
-            publishing = false;
+            inflight = null;
             meta.published = { version: manifest.version, mark: at.mark, deltasSinceFull };
             meta.publishedAtLearned = at.learned;
             publishedNow.push(manifest.version);
@@ -244,7 +242,7 @@ export class Trainer {
             logger.info('trainer.published', { name, version: manifest.version, type: manifest.type, learned: at.learned, auc: m.auc });
           },
           (err: unknown) => {
-            publishing = false;
+            inflight = null;
             publishError = err instanceof Error ? err : new Error(String(err));
           },
         );
@@ -285,7 +283,7 @@ export class Trainer {
       // A checkpoint past a version asked for must record that version as published (a restart
       // from it chains its next version to that one, as an uninterrupted run does): while one is
       // in flight, the checkpoint waits for it, without holding learning back.
-      if (checkpointDue && !publishing) {
+      if (checkpointDue && inflight === null) {
         checkpointDue = false;
         await saveCheckpoint(this.deps.checkpointDir, name, model, meta);
         checkpointedAt = meta.learned;

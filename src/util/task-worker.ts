@@ -9,8 +9,6 @@ export interface TaskWorkerOptions {
    * source (`./x.ts`), as URLs; the source runs through tsx when Tessera runs from its sources.
    */
   readonly module: { readonly js: URL; readonly ts: URL };
-  /** Whether the caller runs from TypeScript sources (its `import.meta.url` ends in `.ts`). */
-  readonly fromSources: boolean;
   /** The thread's nice value on Linux (0..19): above 0 it takes the CPU that the main thread leaves idle. */
   readonly nice: number;
   /** What the thread does, for error messages ("the reload worker"). */
@@ -65,8 +63,9 @@ export class TaskWorker {
 
   private started(): Worker {
     if (this.worker !== null) return this.worker;
-    const { module, fromSources, nice } = this.options;
-    const w = fromSources
+    const { module, nice } = this.options;
+    // Tessera runs from its TypeScript sources when this very module is one
+    const w = import.meta.url.endsWith('.ts')
       ? new Worker(new URL('./worker-source.mjs', import.meta.url), { workerData: { nice, source: module.ts.href } })
       : new Worker(module.js, { workerData: { nice } });
     w.unref(); // an idle worker never keeps the process alive

@@ -3,73 +3,24 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createFsModelStore, type FsModelStore } from '../../../src/adapters/fs/fs-model-store.js';
-import type { Context } from '../../../src/events/event-types.js';
 import { contextFeatures } from '../../../src/features/context.js';
 import { REFERENCE_GROUPS } from '../../helpers/reference.js';
-import { coldStartFeatures } from '../../../src/features/window-assembly.js';
-import { Rng } from '../../../src/ingest/rng.js';
 import { createFm, type FmModel } from '../../../src/models/fm.js';
 import { QuantizedFm } from '../../../src/models/quantized-model.js';
+import { Rng } from '../../../src/ingest/rng.js';
 import { Metrics } from '../../../src/observability/metrics.js';
-import { SILENT_LOGGER } from '../../../src/ports/logger.js';
-import type { Sample } from '../../../src/samples/sample.js';
 import type { EntityFeatures } from '../../../src/serving/feature-reader.js';
-import type { RequestFeatures } from '../../../src/serving/request-plan.js';
+import { SILENT_LOGGER } from '../../../src/ports/logger.js';
 import { modelScorer, tesseraScorerLoader } from '../../../src/serving/model-scorer.js';
 import { ModelWatcher } from '../../../src/serving/model-watcher.js';
 import type { Scorer } from '../../../src/serving/scorer.js';
 import { smokeTestScorer } from '../../../src/serving/smoke-test.js';
 import { createFeatureTransform } from '../../../src/training/feature-transform.js';
 import { loadPublished, publishModel } from '../../../src/training/publication.js';
+import { cold, CTX, randomValues, request, samples, T0 } from './scoring-fixtures.js';
 
 const GROUPS = REFERENCE_GROUPS;
 const transform = createFeatureTransform(GROUPS);
-const CTX: Context = { device: 'ios', os: 'ios', country: null, city: null, page: 'home', timezone: 'UTC' };
-const T0 = Date.UTC(2026, 0, 5, 12);
-const cold = (name: string) => coldStartFeatures(GROUPS.find((g) => g.name === name)!);
-
-/** Samples whose labels depend on the user x item pair, so the factors learn something. */
-function samples(seed: number, n: number, randomFeatures = false): Sample[] {
-  const rng = new Rng(seed, 'serve-quant');
-  const affinity = (u: number, i: number) => ((u * 7 + i * 13) % 5) - 2;
-  return Array.from({ length: n }, (_, k) => {
-    const u = rng.int(0, 40);
-    const i = rng.int(0, 80);
-    const t = T0 + k * 1000;
-    const p = 1 / (1 + Math.exp(-affinity(u, i)));
-    return {
-      impressionId: `imp${k}`, requestId: `r${k}`, userId: `u${u}`, itemId: `i${i}`, categoryId: `c${i % 7}`, position: 0, eventTime: t, context: CTX,
-      clickLabel: rng.uniform() < p ? 1 : 0, orderLabel: 0,
-      features: randomFeatures
-        ? { ...randomValues(rng, cold('user')), ...randomValues(rng, cold('item')), ...randomValues(rng, cold('user_category')), ...contextFeatures(CTX, t) }
-        : { ...cold('user'), ...cold('item'), ...cold('user_category'), ...contextFeatures(CTX, t) },
-    };
-  });
-}
-
-/** A request as the reader returns it for the reference groups: the user, then each candidate's item and user x category. */
-function request(user: number, items: number): RequestFeatures {
-  const entity = (group: string, key: string): EntityFeatures => ({ group, key, values: cold(group), known: false, latestEventTime: null, ageMs: null });
-  return {
-    q: T0,
-    userId: `u${user}`,
-    shared: [entity('user', `u${user}`)],
-    candidateGroups: ['item', 'user_category'],
-    items: Array.from({ length: items }, (_, i) => ({ itemId: `i${i}`, categoryId: `c${i % 7}`, entities: [entity('item', `i${i}`), entity('user_category', `u${user}:c${i % 7}`)] })),
-    context: contextFeatures(CTX, T0),
-    rawContext: CTX,
-  };
-}
-
-/** Cold-start records with every number and list replaced by a random one. */
-function randomValues(rng: Rng, values: Record<string, unknown>): Record<string, never> {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(values)) {
-    out[k] = typeof v === 'number' || v === null ? (rng.uniform() < 0.2 ? null : rng.int(0, 50) + rng.uniform()) : Array.isArray(v) ? Array.from({ length: rng.int(0, 6) }, () => `i${rng.int(0, 80)}`) : v;
-  }
-  return out as Record<string, never>;
-}
-
 describe('the model scorer', () => {
   it('scores exactly as the flat per-candidate records through the transform (the oracle of its shared-record merge)', () => {
     const fm = createFm(transform.schema, { factors: 8, factorInit: { kind: 'normal', sd: 0.1 } });

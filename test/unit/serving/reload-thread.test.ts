@@ -5,60 +5,24 @@ import { join } from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createFsModelStore, type FsModelStore } from '../../../src/adapters/fs/fs-model-store.js';
-import type { Context } from '../../../src/events/event-types.js';
-import { contextFeatures } from '../../../src/features/context.js';
-import { coldStartFeatures } from '../../../src/features/window-assembly.js';
-import { Rng } from '../../../src/ingest/rng.js';
 import { createFm, type FmModel } from '../../../src/models/fm.js';
 import { createWideDeep } from '../../../src/models/wide-deep.js';
 import type { Model } from '../../../src/models/model.js';
 import { Metrics } from '../../../src/observability/metrics.js';
 import { SILENT_LOGGER } from '../../../src/ports/logger.js';
-import type { Sample } from '../../../src/samples/sample.js';
-import type { EntityFeatures } from '../../../src/serving/feature-reader.js';
 import { tesseraScorerLoader } from '../../../src/serving/model-scorer.js';
 import { ModelWatcher } from '../../../src/serving/model-watcher.js';
 import { ReloadThread } from '../../../src/serving/reload-thread.js';
-import type { RequestFeatures } from '../../../src/serving/request-plan.js';
 import type { Scorer } from '../../../src/serving/scorer.js';
 import { smokeTestScorer } from '../../../src/serving/smoke-test.js';
 import { createFeatureTransform } from '../../../src/training/feature-transform.js';
 import { MODEL_FILES, publishModel } from '../../../src/training/publication.js';
 import { REFERENCE_GROUPS } from '../../helpers/reference.js';
+import { request, samples } from './scoring-fixtures.js';
 
 const GROUPS = REFERENCE_GROUPS;
 const transform = createFeatureTransform(GROUPS);
 const served = { groups: GROUPS, transform };
-const CTX: Context = { device: 'ios', os: 'ios', country: null, city: null, page: 'home', timezone: 'UTC' };
-const T0 = Date.UTC(2026, 0, 5, 12);
-const cold = (name: string) => coldStartFeatures(GROUPS.find((g) => g.name === name)!);
-
-function samples(seed: number, n: number): Sample[] {
-  const rng = new Rng(seed, 'reload-thread');
-  return Array.from({ length: n }, (_, k) => {
-    const u = rng.int(0, 40);
-    const i = rng.int(0, 80);
-    const t = T0 + k * 1000;
-    return {
-      impressionId: `imp${k}`, requestId: `r${k}`, userId: `u${u}`, itemId: `i${i}`, categoryId: `c${i % 7}`, position: 0, eventTime: t, context: CTX,
-      clickLabel: rng.uniform() < 1 / (1 + Math.exp(-(((u * 7 + i * 13) % 5) - 2))) ? 1 : 0, orderLabel: 0,
-      features: { ...cold('user'), ...cold('item'), ...cold('user_category'), ...contextFeatures(CTX, t) },
-    };
-  });
-}
-
-function request(user: number, items: number): RequestFeatures {
-  const entity = (group: string, key: string): EntityFeatures => ({ group, key, values: cold(group), known: false, latestEventTime: null, ageMs: null });
-  return {
-    q: T0,
-    userId: `u${user}`,
-    shared: [entity('user', `u${user}`)],
-    candidateGroups: ['item', 'user_category'],
-    items: Array.from({ length: items }, (_, i) => ({ itemId: `i${i}`, categoryId: `c${i % 7}`, entities: [entity('item', `i${i}`), entity('user_category', `u${user}:c${i % 7}`)] })),
-    context: contextFeatures(CTX, T0),
-    rawContext: CTX,
-  };
-}
 const scores = (s: Scorer) => [0, 1, 2].flatMap((u) => Array.from(s.score(request(u, 60))));
 
 describe('hot reload in a worker thread', () => {
